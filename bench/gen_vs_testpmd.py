@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""pktlab's generator vs dpdk-testpmd txonly: 64-byte frames into net_null, one core.
+
+Same core, same duration, same memory mode, same device. pktlab runs one
+TX-only stream (rx_port None) through its worker process, exactly as a run
+does; testpmd runs --forward-mode=txonly --txpkts=64 with its forwarding lcore
+on the same CPU (its main lcore too: it only sleeps and prints). testpmd's
+rate is the mean of its periodic Tx-pps (the first period, which includes
+start-up, is dropped). Rounds alternate the two; medians are compared.
+
+    python bench/gen_vs_testpmd.py [--core 1] [--duration 10] [--rounds 3] [--huge-dir DIR]
+
+Prints both figures and, last, ratio=X.XX (pktlab / testpmd). Needs root.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+PREFIX = f"pktlab-bench-{os.getpid()}"
+
+
+def mem_args(huge_dir: str | None) -> list[str]:
+    # --in-memory needs hugepages; without, --no-shconf keeps EAL's files away
+    if huge_dir:
+        return ["--in-memory", f"--huge-dir={huge_dir}", "-m", "1024"]
+    return ["--no-huge", "-m", "1024", "--no-shconf"]
+
+
+def run_pktlab(core: int, duration: float, huge_dir: str | None, log: Path) -> float:
+    from pktlab.gen import GenConfig, GeneratorProcess, StreamSpec, build_frame
+
+    cfg = GenConfig(eal_args=("--no-pci", "--no-telemetry", f"--file-prefix={PREFIX}-gen",
+                              *mem_args(huge_dir)),
+                    ports=("net_null0",), streams=(StreamSpec(0, None, build_frame(64)),), core=core)
+    with GeneratorProcess(cfg, log) as gen:
+        gen.wait_ready(60)
+        stats = gen.trial(None, duration, 0.0)
+    if stats.tx_dropped:
+        print(f"  (pktlab: {stats.tx_dropped} refused by the TX queue)")
+    return stats.tx_pps
+
+
+def run_testpmd(core: int, duration: float, huge_dir: str | None, log: Path) -> float:
+    exe = shutil.which("dpdk-testpmd")
+    if exe is None:
+        sys.exit("dpdk-testpmd not found on PATH")
+    # testpmd needs a main lcore besides the forwarding one: both on `core`
+    cmd = [exe, f"--lcores=0@{core},1@{core}", "--main-lcore=0", "--no-pci", "--no-telemetry",
+           f"--file-prefix={PREFIX}-tp", *mem_args(huge_dir), "--vdev=net_null0", "--",
+           "--forward-mode=txonly", "--txpkts=64", "--stats-period=1"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            # wait for forwarding to start, then give it `duration` seconds
+            deadline = time.monotonic() + 60
+            while b"Tx-pps" not in log.read_bytes():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    sys.exit(f"testpmd did not start, see {log}")
+                time.sleep(0.1)
+            time.sleep(duration + 0.5)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    rates = [int(x) for x in re.findall(rb"Tx-pps:\s+(\d+)", log.read_bytes())]
+    rates = [r for r in rates[1:] if r > 0]  # first period includes start-up
+    if not rates:
+        sys.exit(f"no Tx-pps in testpmd output, see {log}")
+    return statistics.mean(rates)
+
+
+def cleanup_runtime_dirs() -> None:
+    base = Path("/var/run/dpdk")
+    for d in base.glob(f"{PREFIX}-*"):
+        try:
+            d.rmdir()
+        except OSError:
+            pass
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--core", type=int, default=max(os.sched_getaffinity(0)), help="CPU for both")
+    ap.add_argument("--duration", type=float, default=10.0, help="per run [s]")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--huge-dir", help="hugetlbfs mount with free pages (default: --no-huge)")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("needs root (DPDK)")
+
+    logs = Path(tempfile.mkdtemp(prefix="pktlab-bench-"))
+    mode = f"hugepages in {args.huge_dir}" if args.huge_dir else "--no-huge"
+    print(f"64 B frames into net_null, core {args.core}, {args.duration:g} s per run, {mode}; "
+          f"logs in {logs}")
+    ours, theirs = [], []
+    try:
+        for r in range(args.rounds):
+            ours.append(run_pktlab(args.core, args.duration, args.huge_dir, logs / f"pktlab-{r}.log"))
+            theirs.append(run_testpmd(args.core, args.duration, args.huge_dir, logs / f"testpmd-{r}.log"))
+            print(f"round {r + 1}: pktlab {ours[-1] / 1e6:.2f} Mpps, testpmd {theirs[-1] / 1e6:.2f} Mpps",
+                  flush=True)
+    finally:
+        cleanup_runtime_dirs()
+    p, t = statistics.median(ours), statistics.median(theirs)
+    print(f"pktlab  tx {p / 1e6:.2f} Mpps (median of {len(ours)})")
+    print(f"testpmd tx {t / 1e6:.2f} Mpps (median of {len(theirs)})")
+    print(f"ratio={p / t:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+"""pktlab: a packet-path performance lab for NFV engineers."""
+
+__version__ = "0.1.0"

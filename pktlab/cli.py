@@ -1,0 +1,99 @@
+"""pktlab's command line: run, plot, restore."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__, journal
+from .errors import PktlabError, ScenarioError
+
+EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
+
+
+def _run(args) -> int:
+    from . import scenario as scenario_mod
+    from .runner import Runner
+
+    sc = scenario_mod.load(args.scenario)
+    runner = Runner(sc, args.out, args.state_dir)
+    if args.dry_run:
+        print(f"scenario {sc.name} ({sc.file}): plan only, nothing is changed\n")
+        print(runner.render_plan())
+        try:
+            runner.precheck()
+            print("\nprecheck: this host can run it")
+        except PktlabError as e:
+            print(f"\nprecheck: a real run would stop here: {e}")
+        return 0
+    runner.run()
+    return 0
+
+
+def _plot(args) -> int:
+    from .chart import plot_results
+    from .results import load_results
+
+    print(plot_results(load_results(args.results), args.output))
+    return 0
+
+
+def _restore(args) -> int:
+    from .context import RunContext
+
+    if not journal.pending(args.state_dir):
+        print(f"nothing to restore (no journal under {journal.journal_dir(args.state_dir)})")
+        return 0
+    errors = journal.restore(args.state_dir, lambda run_id: RunContext(args.state_dir, run_id), force=args.force)
+    if errors:
+        print("some undo steps failed; fix what they name and run `pktlab restore` again", file=sys.stderr)
+        return EXIT_FAILED
+    print("host restored")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="pktlab", description="Packet-path performance lab for NFV engineers.")
+    ap.add_argument("--version", action="version", version=f"pktlab {__version__}")
+    ap.add_argument("-v", "--verbose", action="store_true", help="log every host change as it happens")
+    ap.add_argument("--state-dir", type=Path, default=journal.DEFAULT_STATE_DIR,
+                    help="where run directories and journals live (default: %(default)s)")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="set up a scenario's data paths, measure, restore the host")
+    run.add_argument("scenario", type=Path, help="scenario TOML file")
+    run.add_argument("--out", type=Path, default=Path("results"), help="results directory (default: %(default)s)")
+    run.add_argument("--dry-run", action="store_true", help="print the plan and its undo; change nothing")
+    run.set_defaults(func=_run)
+
+    plot = sub.add_parser("plot", help="chart results side by side")
+    plot.add_argument("results", type=Path, nargs="+", help="result JSON files")
+    plot.add_argument("-o", "--output", type=Path, required=True, help="PNG to write")
+    plot.set_defaults(func=_plot)
+
+    restore = sub.add_parser("restore", help="undo the host changes of a run that was killed")
+    restore.add_argument("--force", action="store_true", help="even if the run that left them seems alive")
+    restore.set_defaults(func=_restore)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="pktlab: %(message)s")
+    try:
+        return args.func(args)
+    except ScenarioError as e:
+        print(f"pktlab: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except PktlabError as e:
+        print(f"pktlab: error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("pktlab: interrupted; the host was restored", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""What the runner needs from a data path."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import PrecheckError
+from ..plan import Plan
+
+
+class DataPath:
+    def __init__(self, scenario, entry, run_dir: Path, run_id: str):
+        self.scenario, self.entry = scenario, entry
+        self.options = entry.options
+        self.run_dir, self.run_id = Path(run_dir), run_id
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    def precheck(self) -> None:
+        """Read-only checks; raise PrecheckError naming file, key and reason."""
+        if os.geteuid() != 0:
+            self.fail(None, "pktlab run changes the host (hugepages, daemons, interfaces): run it as root")
+        usable = os.sched_getaffinity(0)
+        for key, cores in self.cores_used().items():
+            for c in cores:
+                if c not in usable:
+                    self.fail(f"cpu.{key}", f"core {c} does not exist or is not usable here "
+                                            f"(usable: {sorted(usable)})")
+
+    def fail(self, key, reason):
+        raise PrecheckError(self.scenario.file, key, reason)
+
+    def plan(self) -> Plan:
+        """Host steps before the generator starts."""
+        raise NotImplementedError
+
+    def generator_step(self):
+        """The step that starts the generator on this path's ports."""
+        raise NotImplementedError
+
+    def wait_ready(self, ctx) -> None:
+        """Block until traffic can flow end to end."""
+
+    def counters(self, ctx):
+        """The device under test's own counters (snapshot(), settled(), source)."""
+        raise NotImplementedError
+
+    def cores_used(self) -> dict[str, list[int]]:
+        raise NotImplementedError
+
+    def versions(self) -> dict[str, str | None]:
+        return {}

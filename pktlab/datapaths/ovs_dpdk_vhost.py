@@ -1,0 +1,147 @@
+"""OVS-DPDK loopback over vhost-user: generator -> vhu0 -> netdev bridge -> vhu1 -> generator.
+
+pktlab starts its own ovsdb-server and ovs-vswitchd (DPDK build) in the run
+directory, on a private hugetlbfs. The generator is the far end of both ports
+through net_virtio_user devices: in "client" mode (the default) OVS's ports are
+dpdkvhostuserclient and the generator serves the sockets; in "server" mode OVS
+serves them (dpdkvhostuser, deprecated upstream but still what many labs run).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ..errors import StepError
+from ..gen.step import StartGenerator, config_to_dict
+from ..host import hugepages
+from ..host.files import MakeRunDir
+from ..ovs import daemons
+from ..ovs.bridge import AddBridge, AddPort
+from ..ovs.counters import OvsCounters
+from ..ovs.daemons import SetOvsOtherConfig, StartOvsdbServer, StartOvsVswitchd
+from ..ovs.openflow import AddFlows
+from ..plan import Plan
+from .base import DataPath
+from .streams import streams_for
+
+PORTS = ("vhu0", "vhu1")
+PMD_INFO_DIRS = ("/usr/lib/x86_64-linux-gnu/dpdk",)
+
+
+def _mask(cores) -> str:
+    return hex(sum(1 << c for c in cores))
+
+
+class OvsDpdkVhostPath(DataPath):
+    def __init__(self, scenario, entry, run_dir, run_id):
+        super().__init__(scenario, entry, run_dir, run_id)
+        self.ovs_dir = str(self.run_dir / "ovs")
+        self.huge_dir = str(self.run_dir / "hugepages")
+        self.sock_dir = str(self.run_dir / "vhost")
+        self.tag = run_id[-12:]  # DPDK file prefixes: unique per run, short
+
+    # -- what it needs ------------------------------------------------------
+    def cores_used(self):
+        cpu = self.scenario.cpu
+        cores = {"generator": [cpu.generator], "ovs_pmd": list(cpu.ovs_pmd)}
+        if cpu.ovs_lcore is not None:
+            cores["ovs_lcore"] = [cpu.ovs_lcore]
+        return cores
+
+    def precheck(self):
+        super().precheck()
+        cpu, hp, opt = self.scenario.cpu, self.scenario.hugepages, self.options
+        where = f"datapath[{self.scenario.datapaths.index(self.entry)}]"
+        missing = daemons.missing_binaries()
+        if missing:
+            self.fail(f"{where}.kind", f"ovs-dpdk-vhost needs Open vSwitch with DPDK, missing: "
+                                       f"{', '.join(missing)}; {daemons.APT_HINT}")
+        try:
+            import pktlab._pktgen  # noqa: F401 - the generator's compiled extension
+        except ImportError as e:
+            self.fail(f"{where}.kind", f"the generator's C extension is not built ({e}); "
+                                       "reinstall pktlab (pip install .) with libdpdk-dev present")
+        if not any(Path(d).glob("pmds-*/librte_net_virtio.so*") for d in PMD_INFO_DIRS):
+            self.fail(f"{where}.kind", "DPDK's virtio PMD (librte_net_virtio) is not installed; "
+                                       "install the Debian package dpdk")
+        if not cpu.ovs_pmd:
+            self.fail("cpu.ovs_pmd", "ovs-dpdk-vhost needs at least one PMD core")
+        if hp.size != "2M":
+            self.fail("hugepages.size", "the loopback path mounts 2M pages; use size = \"2M\"")
+        need = opt.socket_mem + opt.generator_mem
+        if hp.total_mb < need:
+            self.fail("hugepages.count", f"{hp.count} x 2 MiB = {hp.total_mb} MiB is less than OVS "
+                                         f"socket_mem {opt.socket_mem} + generator_mem {opt.generator_mem} MiB")
+        why = hugepages.shortfall(hp.count, hp.size_kb)
+        if why:
+            self.fail("hugepages.count", why)
+
+    # -- the plan -----------------------------------------------------------
+    def plan(self):
+        cpu, hp, opt = self.scenario.cpu, self.scenario.hugepages, self.options
+        extra = f"--no-pci --in-memory --huge-dir={self.huge_dir} --file-prefix=pktlab-ovs-{self.tag}"
+        other = {
+            "dpdk-init": "true",
+            "dpdk-socket-mem": str(opt.socket_mem),
+            "dpdk-socket-limit": str(opt.socket_mem),
+            "pmd-cpu-mask": _mask(cpu.ovs_pmd),
+            "dpdk-extra": extra,
+        }
+        if cpu.ovs_lcore is not None:
+            other["dpdk-lcore-mask"] = _mask([cpu.ovs_lcore])
+        plan = Plan([
+            MakeRunDir(str(self.run_dir)),
+            hugepages.ReserveHugepages(hp.count, hp.size_kb),
+            hugepages.MountHugetlbfs(self.huge_dir, hp.size_kb),
+            StartOvsdbServer(self.ovs_dir),
+            SetOvsOtherConfig(self.ovs_dir, other),
+            StartOvsVswitchd(self.ovs_dir),
+            AddBridge(self.ovs_dir, opt.bridge, "netdev"),
+        ])
+        for ofport, name in enumerate(PORTS, 1):
+            if opt.vhost_mode == "client":
+                port = AddPort(self.ovs_dir, opt.bridge, name, "dpdkvhostuserclient",
+                               {"vhost-server-path": f"{self.sock_dir}/{name}.sock"}, ofport)
+            else:
+                port = AddPort(self.ovs_dir, opt.bridge, name, "dpdkvhostuser", {}, ofport)
+            plan.add(port)
+        # Explicit port-to-port rules: the switch forwards, it does not learn.
+        plan.add(AddFlows(self.ovs_dir, opt.bridge, ("priority=100,in_port=1,actions=output:2",
+                                                     "priority=100,in_port=2,actions=output:1")))
+        return plan
+
+    def generator_step(self):
+        from ..gen.config import GenConfig
+
+        opt = self.options
+        server = opt.vhost_mode == "client"  # OVS is the vhost client: the generator serves
+        ports = []
+        for i, name in enumerate(PORTS):
+            path = f"{self.sock_dir}/{name}.sock" if server else f"{self.ovs_dir}/{name}"
+            ports.append(f"net_virtio_user{i},path={path},server={int(server)},queues=1,"
+                         f"queue_size={opt.queue_size}")
+        eal = ("-l", str(self.scenario.cpu.generator), "--no-pci", "--in-memory", "--single-file-segments",
+               f"--huge-dir={self.huge_dir}", "-m", str(opt.generator_mem),
+               f"--file-prefix=pktlab-gen-{self.tag}")
+        cfg = GenConfig(eal_args=eal, ports=tuple(ports), streams=streams_for(self.scenario.traffic, 2),
+                        core=self.scenario.cpu.generator)
+        return StartGenerator(config_to_dict(cfg), log=str(self.run_dir / "generator.log"),
+                              socket_dir=self.sock_dir if server else "")
+
+    # -- while it runs ------------------------------------------------------
+    def wait_ready(self, ctx):
+        ctx.ovsdb(daemons.db_sock(self.ovs_dir)).wait_ports_up(PORTS, timeout=30)
+        gen, deadline = ctx.live["generator"], time.monotonic() + 10
+        while not all(gen.link_up()):
+            if time.monotonic() > deadline:
+                raise StepError(f"generator ports not up after 10 s: {gen.link_up()}")
+            time.sleep(0.1)
+
+    def counters(self, ctx):
+        return OvsCounters(ctx.ovsdb(daemons.db_sock(self.ovs_dir)), PORTS)
+
+    def versions(self):
+        from ..provenance import ovs_version
+
+        return {"ovs_version": ovs_version(daemons.OVS_VSWITCHD_DPDK)}
+

@@ -1,0 +1,171 @@
+"""What the generator runs: its ports, its streams and its EAL arguments.
+
+Frozen and validated at construction; a bad value raises ValueError naming the
+field. Template contents (Ethernet/IPv4/UDP layout) are checked again by the C
+side when the worker creates the generator.
+"""
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+
+from .template import FCS_LEN, MAX_FRAME_SIZE, MIN_FRAME_SIZE
+
+MAX_PORTS = 8  # PG_MAX_PORTS
+MAX_STREAMS = 16  # PG_MAX_STREAMS
+MAX_BURST = 64  # PG_BURST_MAX
+MAX_FLOWS = 65536  # PG_MAX_FLOWS
+VARY = {"src_ip": 1, "src_port": 2, "both": 3}  # PG_VARY_* bits
+
+_PCI = re.compile(r"^(?:([0-9a-fA-F]{4,8}):)?([0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])$")
+_LCORE_OPTS = ("-l", "-c", "--lcores")
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """One stream: frames of one template sent on tx_port, expected on rx_port.
+
+    tx_port / rx_port index GenConfig.ports; rx_port None sends only (nothing is
+    received or counted lost). flows source addresses and/or ports (vary) are
+    stepped through, one per frame."""
+
+    tx_port: int
+    rx_port: int | None
+    template: bytes  # frame without FCS, see template.build_frame [B]
+    flows: int = 1
+    vary: str = "src_ip"  # src_ip, src_port or both
+
+    def __post_init__(self):
+        if not isinstance(self.tx_port, int) or self.tx_port < 0:
+            raise ValueError(f"StreamSpec.tx_port: {self.tx_port!r} is not a port index")
+        if self.rx_port is not None and (not isinstance(self.rx_port, int) or self.rx_port < 0):
+            raise ValueError(f"StreamSpec.rx_port: {self.rx_port!r} is not a port index or None")
+        if not isinstance(self.template, (bytes, bytearray)):
+            raise ValueError(f"StreamSpec.template: need bytes, got {type(self.template).__name__}")
+        lo, hi = MIN_FRAME_SIZE - FCS_LEN, MAX_FRAME_SIZE - FCS_LEN
+        if not lo <= len(self.template) <= hi:
+            raise ValueError(f"StreamSpec.template: {len(self.template)} B, need {lo}..{hi} "
+                             f"(frame size {MIN_FRAME_SIZE}..{MAX_FRAME_SIZE} without the FCS)")
+        if not isinstance(self.flows, int) or not 1 <= self.flows <= MAX_FLOWS:
+            raise ValueError(f"StreamSpec.flows: {self.flows!r} not in 1..{MAX_FLOWS}")
+        if self.vary not in VARY:
+            raise ValueError(f"StreamSpec.vary: {self.vary!r} not one of {', '.join(VARY)}")
+
+    @property
+    def frame_size(self) -> int:
+        """[B] on the wire."""
+        return len(self.template) + FCS_LEN
+
+
+@dataclass(frozen=True)
+class GenConfig:
+    """A generator process: EAL arguments, DPDK ports, streams, the core it polls on.
+
+    ports are DPDK device strings: vdev devargs ("net_virtio_user0,path=...",
+    passed as --vdev) or PCI addresses ("0000:03:00.0", passed as -a). eal_args
+    are the rest (memory, --in-memory, --file-prefix...); the worker adds
+    -l <core> unless eal_args already say "-l <core>"."""
+
+    eal_args: tuple[str, ...]
+    ports: tuple[str, ...]
+    streams: tuple[StreamSpec, ...]
+    core: int
+    burst: int = 32  # [frames]
+    nb_mbufs: int = 8191  # per pool [mbufs]
+    ring_size: int = 1024  # RX and TX descriptors per queue
+
+    def __post_init__(self):
+        if isinstance(self.eal_args, str) or not all(isinstance(a, str) for a in self.eal_args):
+            raise ValueError(f"GenConfig.eal_args: need a tuple of strings, got {self.eal_args!r}")
+        if not isinstance(self.core, int) or self.core < 0:
+            raise ValueError(f"GenConfig.core: {self.core!r} is not a CPU number")
+        lcores = lcore_option(self.eal_args)
+        if lcores is not None and lcores != ("-l", str(self.core)):
+            raise ValueError(f"GenConfig.eal_args: {' '.join(lcores)} conflicts with core={self.core}; "
+                             f"leave the lcore option out, the worker adds -l {self.core}")
+        if isinstance(self.ports, str) or not 1 <= len(self.ports) <= MAX_PORTS:
+            raise ValueError(f"GenConfig.ports: need 1..{MAX_PORTS} device strings, got {self.ports!r}")
+        names = [ethdev_name(p) for p in self.ports]
+        if len(set(names)) != len(names):
+            raise ValueError(f"GenConfig.ports: duplicate device in {names}")
+        if not 1 <= len(self.streams) <= MAX_STREAMS:
+            raise ValueError(f"GenConfig.streams: need 1..{MAX_STREAMS} streams, got {len(self.streams)}")
+        for i, s in enumerate(self.streams):
+            if not isinstance(s, StreamSpec):
+                raise ValueError(f"GenConfig.streams[{i}]: not a StreamSpec")
+            for field in ("tx_port", "rx_port"):
+                p = getattr(s, field)
+                if p is not None and p >= len(self.ports):
+                    raise ValueError(f"GenConfig.streams[{i}].{field}: {p} but only "
+                                     f"{len(self.ports)} ports")
+        if not isinstance(self.burst, int) or not 1 <= self.burst <= MAX_BURST:
+            raise ValueError(f"GenConfig.burst: {self.burst!r} not in 1..{MAX_BURST}")
+        if not isinstance(self.ring_size, int) or not 64 <= self.ring_size <= 32768:
+            raise ValueError(f"GenConfig.ring_size: {self.ring_size!r} not in 64..32768")
+        need = self.ring_size + 2 * 256 + MAX_BURST  # see pg_check_config
+        if not isinstance(self.nb_mbufs, int) or self.nb_mbufs < need:
+            raise ValueError(f"GenConfig.nb_mbufs: {self.nb_mbufs!r} < {need} (ring_size + caches)")
+
+    def to_dict(self) -> dict:
+        """JSON-able form (templates in base64), as the worker receives it."""
+        return {
+            "eal_args": list(self.eal_args), "ports": list(self.ports), "core": self.core,
+            "burst": self.burst, "nb_mbufs": self.nb_mbufs, "ring_size": self.ring_size,
+            "streams": [{"tx_port": s.tx_port, "rx_port": s.rx_port, "flows": s.flows, "vary": s.vary,
+                         "template": base64.b64encode(s.template).decode()} for s in self.streams],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GenConfig":
+        streams = tuple(StreamSpec(tx_port=s["tx_port"], rx_port=s["rx_port"], flows=s["flows"],
+                                   vary=s["vary"], template=base64.b64decode(s["template"]))
+                        for s in d["streams"])
+        return cls(eal_args=tuple(d["eal_args"]), ports=tuple(d["ports"]), streams=streams,
+                   core=d["core"], burst=d["burst"], nb_mbufs=d["nb_mbufs"], ring_size=d["ring_size"])
+
+    @property
+    def port_names(self) -> tuple[str, ...]:
+        """ethdev names of the ports, as rte_eth_dev_get_port_by_name wants them."""
+        return tuple(ethdev_name(p) for p in self.ports)
+
+    def eal_argv(self, prog: str = "pktlab-gen") -> list[str]:
+        """The full EAL command line: program, lcore, caller's arguments, devices."""
+        argv = [prog]
+        if lcore_option(self.eal_args) is None:
+            argv += ["-l", str(self.core)]
+        argv += list(self.eal_args)
+        for p in self.ports:
+            argv += device_args(p)
+        return argv
+
+
+def is_pci(port: str) -> bool:
+    return _PCI.match(port.split(",", 1)[0]) is not None
+
+
+def ethdev_name(port: str) -> str:
+    """ethdev name of a device string: the vdev name, or the PCI address with its domain."""
+    dev = port.split(",", 1)[0]
+    m = _PCI.match(dev)
+    if m:
+        return f"{(m.group(1) or '0000').lower()}:{m.group(2).lower()}"
+    return dev
+
+
+def device_args(port: str) -> list[str]:
+    return ["-a", port] if is_pci(port) else [f"--vdev={port}"]
+
+
+def lcore_option(eal_args) -> tuple[str, ...] | None:
+    """The lcore option in eal_args, normalised to ("-l", value) etc., or None."""
+    args = list(eal_args)
+    for i, a in enumerate(args):
+        for opt in _LCORE_OPTS:
+            if a == opt:
+                return (opt, args[i + 1] if i + 1 < len(args) else "")
+            if opt.startswith("--") and a.startswith(opt + "="):
+                return (opt, a.split("=", 1)[1])
+            if not opt.startswith("--") and a.startswith(opt) and len(a) > len(opt):
+                return (opt, a[len(opt):])
+    return None

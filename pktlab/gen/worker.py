@@ -1,0 +1,305 @@
+"""The generator process: ``python -m pktlab.gen.worker --cmd-fd N --evt-fd M``.
+
+One worker per data path: EAL initialises once per process, and a crash in C
+cannot take the runner down. stdout/stderr belong to DPDK's log (the parent
+points them at a log file); the protocol is JSON lines on two dedicated pipes.
+
+parent -> worker  {"cmd": "config", "config": GenConfig.to_dict()}   (first)
+                  {"cmd": "trial", "rate_pps": float|null, "duration_s": s, "drain_s": s}
+                  {"cmd": "link"}  {"cmd": "quit"}
+worker -> parent  {"event": "ready", "dpdk_version", "tsc_hz", "ports": [{name, port_id, mac, link_up}]}
+                  {"event": "trial", "stats": TrialStats.to_dict()}
+                  {"event": "link", "up": [bool, ...]}
+                  {"event": "error", "status": int, "reason": str, "fatal": bool}
+                  {"event": "bye"}
+
+EAL init may block (virtio-user in server mode waits for its vhost client);
+SIGINT/SIGTERM then kill the worker outright (nothing to clean: --in-memory).
+Once the generator exists, a C handler catches them: a running trial ends
+early and is reported interrupted, then the worker cleans up and exits.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import select
+import signal
+import sys
+import traceback
+
+from ..errors import GeneratorError
+from .config import VARY, GenConfig
+from .latency import summarize
+from .stats import PortStats, TrialStats
+
+
+class CGenerator:
+    """The C generator in this process (pktlab._pktgen through cffi).
+
+    Also the seam the unit tests use: the same ctx, the same accounting code."""
+
+    def __init__(self, config: GenConfig):
+        from .._pktgen import ffi, lib
+
+        self.ffi, self.lib, self.config = ffi, lib, config
+        self._keep = []  # C strings the C side points at must outlive it
+        self.ctx = None
+
+    # -- set-up ----------------------------------------------------------
+    def eal_init(self, argv: list[str]) -> None:
+        ffi, lib = self.ffi, self.lib
+        args = [ffi.new("char[]", a.encode()) for a in argv]
+        self._keep.append(args)
+        rc = lib.pg_eal_init(len(args), ffi.new("char *[]", args))
+        if rc != 0:
+            raise GeneratorError(rc, self._err(None))
+
+    def create(self) -> None:
+        ffi, lib, cfg = self.ffi, self.lib, self.config
+        c = ffi.new("struct pg_config *")
+        names = [ffi.new("char[]", n.encode()) for n in cfg.port_names]
+        frames = [ffi.new("uint8_t[]", s.template) for s in cfg.streams]
+        self._keep += [c, names, frames]
+        c.nb_ports = len(names)
+        for i, n in enumerate(names):
+            c.port_names[i] = n
+        c.nb_streams = len(cfg.streams)
+        for i, s in enumerate(cfg.streams):
+            cs = c.streams[i]
+            cs.tx_port = s.tx_port
+            cs.rx_port = -1 if s.rx_port is None else s.rx_port
+            cs.nb_flows = s.flows
+            cs.vary = VARY[s.vary]
+            cs.frame_len = len(s.template)
+            cs.frame = frames[i]
+        c.burst, c.nb_mbufs, c.ring_size = cfg.burst, cfg.nb_mbufs, cfg.ring_size
+        pctx = ffi.new("struct pg_ctx **")
+        rc = lib.pg_create(c, pctx)
+        if rc != 0:
+            raise GeneratorError(rc, self._err(None))
+        self.ctx = pctx[0]
+
+    def destroy(self) -> None:
+        if self.ctx is not None:
+            self.lib.pg_destroy(self.ctx)
+            self.ctx = None
+
+    def _err(self, ctx) -> str:
+        return self.ffi.string(self.lib.pg_errmsg(self.ffi.NULL if ctx is None else ctx)).decode(
+            errors="replace")
+
+    def _check(self, rc: int) -> int:
+        if rc < 0:
+            raise GeneratorError(rc, self._err(self.ctx))
+        return rc
+
+    # -- queries -----------------------------------------------------------
+    @property
+    def dpdk_version(self) -> str:
+        return self.ffi.string(self.lib.pg_dpdk_version()).decode()
+
+    @property
+    def tsc_hz(self) -> int:
+        return int(self.lib.pg_tsc_hz())
+
+    def ports(self) -> list[dict]:
+        out = []
+        port_id, mac = self.ffi.new("uint16_t *"), self.ffi.new("uint8_t[6]")
+        for i, (name, up) in enumerate(zip(self.config.port_names, self.link_up())):
+            self._check(self.lib.pg_port_info(self.ctx, i, port_id, mac))
+            out.append({"name": name, "port_id": int(port_id[0]),
+                        "mac": ":".join(f"{b:02x}" for b in bytes(mac)), "link_up": up})
+        return out
+
+    def link_up(self) -> list[bool]:
+        return [bool(self._check(self.lib.pg_link_up(self.ctx, i)))
+                for i in range(len(self.config.ports))]
+
+    # -- trials ------------------------------------------------------------
+    def run_trial(self, rate_pps: float | None, duration_s: float, drain_s: float) -> TrialStats:
+        t = self.ffi.new("struct pg_trial *", {"rate_pps": rate_pps or 0.0, "duration_s": duration_s,
+                                               "drain_s": drain_s})
+        self._check(self.lib.pg_run_trial(self.ctx, t))  # cffi releases the GIL
+        return self.trial_stats(rate_pps, duration_s)
+
+    def raw_stats(self):
+        st = self.ffi.new("struct pg_stats *")
+        self._check(self.lib.pg_read_stats(self.ctx, st))
+        return st
+
+    def trial_stats(self, rate_pps: float | None, duration_s: float) -> TrialStats:
+        """The counters of the last trial as the results contract wants them."""
+        st = self.raw_stats()
+        hz = st.tsc_hz
+        streams = [st.streams[i] for i in range(len(self.config.streams))]
+        expect = [s.rx_port is not None for s in self.config.streams]
+        hist = self.ffi.unpack(st.lat_hist, self.lib.PG_LAT_BUCKETS)
+        latency, buckets = summarize(((i, n) for i, n in enumerate(hist) if n), st.lat_count,
+                                     st.lat_sum, st.lat_min, st.lat_max, hz)
+        return TrialStats(
+            offered_pps=rate_pps, duration_s=duration_s, elapsed_s=st.tx_cycles / hz,
+            tx_packets=sum(s.tx for s in streams),
+            rx_packets=sum(s.rx for s in streams),
+            # a TX-only stream expects nothing back: it loses nothing
+            lost=sum(max(0, s.tx - s.unique) for s, e in zip(streams, expect) if e),
+            duplicates=sum(s.duplicates for s in streams),
+            reordered=sum(s.reordered for s in streams),
+            tx_dropped=sum(s.tx_dropped for s in streams),
+            latency=latency, latency_histogram=buckets,
+            ports=tuple(PortStats(name=n, tx_packets=st.ports[i].tx, rx_packets=st.ports[i].rx,
+                                  rx_foreign=st.ports[i].rx_foreign)
+                        for i, n in enumerate(self.config.port_names)),
+            interrupted=bool(st.interrupted),
+        )
+
+    # -- test seam -----------------------------------------------------------
+    def begin_trial(self) -> int:
+        return self._check(self.lib.pg_begin_trial(self.ctx))
+
+    def account(self, port_index: int, frame: bytes, now_tsc: int) -> bool:
+        return bool(self._check(self.lib.pg_account_frame(self.ctx, port_index, frame, len(frame),
+                                                          now_tsc)))
+
+
+class _Lines:
+    """JSON lines from a pipe, read without blocking past select()."""
+
+    def __init__(self, fd: int):
+        self.fd, self.buf, self.eof = fd, b"", False
+
+    def fill(self) -> None:
+        data = os.read(self.fd, 1 << 16)
+        self.buf += data
+        self.eof = not data
+
+    def pop(self) -> dict | None:
+        line, sep, rest = self.buf.partition(b"\n")
+        if not sep:
+            return None
+        self.buf = rest
+        return json.loads(line)
+
+
+def _send(fd: int, msg: dict) -> None:
+    data = (json.dumps(msg) + "\n").encode()
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def _log(*words) -> None:
+    print("pktlab.gen.worker:", *words, flush=True)
+
+
+def _die_with_parent() -> None:
+    """SIGTERM when the parent dies, so a blocked EAL init cannot outlive it."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _read_config(lines: _Lines) -> GenConfig:
+    while (msg := lines.pop()) is None:
+        lines.fill()
+        if lines.eof:
+            raise GeneratorError(-32, "parent closed the command pipe before sending the config")
+    if msg.get("cmd") != "config":
+        raise GeneratorError(-22, f"first command must be config, got {msg.get('cmd')!r}")
+    return GenConfig.from_dict(msg["config"])
+
+
+def serve(gen: CGenerator, lines: _Lines, evt: int, wake: int) -> None:
+    """Answer commands until quit, EOF on the command pipe, or a signal."""
+    while not gen.lib.pg_signal_caught():
+        msg = lines.pop()
+        if msg is None:
+            if lines.eof:
+                _log("command pipe closed, exiting")
+                return
+            ready, _, _ = select.select([lines.fd, wake], [], [])
+            if wake in ready:
+                continue  # the loop condition sees the signal
+            lines.fill()
+            continue
+        cmd = msg.get("cmd")
+        try:
+            if cmd == "trial":
+                _log(f"trial rate={msg.get('rate_pps')} duration={msg['duration_s']} drain={msg['drain_s']}")
+                stats = gen.run_trial(msg.get("rate_pps"), float(msg["duration_s"]), float(msg["drain_s"]))
+                _log(f"trial done tx={stats.tx_packets} rx={stats.rx_packets} lost={stats.lost} "
+                     f"elapsed={stats.elapsed_s:.6f}s interrupted={stats.interrupted}")
+                _send(evt, {"event": "trial", "stats": stats.to_dict()})
+            elif cmd == "link":
+                _send(evt, {"event": "link", "up": gen.link_up()})
+            elif cmd == "quit":
+                return
+            else:
+                _send(evt, {"event": "error", "status": -22, "reason": f"unknown command {cmd!r}",
+                            "fatal": False})
+        except GeneratorError as e:
+            _send(evt, {"event": "error", "status": e.status, "reason": e.reason, "fatal": False})
+    _log(f"caught signal {gen.lib.pg_signal_caught()}, exiting")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m pktlab.gen.worker")
+    ap.add_argument("--cmd-fd", type=int, required=True, help="pipe the parent writes commands to")
+    ap.add_argument("--evt-fd", type=int, required=True, help="pipe the worker writes events to")
+    args = ap.parse_args(argv)
+
+    # until the C handler is in place a signal must end us, not wait for
+    # bytecode that a blocked rte_eal_init would never return to
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent()
+    evt, lines = args.evt_fd, _Lines(args.cmd_fd)
+    gen, eal_up, status = None, False, 0
+    try:
+        config = _read_config(lines)
+        try:
+            os.sched_setaffinity(0, {config.core})
+        except OSError as e:
+            raise GeneratorError(-e.errno, f"cannot pin to core {config.core}: {e.strerror}") from None
+        gen = CGenerator(config)
+        argv_eal = config.eal_argv()
+        _log("EAL", " ".join(argv_eal))
+        gen.eal_init(argv_eal)  # may block: virtio-user server=1 waits for its client
+        eal_up = True
+        gen.create()
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        gen._check(gen.lib.pg_catch_signals(gen.ctx, wake_w))
+        ports = gen.ports()
+        _log("ready", json.dumps(ports))
+        _send(evt, {"event": "ready", "dpdk_version": gen.dpdk_version, "tsc_hz": gen.tsc_hz,
+                    "ports": ports})
+        serve(gen, lines, evt, wake_r)
+    except GeneratorError as e:
+        _log(f"error: {e}")
+        status = 1
+        _try_send(evt, {"event": "error", "status": e.status, "reason": e.reason, "fatal": True})
+    except Exception as e:  # a bug: say so on both channels
+        traceback.print_exc()
+        status = 1
+        _try_send(evt, {"event": "error", "status": -1, "reason": f"worker: {e!r}", "fatal": True})
+    finally:
+        if gen is not None:
+            gen.destroy()
+        if eal_up:
+            gen.lib.pg_eal_cleanup()
+        _try_send(evt, {"event": "bye"})
+        _log("exit", status)
+    return status
+
+
+def _try_send(fd: int, msg: dict) -> None:
+    try:
+        _send(fd, msg)
+    except OSError:  # the parent is gone or stopped listening
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

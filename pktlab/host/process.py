@@ -1,0 +1,89 @@
+"""Starting and stopping the daemons a run owns, by pid, never by name.
+
+Stopping checks that the pid still runs the program we started (pids are
+recycled), asks politely (SIGTERM), then insists (SIGKILL).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from ..errors import StepError
+
+
+def exe_name(pid: int) -> str | None:
+    """The program a pid runs (comm), or None if there is no such process."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return None
+
+
+def is_running(pid: int, comm: str) -> bool:
+    """Is pid alive and running `comm`? comm is the program name (cut at 15 characters
+    by the kernel) or, for a Python module run with -m, a word of its command line."""
+    name = exe_name(pid)
+    if name is None:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, IndexError):
+        return False
+    return state != "Z" and (name == comm[:15] or comm.encode() in cmdline)
+
+
+def stop(pid: int, comm: str, timeout: float = 10.0) -> bool:
+    """SIGTERM, wait, SIGKILL. Returns True if a process was stopped."""
+    if not pid or not is_running(pid, comm):
+        return False
+    os.kill(pid, signal.SIGTERM)
+    if _wait_gone(pid, comm, timeout):
+        return True
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return True
+    if not _wait_gone(pid, comm, 5.0):
+        raise StepError(f"{comm} (pid {pid}) survived SIGKILL")
+    return True
+
+
+def _wait_gone(pid: int, comm: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:  # reap it if it is our child, so it does not linger as a zombie
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        if not is_running(pid, comm):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def run(cmd: list[str], env: dict | None = None, timeout: float = 60.0, what: str | None = None) -> str:
+    """Run a command to completion; a failure is a StepError with its stderr."""
+    try:
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError:
+        raise StepError(f"{what or cmd[0]}: {cmd[0]} not found") from None
+    except subprocess.TimeoutExpired:
+        raise StepError(f"{what or cmd[0]}: no answer after {timeout:.0f} s: {' '.join(cmd)}") from None
+    if p.returncode != 0:
+        raise StepError(f"{what or cmd[0]} failed (exit {p.returncode}): {' '.join(cmd)}: "
+                        f"{(p.stderr or p.stdout).strip()[-800:]}")
+    return p.stdout
+
+
+def read_pidfile(path: Path, timeout: float = 10.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return int(Path(path).read_text().strip())
+        except (OSError, ValueError):
+            time.sleep(0.05)
+    raise StepError(f"no pid file {path} after {timeout:.0f} s")

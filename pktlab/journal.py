@@ -1,0 +1,101 @@
+"""The on-disk record of applied host changes, so a killed run can be undone.
+
+One JSON file per run under the state directory (/run/pktlab by default:
+tmpfs, so it vanishes on reboot together with the state it describes). It is
+rewritten atomically after every change and removed once everything is undone.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from .errors import PktlabError
+from .plan import Step, undo_all
+
+DEFAULT_STATE_DIR = Path(os.environ.get("PKTLAB_STATE_DIR", "/run/pktlab"))
+
+
+def journal_dir(state_dir: Path) -> Path:
+    return Path(state_dir) / "journal"
+
+
+class Journal:
+    def __init__(self, path: Path, run_id: str, pid: int):
+        self.path, self.run_id, self.pid = Path(path), run_id, pid
+
+    @classmethod
+    def create(cls, state_dir: Path, run_id: str) -> "Journal":
+        d = journal_dir(state_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        j = cls(d / f"{run_id}.json", run_id, os.getpid())
+        j.record([])
+        return j
+
+    def record(self, steps, applying: Step | None = None) -> None:
+        doc = {
+            "run_id": self.run_id,
+            "pid": self.pid,
+            "updated": time.time(),
+            "steps": [dict(s.to_dict(), status="applying" if s is applying else "applied") for s in steps],
+        }
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w") as fh:
+            json.dump(doc, fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, path: Path) -> tuple["Journal", list[Step]]:
+        try:
+            doc = json.loads(Path(path).read_text())
+            steps = [Step.from_dict(s) for s in doc["steps"]]
+            return cls(path, doc["run_id"], int(doc["pid"])), steps
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise PktlabError(f"{path}: unreadable journal: {e}") from None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie or a recycled pid running something else is not our runner.
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"pktlab" in cmdline
+
+
+def pending(state_dir: Path) -> list[Path]:
+    d = journal_dir(state_dir)
+    return sorted(d.glob("*.json")) if d.is_dir() else []
+
+
+def restore(state_dir: Path, ctx_factory, force: bool = False, out=print) -> list[str]:
+    """Undo every journal left by a run that is no longer running. Returns undo errors."""
+    errors = []
+    for path in pending(state_dir):
+        journal, steps = Journal.load(path)
+        if _alive(journal.pid) and journal.pid != os.getpid() and not force:
+            out(f"{path}: run {journal.run_id} is still running (pid {journal.pid}); not touching it "
+                "(--force to restore anyway)")
+            continue
+        out(f"restoring run {journal.run_id}: {len(steps)} step(s) to undo")
+        ctx = ctx_factory(journal.run_id)
+        try:
+            errs = undo_all(steps, ctx, journal)
+        finally:
+            ctx.close()
+        for e in errs:
+            out(f"  failed: {e}")
+        errors += errs
+    return errors

@@ -1,0 +1,65 @@
+"""A netdev bridge and its ports, through OVSDB."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..plan import Step
+from .daemons import db_sock
+
+
+@dataclass
+class AddBridge(Step):
+    """fail_mode=secure: no default NORMAL flow, only the flows pktlab installs."""
+
+    kind = "ovs-bridge"
+    ovs_dir: str
+    name: str
+    datapath_type: str = "netdev"
+
+    def describe(self):
+        return f"add OVS bridge {self.name} (datapath_type={self.datapath_type}, fail_mode=secure)"
+
+    def describe_undo(self):
+        return f"delete OVS bridge {self.name}"
+
+    def apply(self, ctx):
+        db = ctx.ovsdb(db_sock(self.ovs_dir))
+        db.execute(db.api.add_br(self.name, may_exist=False, datapath_type=self.datapath_type),
+                   db.api.set_fail_mode(self.name, "secure"))
+
+    def undo(self, ctx):
+        if Path(db_sock(self.ovs_dir)).exists():
+            db = ctx.ovsdb(db_sock(self.ovs_dir))
+            db.execute(db.api.del_br(self.name, if_exists=True))
+
+
+@dataclass
+class AddPort(Step):
+    kind = "ovs-port"
+    ovs_dir: str
+    bridge: str
+    name: str
+    type: str
+    options: dict
+    ofport: int = 0  # requested OpenFlow port number (0: let OVS choose)
+
+    def describe(self):
+        opts = " ".join(f"{k}={v}" for k, v in self.options.items())
+        return f"add port {self.name} to {self.bridge} (type={self.type} {opts})".rstrip()
+
+    def describe_undo(self):
+        return f"delete port {self.name} from {self.bridge}"
+
+    def apply(self, ctx):
+        db = ctx.ovsdb(db_sock(self.ovs_dir))
+        attrs = {"type": self.type, "options": dict(self.options)}
+        if self.ofport:
+            attrs["ofport_request"] = self.ofport
+        db.execute(db.api.add_port(self.bridge, self.name, may_exist=False),
+                   db.api.db_set("Interface", self.name, *attrs.items()))
+
+    def undo(self, ctx):
+        if Path(db_sock(self.ovs_dir)).exists():
+            db = ctx.ovsdb(db_sock(self.ovs_dir))
+            db.execute(db.api.del_port(self.name, bridge=self.bridge, if_exists=True))

@@ -1,0 +1,44 @@
+"""OpenFlow rules on the run's bridge, through ovs-ofctl on the bridge's private mgmt socket.
+
+There is no OpenFlow library among pktlab's dependencies; ovs-ofctl is OVS's own
+client and pktlab only writes to it, it never parses its output.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..host import process
+from ..plan import Step
+from .daemons import OVS_OFCTL, ovs_env
+
+
+def mgmt_sock(ovs_dir: str, bridge: str) -> str:
+    return f"unix:{ovs_dir}/{bridge}.mgmt"
+
+
+@dataclass
+class AddFlows(Step):
+    kind = "ovs-flows"
+    ovs_dir: str
+    bridge: str
+    flows: tuple[str, ...]  # ovs-ofctl syntax, "priority=...,MATCH,actions=..."
+
+    def describe(self):
+        return f"add flows to {self.bridge}: " + "; ".join(self.flows)
+
+    def describe_undo(self):
+        return f"delete those flows from {self.bridge}"
+
+    def apply(self, ctx):
+        for flow in self.flows:
+            process.run([OVS_OFCTL, "add-flow", mgmt_sock(self.ovs_dir, self.bridge), flow],
+                        ovs_env(self.ovs_dir), what="ovs-ofctl add-flow")
+
+    def undo(self, ctx):
+        if not Path(self.ovs_dir, f"{self.bridge}.mgmt").exists():
+            return  # bridge or switch already gone, and its flows with it
+        for flow in self.flows:
+            match = flow.split("actions=")[0].rstrip(",")  # strict: same match, same priority
+            process.run([OVS_OFCTL, "--strict", "del-flows", mgmt_sock(self.ovs_dir, self.bridge), match],
+                        ovs_env(self.ovs_dir), what="ovs-ofctl del-flows")

@@ -1,0 +1,168 @@
+"""Host changes as data: steps with apply and undo, applied in order, undone in reverse.
+
+A data path describes what it needs as a list of steps. The runner applies them
+one by one, journaling each before it is applied (so a step cut off half-way is
+still undone) and undoes them in reverse on success, failure, exception or
+Ctrl-C. A step's parameters and the state it recorded while applying are plain
+JSON, so `pktlab restore` can rebuild it from the journal of a killed run and
+undo it with nothing but that record.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import signal
+import threading
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from .errors import PktlabError
+
+log = logging.getLogger(__name__)
+
+_REGISTRY: dict[str, type["Step"]] = {}
+
+
+@dataclass
+class Step:
+    """One host change. Subclasses are dataclasses whose fields are the parameters.
+
+    `state` holds what apply() learnt that undo() needs (a pid, a previous value);
+    undo() must be safe to run after a partial apply or twice.
+    """
+
+    kind: ClassVar[str] = ""
+    state: dict = field(default_factory=dict, kw_only=True)
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if cls.kind:
+            _REGISTRY[cls.kind] = cls
+
+    def apply(self, ctx) -> None:
+        raise NotImplementedError
+
+    def undo(self, ctx) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """What apply() does, in one line."""
+        raise NotImplementedError
+
+    def describe_undo(self) -> str:
+        """What undo() does, in one line."""
+        raise NotImplementedError
+
+    def __str__(self):
+        return self.describe()
+
+    def to_dict(self) -> dict:
+        params = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "state"}
+        return {"kind": self.kind, "params": params, "state": self.state}
+
+    @staticmethod
+    def from_dict(d: dict) -> "Step":
+        cls = _REGISTRY.get(d["kind"])
+        if cls is None:
+            raise PktlabError(f"journal names an unknown step kind {d['kind']!r}")
+        hints = {f.name: f for f in dataclasses.fields(cls)}
+        params = {k: tuple(v) if isinstance(v, list) and k in hints else v for k, v in d["params"].items()}
+        return cls(**params, state=dict(d.get("state", {})))
+
+
+class Plan:
+    """An ordered list of steps with a readable form for --dry-run."""
+
+    def __init__(self, steps=()):
+        self.steps: list[Step] = list(steps)
+
+    def add(self, step: Step) -> Step:
+        self.steps.append(step)
+        return step
+
+    def extend(self, steps) -> None:
+        self.steps.extend(steps)
+
+    def __iter__(self):
+        return iter(self.steps)
+
+    def __len__(self):
+        return len(self.steps)
+
+    def render(self) -> str:
+        width = len(str(len(self.steps)))
+        lines = ["apply, in order:"]
+        lines += [f"  {i:>{width}}. {s.describe()}" for i, s in enumerate(self.steps, 1)]
+        lines.append("undo, in reverse (on success, failure or Ctrl-C):")
+        lines += [f"  {i:>{width}}. {s.describe_undo()}" for i, s in reversed(list(enumerate(self.steps, 1)))]
+        return "\n".join(lines)
+
+
+class Applied:
+    """Applies steps through a journal and undoes them in reverse.
+
+    Use as a context manager: whatever happens inside the block, every step
+    that was started is undone on the way out.
+    """
+
+    def __init__(self, journal, ctx):
+        self.journal, self.ctx = journal, ctx
+        self.steps: list[Step] = []
+        self.undo_errors: list[str] = []
+
+    def apply(self, step: Step) -> Step:
+        self.steps.append(step)
+        record = lambda: self.journal.record(self.steps, applying=step)  # noqa: E731
+        record()  # before apply: a half-done step is undone too
+        self.ctx._journal_hook = record
+        log.info("apply: %s", step.describe())
+        try:
+            step.apply(self.ctx)
+        finally:
+            self.ctx._journal_hook = None
+        self.journal.record(self.steps)
+        return step
+
+    def apply_all(self, plan) -> None:
+        for step in plan:
+            self.apply(step)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.undo_errors = undo_all(self.steps, self.ctx, self.journal)
+        return False
+
+
+def undo_all(steps, ctx, journal=None) -> list[str]:
+    """Undo steps in reverse. Keeps going past a failing undo; returns the errors.
+
+    A step whose undo failed stays in the journal so `pktlab restore` can retry it.
+    Ctrl-C (and SIGTERM) are held off meanwhile: a second Ctrl-C must not leave the host half restored.
+    """
+    errors = []
+    remaining = list(steps)
+    held = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    old = {s: signal.signal(s, signal.SIG_IGN) for s in held} if _main_thread() else {}
+    try:
+        for step in reversed(list(steps)):
+            log.info("undo: %s", step.describe_undo())
+            try:
+                step.undo(ctx)
+                remaining.remove(step)
+            except Exception as e:  # noqa: BLE001 - one failed undo must not stop the rest
+                errors.append(f"{step.describe_undo()}: {e}")
+                log.error("undo failed: %s: %s", step.describe_undo(), e)
+            if journal is not None:
+                journal.record(remaining)
+        if journal is not None and not remaining:
+            journal.remove()
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    return errors
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()

@@ -1,0 +1,164 @@
+"""One run: validate, check the host, then per data path apply its plan, run the
+trials, record the results, and undo the plan whatever happened."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+from . import datapaths, journal
+from .context import RunContext
+from .errors import PktlabError
+from .plan import Applied
+
+log = logging.getLogger(__name__)
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
+
+
+class Runner:
+    def __init__(self, scenario, out_dir: Path, state_dir: Path = journal.DEFAULT_STATE_DIR, out=print):
+        self.scenario = scenario
+        self.out_dir, self.state_dir = Path(out_dir), Path(state_dir)
+        self.out = out
+        self.run_id = new_run_id()
+        self.paths = [
+            datapaths.build(scenario, entry, self.state_dir / "runs" / f"{self.run_id}-{i}", f"{self.run_id}-{i}")
+            for i, entry in enumerate(scenario.datapaths)
+        ]
+
+    def render_plan(self) -> str:
+        parts = []
+        for p in self.paths:
+            plan = p.plan()
+            plan.add(p.generator_step())
+            parts.append(f"data path {p.name!r} ({p.entry.kind}):\n{plan.render()}")
+        m = self.scenario.method
+        rates = ", ".join("max" if r is None else f"{r:,.0f} pps" for r in m.offered)
+        parts.append(f"trials: {rates}; {m.duration:g} s each, {m.drain:g} s drain; "
+                     f"{self.scenario.traffic.frame_size} B frames, {self.scenario.traffic.flows} flow(s)")
+        return "\n\n".join(parts)
+
+    def precheck(self) -> None:
+        left = journal.pending(self.state_dir)
+        if left:
+            raise PktlabError(f"a previous run left host changes behind ({', '.join(map(str, left))}); "
+                              "run `pktlab restore` first")
+        for p in self.paths:
+            p.precheck()
+
+    def run(self) -> tuple[list[Path], list]:
+        """Run every data path; returns (result files, results). Raises after all
+        paths ran if any failed, so one broken path does not lose the others."""
+        from .results import write_result
+
+        self.precheck()
+        files, results, failures = [], [], []
+        with _sigterm_as_interrupt():
+            for p in self.paths:
+                result = self._run_path(p)
+                results.append(result)
+                files.append(write_result(result, self.out_dir))
+                self.out(f"result: {files[-1]}")
+                if result.status != "ok":
+                    failures.append(f"{p.name}: {result.reason}")
+        from .chart import bars_64b, plot_results
+
+        if any(mpps is not None for _, mpps, _ in bars_64b(results)):
+            png = plot_results(results, self.out_dir / f"{self.scenario.name}-{self.run_id}.png")
+            self.out(f"chart: {png}")
+        if failures:
+            raise PktlabError("data path failed: " + "; ".join(failures))
+        return files, results
+
+    def _run_path(self, p):
+        from .ovs.counters import delta
+        from .results import Trial
+
+        ctx = RunContext(self.state_dir, p.run_id)
+        jr = journal.Journal.create(self.state_dir, p.run_id)
+        trials, status, reason, versions = [], "ok", None, {}
+        self.out(f"== {p.name}: setting up")
+        applied = Applied(jr, ctx)
+        try:
+            with applied:
+                try:
+                    applied.apply_all(p.plan())
+                    applied.apply(p.generator_step())
+                    p.wait_ready(ctx)
+                    gen = ctx.live["generator"]
+                    versions = {"dpdk_version": gen.dpdk_version, **p.versions()}
+                    counters = p.counters(ctx)
+                    before = counters.snapshot()
+                    m = self.scenario.method
+                    for rate in m.offered:
+                        self.out(f"   trial at {'max' if rate is None else f'{rate:,.0f} pps'} for {m.duration:g} s")
+                        stats = gen.trial(rate, m.duration, m.drain)
+                        after = counters.settled()
+                        trials.append(Trial(stats, delta(after, before), counters.source))
+                        before = after
+                        self.out(f"   tx {stats.tx_pps / 1e6:.3f} Mpps, rx {stats.rx_pps / 1e6:.3f} Mpps, "
+                                 f"lost {stats.lost}, {_counters_line(trials[-1].counters)}")
+                        if stats.interrupted:
+                            raise KeyboardInterrupt
+                except BaseException:
+                    self._keep_logs(p)
+                    raise
+        except PktlabError as e:
+            status, reason = "failed", str(e)
+            self.out(f"   failed: {e}")
+        finally:
+            ctx.close()
+            self.out(f"== {p.name}: host restored" if not applied.undo_errors else
+                     f"== {p.name}: UNDO FAILED, run `pktlab restore`: " + "; ".join(applied.undo_errors))
+        if applied.undo_errors:
+            raise PktlabError("could not restore the host: " + "; ".join(applied.undo_errors))
+        return self._result(p, tuple(trials), status, reason, versions)
+
+    def _result(self, p, trials, status, reason, versions):
+        from .provenance import collect
+        from .results import SCHEMA_VERSION, Result
+
+        t = self.scenario.traffic
+        prov = collect(p.cores_used(), dpdk_version=versions.get("dpdk_version"),
+                       ovs_version=versions.get("ovs_version"))
+        return Result(schema_version=SCHEMA_VERSION, scenario=self.scenario.as_dict(), datapath=p.name,
+                      frame_size=t.frame_size, flows=t.flows, provenance=prov, trials=trials,
+                      status=status, reason=reason)
+
+    def _keep_logs(self, p):
+        """Daemon and generator logs die with the run directory; keep them when a run fails."""
+        if not p.run_dir.is_dir():
+            return
+        dest = self.out_dir / "logs" / p.run_id
+        for f in p.run_dir.rglob("*.log"):
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, dest / f.name)
+        if dest.is_dir():
+            self.out(f"   logs kept in {dest}")
+
+
+def _counters_line(counters: dict) -> str:
+    return "OVS " + ", ".join(f"{i} rx {c.get('rx_packets', 0)} tx {c.get('tx_packets', 0)}"
+                              for i, c in counters.items())
+
+
+class _sigterm_as_interrupt:
+    """SIGTERM and SIGHUP unwind like Ctrl-C, so the plan is undone on the way out."""
+
+    def __enter__(self):
+        def handler(signum, frame):
+            raise KeyboardInterrupt(f"signal {signum}")
+
+        self._old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
+        return self
+
+    def __exit__(self, *exc):
+        for s, h in self._old.items():
+            signal.signal(s, h)
+        return False

@@ -1,0 +1,326 @@
+"""Scenario files: TOML in, frozen validated dataclasses out.
+
+Every table is declared once as a dataclass; `_load_table` checks unknown keys,
+missing keys and types against it, and each class's `check()` adds the rules
+that types cannot say. Every error names the file, the dotted key and the
+reason, and is raised before anything on the host is touched.
+"""
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ScenarioError
+
+MIN_FRAME, MAX_FRAME = 64, 9018
+HUGEPAGE_SIZES_KB = (2048, 1048576)
+_MAC = re.compile(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")
+
+
+class _Invalid(Exception):
+    """Raised by check(): (key relative to the table, reason)."""
+
+    def __init__(self, key: str, reason: str):
+        super().__init__(key, reason)
+        self.key, self.reason = key, reason
+
+
+@dataclass(frozen=True)
+class Hugepages:
+    """Hugepages reserved for the run and returned afterwards."""
+
+    count: int  # pages
+    size: str = "2M"  # "2M" or "1G"
+
+    @property
+    def size_kb(self) -> int:
+        return 2048 if self.size == "2M" else 1048576
+
+    @property
+    def total_mb(self) -> int:
+        return self.count * self.size_kb // 1024
+
+    def check(self):
+        if self.size not in ("2M", "1G"):
+            raise _Invalid("size", f"must be \"2M\" or \"1G\", not {self.size!r}")
+        if self.count < 1:
+            raise _Invalid("count", "must be at least 1")
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """Core placement. On two cores the OVS PMD and the generator each need one
+    of their own: two busy pollers on one core starve each other."""
+
+    generator: int  # core the generator's poll loop runs on
+    ovs_pmd: tuple[int, ...] = ()  # cores for OVS-DPDK PMD threads (pmd-cpu-mask)
+    ovs_lcore: int | None = None  # core for OVS's non-PMD threads (dpdk-lcore-mask)
+
+    def check(self):
+        for key, cores in (("generator", [self.generator]), ("ovs_pmd", self.ovs_pmd),
+                           ("ovs_lcore", [] if self.ovs_lcore is None else [self.ovs_lcore])):
+            if any(c < 0 for c in cores):
+                raise _Invalid(key, "core numbers are >= 0")
+        if self.generator in self.ovs_pmd:
+            raise _Invalid("generator", f"core {self.generator} is also an OVS PMD core; "
+                           "two busy pollers on one core starve each other")
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """What the generator sends. frame_size is on the wire, FCS included."""
+
+    frame_size: int = 64  # [B]
+    flows: int = 1
+    vary: str = "src_ip"  # field stepped per flow: src_ip, src_port or both
+    direction: str = "bidirectional"  # or unidirectional (port 0 -> port 1 only)
+    src_mac: str = "02:00:00:00:00:01"
+    dst_mac: str = "02:00:00:00:00:02"
+    src_ip: str = "198.18.0.1"  # RFC 2544 benchmarking range
+    dst_ip: str = "198.19.0.1"
+    src_port: int = 1024
+    dst_port: int = 4789
+
+    def check(self):
+        if not MIN_FRAME <= self.frame_size <= MAX_FRAME:
+            raise _Invalid("frame_size", f"{self.frame_size} is outside {MIN_FRAME}-{MAX_FRAME} bytes")
+        if not 1 <= self.flows <= 65535:
+            raise _Invalid("flows", "must be between 1 and 65535")
+        if self.vary not in ("src_ip", "src_port", "both"):
+            raise _Invalid("vary", f"must be src_ip, src_port or both, not {self.vary!r}")
+        if self.direction not in ("bidirectional", "unidirectional"):
+            raise _Invalid("direction", f"must be bidirectional or unidirectional, not {self.direction!r}")
+        for key in ("src_mac", "dst_mac"):
+            if not _MAC.match(getattr(self, key)):
+                raise _Invalid(key, f"{getattr(self, key)!r} is not a MAC address")
+        for key in ("src_ip", "dst_ip"):
+            try:
+                ipaddress.IPv4Address(getattr(self, key))
+            except ValueError:
+                raise _Invalid(key, f"{getattr(self, key)!r} is not an IPv4 address") from None
+        for key in ("src_port", "dst_port"):
+            if not 1 <= getattr(self, key) <= 65535:
+                raise _Invalid(key, "must be a UDP port 1-65535")
+        if self.vary in ("src_port", "both") and self.src_port + self.flows - 1 > 65535:
+            raise _Invalid("flows", f"src_port {self.src_port} + {self.flows} flows runs past 65535")
+
+
+@dataclass(frozen=True)
+class Method:
+    """Trials at fixed offered loads. "max" means as fast as the generator can."""
+
+    kind: str = "fixed-rate"
+    duration: float = 3.0  # per trial [s]
+    rates: tuple[float | str, ...] = ("max",)  # [pps] or "max"
+    drain: float = 0.2  # receive-only time after each trial's TX window [s]
+
+    @property
+    def offered(self) -> tuple[float | None, ...]:
+        """The rates with "max" as None, as the generator and results spell it."""
+        return tuple(None if r == "max" else float(r) for r in self.rates)
+
+    def check(self):
+        if self.kind != "fixed-rate":
+            raise _Invalid("kind", f"unknown method {self.kind!r} (known: fixed-rate)")
+        if not 0 < self.duration <= 3600:
+            raise _Invalid("duration", "must be > 0 and <= 3600 seconds")
+        if not 0 <= self.drain <= 10:
+            raise _Invalid("drain", "must be between 0 and 10 seconds")
+        if not self.rates:
+            raise _Invalid("rates", "needs at least one rate")
+        for r in self.rates:
+            if isinstance(r, str) and r != "max" or not isinstance(r, str) and r <= 0:
+                raise _Invalid("rates", f"{r!r}: a rate is a positive number of pps or \"max\"")
+
+
+@dataclass(frozen=True)
+class OvsDpdkVhost:
+    """Loopback through OVS-DPDK: generator -> vhost-user -> netdev bridge -> vhost-user -> generator."""
+
+    vhost_mode: str = "client"  # OVS port type dpdkvhostuserclient (client) or dpdkvhostuser (server)
+    socket_mem: int = 512  # OVS dpdk-socket-mem [MiB]
+    generator_mem: int = 256  # generator's DPDK memory [MiB]
+    queue_size: int = 1024  # virtio ring size on the generator side
+    bridge: str = "br-pktlab"
+
+    def check(self):
+        if self.vhost_mode not in ("client", "server"):
+            raise _Invalid("vhost_mode", f"must be client or server, not {self.vhost_mode!r}")
+        for key in ("socket_mem", "generator_mem"):
+            if getattr(self, key) < 64:
+                raise _Invalid(key, "must be at least 64 MiB")
+        if self.queue_size not in (256, 512, 1024):
+            raise _Invalid("queue_size", "must be 256, 512 or 1024")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", self.bridge):
+            raise _Invalid("bridge", "1-15 characters of letters, digits, '_', '.' or '-'")
+
+
+# Data path kinds and the option table each takes.
+DATAPATHS: dict[str, type] = {"ovs-dpdk-vhost": OvsDpdkVhost}
+
+
+@dataclass(frozen=True)
+class Datapath:
+    kind: str
+    name: str  # label in results and charts
+    options: typing.Any  # the kind's option dataclass
+
+
+@dataclass(frozen=True)
+class Scenario:
+    file: Path
+    name: str
+    description: str
+    hugepages: Hugepages
+    cpu: Cpu
+    traffic: Traffic
+    method: Method
+    datapaths: tuple[Datapath, ...]
+    raw: dict = field(repr=False, compare=False)  # the TOML as read, for results
+
+    def as_dict(self) -> dict:
+        """The scenario as loaded (defaults filled in), JSON-able, for results."""
+
+        def plain(v):
+            if dataclasses.is_dataclass(v):
+                return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+            if isinstance(v, (tuple, list)):
+                return [plain(x) for x in v]
+            return str(v) if isinstance(v, Path) else v
+
+        d = plain(self)
+        d.pop("raw")
+        return d
+
+
+def _type_ok(value, tp) -> bool:
+    """Does a TOML value fit a dataclass field type? (bool is not an int here.)"""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, a) for a in typing.get_args(tp))
+    if origin is tuple:
+        (item, _) = typing.get_args(tp)
+        return isinstance(value, list) and all(_type_ok(v, item) for v in value)
+    if tp is type(None):
+        return value is None
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, tp)
+
+
+def _type_name(tp) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp) if a is not type(None))
+    if origin is tuple:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, tp.__name__)
+
+
+def _load_table(cls, table, file: Path, prefix: str):
+    """Build `cls` from a TOML table, or raise ScenarioError naming file and key."""
+    if not isinstance(table, dict):
+        raise ScenarioError(file, prefix, "must be a table")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in table:
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise ScenarioError(file, f"{prefix}.{key}", f"unknown key (known keys: {known})")
+    kwargs = {}
+    for name, f in fields.items():
+        if name not in table:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ScenarioError(file, f"{prefix}.{name}", "missing (required)")
+            continue
+        value = table[name]
+        if not _type_ok(value, hints[name]):
+            raise ScenarioError(file, f"{prefix}.{name}",
+                                f"must be {_type_name(hints[name])}, not {type(value).__name__} {value!r}")
+        kwargs[name] = tuple(value) if isinstance(value, list) else value
+    obj = cls(**kwargs)
+    try:
+        obj.check()
+    except _Invalid as e:
+        raise ScenarioError(file, f"{prefix}.{e.key}", e.reason) from None
+    return obj
+
+
+_TOP = {"scenario", "hugepages", "cpu", "traffic", "method", "datapath"}
+
+
+def load(path) -> Scenario:
+    """Read and validate a scenario file."""
+    file = Path(path)
+    try:
+        with open(file, "rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ScenarioError(file, None, "no such file") from None
+    except IsADirectoryError:
+        raise ScenarioError(file, None, "is a directory, not a scenario file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError(file, None, f"not valid TOML: {e}") from None
+
+    for key in raw:
+        if key not in _TOP:
+            raise ScenarioError(file, key, f"unknown table (known: {', '.join(sorted(_TOP))})")
+    for key in ("scenario", "hugepages", "cpu", "datapath"):
+        if key not in raw:
+            raise ScenarioError(file, key, "missing (required)")
+
+    head = raw["scenario"]
+    if not isinstance(head, dict):
+        raise ScenarioError(file, "scenario", "must be a table")
+    for key in head:
+        if key not in ("name", "description"):
+            raise ScenarioError(file, f"scenario.{key}", "unknown key (known keys: description, name)")
+    name = head.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ScenarioError(file, "scenario.name", "required: letters, digits, '_', '.' or '-' (used in file names)")
+    description = head.get("description", "")
+    if not isinstance(description, str):
+        raise ScenarioError(file, "scenario.description", "must be a string")
+
+    entries = raw["datapath"]
+    if isinstance(entries, dict):
+        entries = [entries]
+    if not isinstance(entries, list) or not entries:
+        raise ScenarioError(file, "datapath", "must be one or more [[datapath]] tables")
+    datapaths = []
+    for i, entry in enumerate(entries):
+        where = f"datapath[{i}]"
+        if not isinstance(entry, dict):
+            raise ScenarioError(file, where, "must be a table")
+        kind = entry.get("kind")
+        if kind not in DATAPATHS:
+            raise ScenarioError(file, f"{where}.kind",
+                                f"unknown data path {kind!r} (known: {', '.join(sorted(DATAPATHS))})")
+        label = entry.get("name", kind)
+        if not isinstance(label, str) or not label:
+            raise ScenarioError(file, f"{where}.name", "must be a non-empty string")
+        options = {k: v for k, v in entry.items() if k not in ("kind", "name")}
+        datapaths.append(Datapath(kind, label, _load_table(DATAPATHS[kind], options, file, where)))
+    labels = [d.name for d in datapaths]
+    if len(set(labels)) != len(labels):
+        raise ScenarioError(file, "datapath", f"data path names must be unique: {labels}")
+
+    return Scenario(
+        file=file,
+        name=name,
+        description=description,
+        hugepages=_load_table(Hugepages, raw["hugepages"], file, "hugepages"),
+        cpu=_load_table(Cpu, raw["cpu"], file, "cpu"),
+        traffic=_load_table(Traffic, raw.get("traffic", {}), file, "traffic"),
+        method=_load_table(Method, raw.get("method", {}), file, "method"),
+        datapaths=tuple(datapaths),
+        raw=raw,
+    )

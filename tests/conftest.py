@@ -1,0 +1,63 @@
+"""Shared fixtures. Tests that change the host need root (CI runs as root); when
+they cannot have it they skip and say so."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = REPO / "scenarios" / "smoke-ovs-dpdk.toml"
+PKTLAB = [sys.executable, "-m", "pktlab.cli"]
+
+
+def needs_root():
+    if os.geteuid() != 0:
+        pytest.skip("needs root to change the host (hugepages, mounts, daemons); CI runs as root")
+
+
+def host_state(state_dir: Path | None = None) -> dict:
+    """What a run may leave behind, read from the host."""
+    procs = subprocess.run(["ps", "-eo", "stat=,comm=,args="], capture_output=True, text=True).stdout
+    ours = sorted(line.split(None, 1)[1] for line in procs.splitlines()
+                  if not line.startswith("Z") and any(w in line for w in
+                     ("ovs-vswitchd", "ovsdb-server", "pktlab.gen.worker", "dpdk-testpmd")))
+    with open("/proc/mounts") as fh:
+        mounts = sorted(line.split()[1] for line in fh if line.split()[2] == "hugetlbfs")
+    state = {
+        "nr_hugepages": Path("/proc/sys/vm/nr_hugepages").read_text().strip(),
+        "hugetlbfs_mounts": mounts,
+        "processes": ours,
+        "dpdk_runtime": sorted(p.name for p in Path("/var/run/dpdk").glob("pktlab*")) if Path("/var/run/dpdk").is_dir() else [],
+    }
+    if state_dir is not None:
+        state["state_files"] = sorted(str(p.relative_to(state_dir)) for p in Path(state_dir).rglob("*")
+                                      if p.is_file() or p.is_socket())
+    return state
+
+
+@pytest.fixture
+def state_dir(tmp_path):
+    d = tmp_path / "state"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def clean_host(state_dir):
+    """Asserts the host is as it was before the test: no hugepages, mounts, daemons, files left."""
+    before = host_state(state_dir)
+    yield before
+    after = host_state(state_dir)
+    assert after == before, f"host not restored:\nbefore {before}\nafter  {after}"
+
+
+def run_cli(*args, state_dir=None, timeout=300, **kw):
+    cmd = list(PKTLAB)
+    if state_dir is not None:
+        cmd += ["--state-dir", str(state_dir)]
+    cmd += [str(a) for a in args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, **kw)

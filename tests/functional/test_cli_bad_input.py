@@ -1,0 +1,81 @@
+"""Bad input is refused with file, key and reason, exit 2, and the host untouched."""
+from __future__ import annotations
+
+import pytest
+
+from pktlab import cli
+from pktlab.ovs import daemons
+from tests.conftest import SMOKE, host_state, needs_root, run_cli
+
+
+def scenario(tmp_path, old, new):
+    text = SMOKE.read_text()
+    assert old in text
+    p = tmp_path / "bad.toml"
+    p.write_text(text.replace(old, new, 1))
+    return p
+
+
+def check_refused(p, state_dir, before, *words):
+    assert p.returncode == 2, p.stdout + p.stderr
+    for w in words:
+        assert w in p.stderr, p.stderr
+    assert host_state(state_dir) == before
+
+
+def test_missing_file(tmp_path, state_dir):
+    before = host_state(state_dir)
+    p = run_cli("run", tmp_path / "absent.toml", state_dir=state_dir)
+    check_refused(p, state_dir, before, "absent.toml", "no such file")
+
+
+def test_unknown_key(tmp_path, state_dir):
+    before = host_state(state_dir)
+    f = scenario(tmp_path, "flows = 4 ", "flowz = 4 ")
+    p = run_cli("run", f, state_dir=state_dir)
+    check_refused(p, state_dir, before, str(f), "traffic.flowz", "unknown key")
+
+
+def test_frame_size_out_of_range(tmp_path, state_dir):
+    before = host_state(state_dir)
+    f = scenario(tmp_path, "frame_size = 64 ", "frame_size = 10000 ")
+    p = run_cli("run", f, state_dir=state_dir)
+    check_refused(p, state_dir, before, str(f), "traffic.frame_size", "outside 64-9018")
+
+
+def test_more_hugepages_than_the_host_can_give(tmp_path, state_dir):
+    needs_root()
+    before = host_state(state_dir)
+    f = scenario(tmp_path, "count = 512 ", "count = 50000000 ")
+    p = run_cli("run", f, state_dir=state_dir)
+    check_refused(p, state_dir, before, str(f), "hugepages.count", "MiB available")
+
+
+def test_missing_ovs_binary(tmp_path, state_dir, monkeypatch, capsys):
+    """The OVS binary is pointed at a path that does not exist: a stand-in for a host without OVS-DPDK."""
+    needs_root()
+    before = host_state(state_dir)
+    monkeypatch.setattr(daemons, "BINARIES", daemons.BINARIES + ("/nonexistent/ovs-vswitchd-dpdk",))
+    rc = cli.main(["--state-dir", str(state_dir), "run", str(SMOKE), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert str(SMOKE) in err and "datapath[0].kind" in err and "/nonexistent/ovs-vswitchd-dpdk" in err
+    assert host_state(state_dir) == before
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(state_dir):
+    before = host_state(state_dir)
+    p = run_cli("run", SMOKE, "--dry-run", state_dir=state_dir)
+    assert p.returncode == 0, p.stderr
+    for text in ("reserve 512 x 2 MiB hugepages", "start ovs-vswitchd", "type=dpdkvhostuserclient",
+                 "in_port=1,actions=output:2", "start the generator on core 0",
+                 "undo, in reverse", "stop ovs-vswitchd", "restore 2 MiB nr_hugepages"):
+        assert text in p.stdout, text
+    assert host_state(state_dir) == before
+    assert not (state_dir / "journal").exists()
+
+
+@pytest.mark.parametrize("args", [["plot", "missing.json", "-o", "x.png"]])
+def test_plot_of_a_missing_result_fails_clearly(args, state_dir):
+    p = run_cli(*args, state_dir=state_dir)
+    assert p.returncode != 0 and "missing.json" in p.stderr
