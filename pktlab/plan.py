@@ -10,6 +10,7 @@ undo it with nothing but that record.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import logging
 import signal
 import threading
@@ -21,6 +22,7 @@ from .errors import PktlabError
 log = logging.getLogger(__name__)
 
 _REGISTRY: dict[str, type["Step"]] = {}
+_IMPORTABLE = ("pktlab", "tests")  # a journal may name step modules from these packages only
 
 
 @dataclass
@@ -58,10 +60,13 @@ class Step:
 
     def to_dict(self) -> dict:
         params = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "state"}
-        return {"kind": self.kind, "params": params, "state": self.state}
+        # The module lets `pktlab restore`, a fresh process, import the class it needs.
+        return {"kind": self.kind, "module": type(self).__module__, "params": params, "state": self.state}
 
     @staticmethod
     def from_dict(d: dict) -> "Step":
+        if d["kind"] not in _REGISTRY and d.get("module", "").split(".")[0] in _IMPORTABLE:
+            importlib.import_module(d["module"])
         cls = _REGISTRY.get(d["kind"])
         if cls is None:
             raise PktlabError(f"journal names an unknown step kind {d['kind']!r}")

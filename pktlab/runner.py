@@ -12,6 +12,7 @@ from pathlib import Path
 from . import datapaths, journal
 from .context import RunContext
 from .errors import PktlabError
+from .host import process
 from .plan import Applied
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class Runner:
         from .results import write_result
 
         self.precheck()
+        process.become_subreaper()
         files, results, failures = [], [], []
         with _sigterm_as_interrupt():
             for p in self.paths:

@@ -3,7 +3,9 @@ they cannot have it they skip and say so."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 
@@ -31,7 +33,7 @@ def host_state(state_dir: Path | None = None) -> dict:
         "nr_hugepages": Path("/proc/sys/vm/nr_hugepages").read_text().strip(),
         "hugetlbfs_mounts": mounts,
         "processes": ours,
-        "dpdk_runtime": sorted(p.name for p in Path("/var/run/dpdk").glob("pktlab*")) if Path("/var/run/dpdk").is_dir() else [],
+        "dpdk_runtime": sorted(p.name for p in Path("/var/run/dpdk").iterdir()) if Path("/var/run/dpdk").is_dir() else None,
     }
     if state_dir is not None:
         state["state_files"] = sorted(str(p.relative_to(state_dir)) for p in Path(state_dir).rglob("*")
@@ -40,10 +42,25 @@ def host_state(state_dir: Path | None = None) -> dict:
 
 
 @pytest.fixture
-def state_dir(tmp_path):
-    d = tmp_path / "state"
-    d.mkdir()
-    return d
+def state_dir():
+    """A private state dir with a short path: unix sockets live under it (107-byte limit)."""
+    base = Path("/run") if os.access("/run", os.W_OK) else Path(tempfile.gettempdir())
+    d = Path(tempfile.mkdtemp(prefix="pktlab-t", dir=base))
+    yield d
+    release_state_dir(d)
+
+
+def release_state_dir(d: Path) -> None:
+    """Undo whatever a failed test's run left (its journal says what), then remove the dir.
+    If that undo fails the dir stays, so `pktlab --state-dir D restore` can finish the job."""
+    from pktlab import journal
+    from pktlab.context import RunContext
+
+    if journal.pending(d):
+        errors = journal.restore(d, lambda run_id: RunContext(d, run_id), force=True, out=lambda *_: None)
+        if errors:
+            pytest.fail(f"could not restore what a run left in {d}: {errors}")
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

@@ -11,9 +11,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..errors import StepError
-from ..gen.step import StartGenerator, config_to_dict
+from ..errors import PrecheckError, StepError
+from ..gen.step import StartGenerator
 from ..host import hugepages
+from ..host.dpdk_runtime import DpdkRuntimeDir
 from ..host.files import MakeRunDir
 from ..ovs import daemons
 from ..ovs.bridge import AddBridge, AddPort
@@ -25,6 +26,7 @@ from .base import DataPath
 from .streams import streams_for
 
 PORTS = ("vhu0", "vhu1")
+MAX_SOCKET_PATH = 107  # sizeof(sun_path) - 1
 PMD_INFO_DIRS = ("/usr/lib/x86_64-linux-gnu/dpdk",)
 
 
@@ -38,7 +40,7 @@ class OvsDpdkVhostPath(DataPath):
         self.ovs_dir = str(self.run_dir / "ovs")
         self.huge_dir = str(self.run_dir / "hugepages")
         self.sock_dir = str(self.run_dir / "vhost")
-        self.tag = run_id[-12:]  # DPDK file prefixes: unique per run, short
+        self.ovs_prefix, self.gen_prefix = f"pktlab-ovs-{run_id}", f"pktlab-gen-{run_id}"
 
     # -- what it needs ------------------------------------------------------
     def cores_used(self):
@@ -75,11 +77,23 @@ class OvsDpdkVhostPath(DataPath):
         why = hugepages.shortfall(hp.count, hp.size_kb)
         if why:
             self.fail("hugepages.count", why)
+        # The kernel cuts unix socket paths at 107 bytes: vhu0.sock and vhu1.sock would collide.
+        for path in self.socket_paths():
+            if len(path.encode()) > MAX_SOCKET_PATH:
+                raise PrecheckError(self.scenario.file, None,
+                                    f"socket path {path} is longer than {MAX_SOCKET_PATH} bytes; "
+                                    "use a shorter --state-dir")
+
+    def socket_paths(self) -> list[str]:
+        ovs = [f"{self.ovs_dir}/{n}" for n in ("db.sock", "ovs-vswitchd.ctl", f"{self.options.bridge}.mgmt")]
+        vhost = [f"{self.sock_dir}/{n}.sock" if self.options.vhost_mode == "client" else f"{self.ovs_dir}/{n}"
+                 for n in PORTS]
+        return ovs + vhost
 
     # -- the plan -----------------------------------------------------------
     def plan(self):
         cpu, hp, opt = self.scenario.cpu, self.scenario.hugepages, self.options
-        extra = f"--no-pci --in-memory --huge-dir={self.huge_dir} --file-prefix=pktlab-ovs-{self.tag}"
+        extra = f"--no-pci --in-memory --no-telemetry --huge-dir={self.huge_dir} --file-prefix={self.ovs_prefix}"
         other = {
             "dpdk-init": "true",
             "dpdk-socket-mem": str(opt.socket_mem),
@@ -95,6 +109,8 @@ class OvsDpdkVhostPath(DataPath):
             hugepages.MountHugetlbfs(self.huge_dir, hp.size_kb),
             StartOvsdbServer(self.ovs_dir),
             SetOvsOtherConfig(self.ovs_dir, other),
+            DpdkRuntimeDir(self.ovs_prefix),
+            DpdkRuntimeDir(self.gen_prefix),
             StartOvsVswitchd(self.ovs_dir),
             AddBridge(self.ovs_dir, opt.bridge, "netdev"),
         ])
@@ -120,12 +136,12 @@ class OvsDpdkVhostPath(DataPath):
             path = f"{self.sock_dir}/{name}.sock" if server else f"{self.ovs_dir}/{name}"
             ports.append(f"net_virtio_user{i},path={path},server={int(server)},queues=1,"
                          f"queue_size={opt.queue_size}")
-        eal = ("-l", str(self.scenario.cpu.generator), "--no-pci", "--in-memory", "--single-file-segments",
+        eal = ("-l", str(self.scenario.cpu.generator), "--no-pci", "--in-memory", "--single-file-segments", "--no-telemetry",
                f"--huge-dir={self.huge_dir}", "-m", str(opt.generator_mem),
-               f"--file-prefix=pktlab-gen-{self.tag}")
+               f"--file-prefix={self.gen_prefix}")
         cfg = GenConfig(eal_args=eal, ports=tuple(ports), streams=streams_for(self.scenario.traffic, 2),
                         core=self.scenario.cpu.generator)
-        return StartGenerator(config_to_dict(cfg), log=str(self.run_dir / "generator.log"),
+        return StartGenerator(cfg.to_dict(), log=str(self.run_dir / "generator.log"),
                               socket_dir=self.sock_dir if server else "")
 
     # -- while it runs ------------------------------------------------------

@@ -75,8 +75,12 @@ class GeneratorProcess:
                     [self.python, "-m", WORKER_MODULE, "--cmd-fd", str(cmd_r), "--evt-fd", str(evt_w)],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                     pass_fds=(cmd_r, evt_w), env=env)
+            except BaseException:
+                os.close(cmd_w)
+                os.close(evt_r)
+                raise
             finally:
-                os.close(cmd_r)
+                os.close(cmd_r)  # the worker's ends
                 os.close(evt_w)
         self._cmd, self._evt = cmd_w, evt_r
         self._send({"cmd": "config", "config": self.config.to_dict()})
@@ -98,14 +102,18 @@ class GeneratorProcess:
         proc = self._proc
         try:
             if proc is not None and proc.poll() is None:
-                # a worker inside a trial reads no command: stop it with a signal
-                if self._busy or not self._try_send({"cmd": "quit"}):
+                # a worker still in EAL init (it may wait for a vhost client
+                # forever) or inside a trial reads no command: signal it
+                polite = bool(self.ports) and not self._busy and self._try_send({"cmd": "quit"})
+                if not polite:
                     _signal(proc, signal.SIGTERM)
-                if not self._reap(proc, timeout):
+                gone = self._reap(proc, timeout)
+                if not gone and polite:
                     _signal(proc, signal.SIGTERM)
-                    if not self._reap(proc, timeout):
-                        _signal(proc, signal.SIGKILL)
-                        self._reap(proc, 5.0)
+                    gone = self._reap(proc, timeout)
+                if not gone:
+                    _signal(proc, signal.SIGKILL)
+                    self._reap(proc, 5.0)
         except KeyboardInterrupt:
             _signal(proc, signal.SIGKILL)
             self._reap(proc, 5.0, interruptible=False)
@@ -115,7 +123,9 @@ class GeneratorProcess:
                 if fd >= 0:
                     os.close(fd)
             self._cmd = self._evt = -1
-            _remove_stale_sockets(self.config)
+            if proc is None or proc.poll() is not None:
+                _remove_stale_sockets(self.config)
+                _remove_runtime_dir(self.config)
 
     def __enter__(self) -> "GeneratorProcess":
         if self._proc is None:
@@ -251,3 +261,25 @@ def _remove_stale_sockets(config: GenConfig) -> None:
                 path.unlink()
         except FileNotFoundError:
             pass
+
+
+def runtime_dir(config: GenConfig) -> Path:
+    """EAL's /var/run/dpdk/<file prefix> for this config."""
+    prefix, args = "rte", list(config.eal_args)
+    for i, a in enumerate(args):
+        if a.startswith("--file-prefix="):
+            prefix = a.split("=", 1)[1]
+        elif a == "--file-prefix" and i + 1 < len(args):
+            prefix = args[i + 1]
+    if os.geteuid() == 0:
+        return Path("/var/run/dpdk") / prefix
+    return Path(os.environ.get("XDG_RUNTIME_DIR", "/tmp")) / "dpdk" / prefix
+
+
+def _remove_runtime_dir(config: GenConfig) -> None:
+    """EAL leaves its runtime dir even with --in-memory; the worker removes it
+    on a clean exit, this catches a killed one. Only if empty: never another's."""
+    try:
+        runtime_dir(config).rmdir()
+    except OSError:
+        pass

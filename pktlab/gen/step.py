@@ -2,39 +2,27 @@
 stopped first on the way back (it holds vhost sockets and hugepage memory)."""
 from __future__ import annotations
 
-import base64
+import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..errors import GeneratorError
 from ..host import process
 from ..plan import Step
 
+log = logging.getLogger(__name__)
 WORKER = "pktlab.gen.worker"  # a word of the worker's command line
-
-
-def config_to_dict(cfg) -> dict:
-    return {
-        "eal_args": list(cfg.eal_args), "ports": list(cfg.ports), "core": cfg.core, "burst": cfg.burst,
-        "nb_mbufs": cfg.nb_mbufs, "ring_size": cfg.ring_size,
-        "streams": [{"tx_port": s.tx_port, "rx_port": s.rx_port, "flows": s.flows, "vary": s.vary,
-                     "template": base64.b64encode(s.template).decode()} for s in cfg.streams],
-    }
-
-
-def config_from_dict(d: dict):
-    from .config import GenConfig, StreamSpec
-
-    streams = tuple(StreamSpec(tx_port=s["tx_port"], rx_port=s["rx_port"], flows=s["flows"], vary=s["vary"],
-                               template=base64.b64decode(s["template"])) for s in d["streams"])
-    return GenConfig(eal_args=tuple(d["eal_args"]), ports=tuple(d["ports"]), streams=streams, core=d["core"],
-                     burst=d["burst"], nb_mbufs=d["nb_mbufs"], ring_size=d["ring_size"])
+# virtio-user in server mode sometimes loses the vhost-user handshake with OVS's
+# reconnecting client ("Failed to set backend owner: Broken pipe", about one start
+# in fifteen here); a fresh start after OVS noticed the disconnect succeeds.
+START_ATTEMPTS = 3
 
 
 @dataclass
 class StartGenerator(Step):
     kind = "generator"
-    config: dict  # config_to_dict(GenConfig)
+    config: dict  # GenConfig.to_dict()
     log: str
     socket_dir: str = ""  # where its vhost-user server sockets live (removed on undo)
     ready_timeout: float = 60.0
@@ -48,6 +36,18 @@ class StartGenerator(Step):
         return "stop the generator" + (f" and remove its sockets in {self.socket_dir}" if self.socket_dir else "")
 
     def apply(self, ctx):
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                return self._start(ctx)
+            except GeneratorError as e:
+                if attempt == START_ATTEMPTS:
+                    raise
+                log.warning("generator start %d of %d failed, retrying: %s", attempt, START_ATTEMPTS,
+                            str(e).splitlines()[0])
+                self.undo(ctx)
+
+    def _start(self, ctx):
+        from .config import GenConfig
         from .generator import GeneratorProcess
 
         if self.socket_dir:
@@ -55,12 +55,12 @@ class StartGenerator(Step):
             d.mkdir(parents=True, exist_ok=True)
             for stale in d.glob("*.sock"):  # a stale socket makes virtio-user's bind fail
                 stale.unlink()
-        gen = GeneratorProcess(config_from_dict(self.config), Path(self.log))
+        gen = GeneratorProcess(GenConfig.from_dict(self.config), Path(self.log))
         ctx.live["generator"] = gen
         gen.start()
         self.state["pid"] = gen.pid
         ctx.journal_state()
-        self.state["ports"] = [p.__dict__ for p in gen.wait_ready(self.ready_timeout)]
+        self.state["ports"] = [asdict(p) for p in gen.wait_ready(self.ready_timeout)]
 
     def undo(self, ctx):
         gen = ctx.live.pop("generator", None)

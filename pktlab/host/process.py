@@ -14,6 +14,15 @@ from pathlib import Path
 from ..errors import StepError
 
 
+def become_subreaper() -> None:
+    """Daemons started with --detach are re-parented to us instead of init, so
+    stop() reaps them and none lingers as a zombie after the run."""
+    import ctypes
+
+    PR_SET_CHILD_SUBREAPER = 36
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
 def exe_name(pid: int) -> str | None:
     """The program a pid runs (comm), or None if there is no such process."""
     try:

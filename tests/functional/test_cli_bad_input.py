@@ -79,3 +79,12 @@ def test_dry_run_prints_the_plan_and_changes_nothing(state_dir):
 def test_plot_of_a_missing_result_fails_clearly(args, state_dir):
     p = run_cli(*args, state_dir=state_dir)
     assert p.returncode != 0 and "missing.json" in p.stderr
+
+
+def test_state_dir_too_long_for_unix_sockets(tmp_path):
+    needs_root()
+    deep = tmp_path / ("d" * 60) / ("e" * 40)
+    deep.mkdir(parents=True)
+    before = host_state(deep)
+    p = run_cli("run", SMOKE, "--out", tmp_path / "out", state_dir=deep)
+    check_refused(p, deep, before, "longer than 107 bytes", "--state-dir")

@@ -35,8 +35,9 @@ def wait_for(proc, text, timeout=120.0) -> str:
         seen.append(line)
         if text in line:
             return "".join(seen)
-    proc.kill()
-    pytest.fail(f"never saw {text!r}; output:\n{''.join(seen)}")
+    proc.send_signal(signal.SIGINT)  # let the run undo itself before the test fails
+    rest, _ = proc.communicate(timeout=120)
+    pytest.fail(f"never saw {text!r}; output:\n{''.join(seen)}{rest}")
 
 
 @pytest.fixture
@@ -48,8 +49,8 @@ def run_mid_trial(tmp_path, state_dir):
     time.sleep(1.5)  # well inside the 60 s trial
     yield proc, before
     if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=120)
 
 
 @pytest.mark.parametrize("how", ["ctrl-c to the terminal's process group", "SIGINT to the runner",

@@ -4,21 +4,23 @@ hugepages, results and chart; then the host exactly as before."""
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import SMOKE, host_state, needs_root, run_cli
+from tests.conftest import SMOKE, host_state, needs_root, release_state_dir, run_cli
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     needs_root()
-    base = tmp_path_factory.mktemp("smoke")
-    state, out = base / "state", base / "out"
-    state.mkdir()
+    out = tmp_path_factory.mktemp("smoke") / "out"
+    state = Path(tempfile.mkdtemp(prefix="pktlab-t", dir="/run"))  # short: sockets live here
     before = host_state(state)
     p = run_cli("run", SMOKE, "--out", out, state_dir=state)
     after = host_state(state)
+    release_state_dir(state)
     return p, out, before, after
 
 

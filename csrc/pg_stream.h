@@ -1,0 +1,286 @@
+/*
+ * pg_stream.h - per-packet work shared by every generator backend.
+ *
+ * Plain C, no DPDK: a backend (DPDK today, AF_PACKET/AF_XDP later) hands
+ * frame pointers to pg_txs_stamp() on transmit and to pg_rx_account() on
+ * receive; the counters land in a struct pg_stats.
+ *
+ * Checksums are one's-complement sums of 16-bit words taken in memory order
+ * (RFC 1071: the sum is byte-order independent), so values are added as
+ * they are stored and never swapped back. Per packet only the varying words
+ * are added to a base sum precomputed with them zeroed (RFC 1624, eqn. 3).
+ */
+#ifndef PG_STREAM_H
+#define PG_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "pktgen.h"
+
+#define PG_LIKELY(x) __builtin_expect(!!(x), 1)
+#define PG_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Receive window per stream: a frame more than this many sequence numbers
+ * behind the highest seen is counted reordered without a duplicate check. */
+#define PG_SEEN_BITS (1u << 20)
+
+#define PG_ETH_HLEN 14
+#define PG_VLAN_HLEN 4
+#define PG_IP_HLEN 20
+#define PG_UDP_HLEN 8
+
+/* Transmit side of one stream. The first block is fixed for a trial; the
+ * cursor advances with every frame built. */
+struct pg_txs {
+	uint64_t ip_base;	/* IPv4 header sum, checksum and source zeroed */
+	uint64_t udp_base;	/* pseudo header + UDP + payload, varying words zeroed */
+	uint32_t sig;		/* PG_MAGIC | trial id << 16, as stored */
+	uint16_t stream_id;
+	uint16_t l3_off;	/* 14, or 18 behind an 802.1Q tag */
+	uint32_t frame_len;	/* [B] without FCS */
+	uint32_t nb_flows;
+	uint32_t ip0;		/* first source address, host order */
+	uint32_t ip_step;	/* 1 if the source address varies, else 0 */
+	uint16_t port0;		/* first source port, host order */
+	uint16_t port_step;
+	/* cursor */
+	uint32_t seq;
+	uint32_t flow;
+	uint32_t ip;		/* source address of the next frame, host order */
+	uint16_t port;
+};
+
+/* Receive state of one stream. */
+struct pg_rxs {
+	uint64_t *seen;		/* PG_SEEN_BITS bits: seq s is bit s % PG_SEEN_BITS */
+	uint64_t max_seq;	/* highest sequence number seen, extended to 64 bits */
+	int32_t rx_port;	/* port index the stream is expected on, -1: none */
+	uint32_t started;	/* max_seq is valid */
+};
+
+/* Everything pg_rx_account() needs. */
+struct pg_rx {
+	uint32_t sig;		/* this trial's signature */
+	uint32_t nb_streams;
+	struct pg_rxs *rxs;	/* [nb_streams] */
+	struct pg_stats *stats;
+};
+
+/* Unaligned stores/loads; memcpy compiles to one mov. */
+static inline void pg_st16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
+static inline void pg_st32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static inline void pg_st64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static inline uint16_t pg_ld16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+static inline uint32_t pg_ld32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t pg_ld64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+/* Fold a partial sum (any number of 32-bit addends) to 16 bits. */
+static inline uint16_t
+pg_fold(uint64_t sum)
+{
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+/*
+ * Patch n frames of one stream: source address/port of the flow, stamp,
+ * both checksums. Everything else was written once from the template.
+ * State is copied to locals because stores through uint8_t * may alias *s.
+ */
+static inline void
+pg_txs_stamp(struct pg_txs *s, uint8_t *const *frames, uint32_t n, uint64_t tsc)
+{
+	const uint64_t ip_base = s->ip_base;
+	/* one TSC for the burst: add its words to the base once */
+	const uint64_t udp_base = s->udp_base + (uint32_t)tsc + (tsc >> 32);
+	const uint32_t sig = s->sig, nb_flows = s->nb_flows;
+	const uint32_t ip0 = s->ip0, ip_step = s->ip_step;
+	const uint16_t port0 = s->port0, port_step = s->port_step;
+	const uint16_t stream_id = s->stream_id, l3 = s->l3_off;
+	uint32_t seq = s->seq, flow = s->flow, ip = s->ip;
+	uint16_t port = s->port;
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		uint8_t *l3p = frames[i] + l3;
+		uint8_t *udp = l3p + PG_IP_HLEN;
+		uint8_t *st = udp + PG_UDP_HLEN;
+		const uint32_t src = __builtin_bswap32(ip);
+		const uint16_t sport = __builtin_bswap16(port);
+		uint16_t ck;
+
+		pg_st32(l3p + 12, src);
+		pg_st16(l3p + 10, (uint16_t)~pg_fold(ip_base + src));
+		pg_st16(udp, sport);
+		pg_st32(st, sig);
+		pg_st16(st + 4, stream_id);
+		pg_st32(st + 6, seq);
+		pg_st64(st + 10, tsc);
+		ck = (uint16_t)~pg_fold(udp_base + src + sport + seq);
+		pg_st16(udp + 6, ck == 0 ? 0xffff : ck);	/* 0 means "no checksum" */
+
+		seq++;
+		if (++flow == nb_flows) {
+			flow = 0;
+			ip = ip0;
+			port = port0;
+		} else {
+			ip += ip_step;
+			port += port_step;
+		}
+	}
+	s->seq = seq;
+	s->flow = flow;
+	s->ip = ip;
+	s->port = port;
+}
+
+/* Take back the last n frames built (refused by the TX queue), so the
+ * sequence numbers on the wire stay dense. Rare: division is fine. */
+static inline void
+pg_txs_rewind(struct pg_txs *s, uint32_t n)
+{
+	s->seq -= n;
+	s->flow = (s->flow + s->nb_flows - n % s->nb_flows) % s->nb_flows;
+	s->ip = s->ip0 + s->flow * s->ip_step;
+	s->port = (uint16_t)(s->port0 + s->flow * s->port_step);
+}
+
+/* HDR-style log-linear bucket of a latency [cycles], see PG_LAT_* . */
+static inline uint32_t
+pg_lat_bucket(uint64_t v)
+{
+	const uint32_t half = PG_LAT_SUB_BITS - 1;
+	uint32_t b;
+
+	if (v < (1u << PG_LAT_SUB_BITS))
+		return (uint32_t)v;
+	if (PG_UNLIKELY(v >= (1ull << PG_LAT_MAX_BITS)))
+		v = (1ull << PG_LAT_MAX_BITS) - 1;
+	b = 63 - __builtin_clzll(v) - half;	/* >= 1 */
+	return (b << half) + (uint32_t)(v >> b);
+}
+
+/* Clear window bits for sequence numbers from..from+count-1. */
+static inline void
+pg_seen_clear(uint64_t *seen, uint64_t from, uint64_t count)
+{
+	if (count >= PG_SEEN_BITS) {
+		memset(seen, 0, PG_SEEN_BITS / 8);
+		return;
+	}
+	while (count) {
+		const uint32_t idx = (uint32_t)(from & (PG_SEEN_BITS - 1));
+		const uint32_t bit = idx & 63;
+		const uint32_t k = count < 64 - bit ? (uint32_t)count : 64 - bit;
+		const uint64_t mask = (k == 64 ? ~0ull : ((1ull << k) - 1)) << bit;
+
+		seen[idx >> 6] &= ~mask;
+		from += k;
+		count -= k;
+	}
+}
+
+/* Sequence accounting of one own frame: unique, duplicate or reordered. */
+static inline void
+pg_rxs_seq(struct pg_rxs *r, struct pg_stream_stats *st, uint32_t seq32)
+{
+	uint64_t s, *w, bit;
+	int64_t d;
+
+	st->rx++;
+	if (PG_UNLIKELY(!r->started)) {
+		r->started = 1;
+		r->max_seq = seq32;
+		r->seen[(seq32 & (PG_SEEN_BITS - 1)) >> 6] |= 1ull << (seq32 & 63);
+		st->unique++;
+		return;
+	}
+	/* extend to 64 bits by the signed distance to the highest seen */
+	d = (int32_t)(seq32 - (uint32_t)r->max_seq);
+	s = r->max_seq + (uint64_t)d;
+	w = &r->seen[(s & (PG_SEEN_BITS - 1)) >> 6];
+	bit = 1ull << (s & 63);
+	if (PG_LIKELY(d > 0)) {
+		/* slide the window: forget what the new span held (for d == 1
+		 * that is just bit s, which is set right away) */
+		if (PG_UNLIKELY(d > 1))
+			pg_seen_clear(r->seen, r->max_seq + 1, (uint64_t)d);
+		*w |= bit;
+		r->max_seq = s;
+		st->unique++;
+	} else if (PG_UNLIKELY(-d >= (int64_t)PG_SEEN_BITS || -d > (int64_t)r->max_seq)) {
+		/* older than the window (or before seq 0): cannot tell */
+		st->unique++;
+		st->reordered++;
+	} else if (*w & bit) {
+		st->duplicates++;
+	} else {
+		*w |= bit;
+		st->unique++;
+		st->reordered++;
+	}
+}
+
+/*
+ * Account one received frame on port port_index: recognise this trial's
+ * stamp, count sequence and one-way latency. Returns 1 if own, 0 if foreign.
+ */
+static inline int
+pg_rx_account(const struct pg_rx *rx, uint32_t port_index, const uint8_t *frame,
+	      uint32_t len, uint64_t now)
+{
+	struct pg_stats *stats = rx->stats;
+	struct pg_port_stats *ps = &stats->ports[port_index];
+	uint32_t off = PG_ETH_HLEN + PG_IP_HLEN + PG_UDP_HLEN;
+	uint16_t ethertype, sid;
+	uint64_t lat;
+	int64_t d;
+
+	ps->rx++;
+	if (PG_UNLIKELY(len < off + PG_STAMP_LEN))
+		goto foreign;
+	ethertype = pg_ld16(frame + 12);
+	if (PG_UNLIKELY(ethertype != __builtin_bswap16(0x0800))) {
+		if (ethertype != __builtin_bswap16(0x8100) ||
+		    pg_ld16(frame + 16) != __builtin_bswap16(0x0800) ||
+		    len < off + PG_VLAN_HLEN + PG_STAMP_LEN)
+			goto foreign;
+		off += PG_VLAN_HLEN;
+	}
+	frame += off;
+	if (pg_ld32(frame) != rx->sig)
+		goto foreign;
+	sid = pg_ld16(frame + 4);
+	if (PG_UNLIKELY(sid >= rx->nb_streams || rx->rxs[sid].rx_port != (int32_t)port_index))
+		goto foreign;
+
+	pg_rxs_seq(&rx->rxs[sid], &stats->streams[sid], pg_ld32(frame + 6));
+
+	d = (int64_t)(now - pg_ld64(frame + 10));
+	lat = d > 0 ? (uint64_t)d : 0;
+	stats->lat_hist[pg_lat_bucket(lat)]++;
+	stats->lat_count++;
+	stats->lat_sum += lat;
+	if (PG_UNLIKELY(lat < stats->lat_min))
+		stats->lat_min = lat;
+	if (PG_UNLIKELY(lat > stats->lat_max))
+		stats->lat_max = lat;
+	return 1;
+foreign:
+	ps->rx_foreign++;
+	return 0;
+}
+
+/* Set-up, in pg_stream.c: parse and validate a template (0 or -EINVAL with
+ * the reason in err), and compute a trial's base sums. */
+int pg_txs_prepare(struct pg_txs *s, const uint8_t *frame, uint32_t len, uint32_t nb_flows,
+		   uint32_t vary, char *err, size_t err_len);
+void pg_txs_begin(struct pg_txs *s, const uint8_t *frame, uint16_t stream_id, uint16_t trial_id);
+
+#endif /* PG_STREAM_H */

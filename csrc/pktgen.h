@@ -1,0 +1,152 @@
+/*
+ * pktgen.h - public surface of the pktlab poll-mode generator.
+ *
+ * One lcore runs one loop that transmits the configured streams and receives
+ * them back, counting loss, duplicates, reordering and one-way latency.
+ * Every call returns 0 or a negative errno; the reason is in pg_errmsg().
+ *
+ * This header is also the cffi cdef (csrc/build_ffi.py strips the
+ * preprocessor lines), so it holds only plain C: no DPDK types, no inline
+ * code, and #defines that are integer literals.
+ */
+#ifndef PKTGEN_H
+#define PKTGEN_H
+
+#include <stdint.h>
+
+#define PG_MAX_PORTS 8
+#define PG_MAX_STREAMS 16
+#define PG_BURST_MAX 64
+#define PG_MAX_FLOWS 65536
+#define PG_ERRMSG_LEN 512
+
+/* Frame sizes without FCS [B]: 64..9018 on the wire. */
+#define PG_FRAME_MIN 60
+#define PG_FRAME_MAX 9014
+
+/* vary: which header fields step with the flow index */
+#define PG_VARY_SRC_IP 1
+#define PG_VARY_SRC_PORT 2
+
+/*
+ * Payload stamp, right after the UDP header, little endian (18 bytes, the
+ * whole payload of an untagged 64-byte frame):
+ *   0  u16 magic (PG_MAGIC, "pk")    2  u16 trial id     4  u16 stream id
+ *   6  u32 sequence number      10  u64 TSC at transmit
+ */
+#define PG_MAGIC 27504
+#define PG_STAMP_LEN 18
+
+/* Latency histogram, log-linear in TSC cycles: values below 2^(SUB_BITS)
+ * have one bucket each, then every power of two is split in 2^(SUB_BITS-1)
+ * buckets (relative error < 1/64). Values >= 2^PG_LAT_MAX_BITS share the
+ * last bucket. */
+#define PG_LAT_SUB_BITS 7
+#define PG_LAT_MAX_BITS 40
+#define PG_LAT_BUCKETS 2240
+
+struct pg_stream_config {
+	uint32_t tx_port;	/* index into pg_config.port_names */
+	int32_t rx_port;	/* index into pg_config.port_names, -1: TX only */
+	uint32_t nb_flows;	/* 1..PG_MAX_FLOWS */
+	uint32_t vary;		/* PG_VARY_* bits */
+	uint32_t frame_len;	/* template length [B], without FCS */
+	const uint8_t *frame;	/* Ethernet/[802.1Q]/IPv4/UDP template */
+};
+
+struct pg_config {
+	uint32_t nb_ports;
+	const char *port_names[PG_MAX_PORTS];	/* ethdev names: "net_ring0", "0000:03:00.0" */
+	uint32_t nb_streams;
+	struct pg_stream_config streams[PG_MAX_STREAMS];
+	uint32_t burst;		/* packets per burst, 1..PG_BURST_MAX */
+	uint32_t nb_mbufs;	/* mbufs per pool (one pool per stream, one per port) */
+	uint32_t ring_size;	/* RX and TX descriptors per queue */
+};
+
+struct pg_trial {
+	double rate_pps;	/* aggregate over all streams [pps], 0: as fast as possible */
+	double duration_s;	/* transmit window [s] */
+	double drain_s;		/* receive-only time after the window [s] */
+};
+
+struct pg_stream_stats {
+	uint64_t tx;		/* accepted by the TX queue */
+	uint64_t tx_dropped;	/* built, refused by the TX queue, freed */
+	uint64_t tx_nombuf;	/* bursts skipped because the pool was empty */
+	uint64_t rx;		/* own frames received, duplicates included */
+	uint64_t unique;
+	uint64_t duplicates;
+	uint64_t reordered;	/* seq below the highest seen, not a duplicate */
+};
+
+struct pg_port_stats {
+	uint64_t tx;		/* sum of tx of the streams sending here */
+	uint64_t rx;		/* every frame received, own or not */
+	uint64_t rx_foreign;	/* frames without this trial's signature */
+};
+
+struct pg_stats {
+	uint64_t tsc_hz;
+	uint64_t tx_cycles;	/* measured transmit window [TSC cycles] */
+	uint64_t drain_cycles;	/* receive-only time actually spent */
+	uint32_t trial_id;
+	uint32_t interrupted;	/* pg_stop() ended the trial early */
+	uint32_t nb_streams;
+	uint32_t nb_ports;
+	struct pg_stream_stats streams[PG_MAX_STREAMS];
+	struct pg_port_stats ports[PG_MAX_PORTS];
+	uint64_t lat_count;	/* [TSC cycles] below */
+	uint64_t lat_sum;
+	uint64_t lat_min;
+	uint64_t lat_max;
+	uint64_t lat_hist[PG_LAT_BUCKETS];
+};
+
+struct pg_ctx;
+
+/* EAL, once per process. argv[0] is the program name. */
+int pg_eal_init(int argc, char **argv);
+int pg_eal_cleanup(void);
+const char *pg_dpdk_version(void);
+uint64_t pg_tsc_hz(void);
+uint64_t pg_rdtsc(void);
+
+/* Validate the config and templates, configure and start the ports, fill the
+ * pools. On failure *ctx is NULL and pg_errmsg(NULL) says why. */
+int pg_create(const struct pg_config *cfg, struct pg_ctx **ctx);
+void pg_destroy(struct pg_ctx *ctx);
+
+/* Error text of the last failed call on ctx; ctx NULL: process-wide (EAL,
+ * pg_create). */
+const char *pg_errmsg(const struct pg_ctx *ctx);
+
+/* Port by index: MAC as 6 bytes, link state (1 up, 0 down). */
+int pg_port_info(struct pg_ctx *ctx, uint32_t port_index, uint16_t *port_id, uint8_t *mac);
+int pg_link_up(struct pg_ctx *ctx, uint32_t port_index);
+
+/* Run one trial on the calling thread (the EAL main lcore); returns when
+ * the window and the drain are over, or early after pg_stop(). */
+int pg_run_trial(struct pg_ctx *ctx, const struct pg_trial *trial);
+
+/* Async-signal-safe: end a running trial early (reported interrupted).
+ * Sticky: later trials on ctx return at once, interrupted. */
+void pg_stop(struct pg_ctx *ctx);
+
+/* Install a SIGINT/SIGTERM handler that calls pg_stop(ctx) and writes one
+ * byte to wake_fd (-1: none), so an idle caller can select() on it. */
+int pg_catch_signals(struct pg_ctx *ctx, int wake_fd);
+/* Signal number caught by that handler, 0 if none. */
+int pg_signal_caught(void);
+
+int pg_read_stats(struct pg_ctx *ctx, struct pg_stats *stats);
+
+/* Test seam: start a new accounting epoch without sending (counters zeroed,
+ * trial id advanced), as pg_run_trial does; returns the new trial id. */
+int pg_begin_trial(struct pg_ctx *ctx);
+/* Test seam: account one received frame exactly as the loop does.
+ * Returns 1 if it was one of this trial's frames, 0 if foreign. */
+int pg_account_frame(struct pg_ctx *ctx, uint32_t port_index, const uint8_t *frame,
+		     uint32_t len, uint64_t now_tsc);
+
+#endif /* PKTGEN_H */

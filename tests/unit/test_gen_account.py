@@ -1,0 +1,186 @@
+"""Receive accounting, exactly: crafted frames through pg_account_frame, the same
+inline code the poll loop runs, on a real generator context.
+
+EAL runs in this test process (no hugepages, no shared files); the context has
+two ports: net_null0 (where the streams send) and net_ring0 (where they are
+expected back), so a real trial gives a tx count and receives nothing.
+"""
+import os
+
+import pytest
+
+from pktlab.gen.config import GenConfig, StreamSpec
+from pktlab.gen.latency import bucket_index
+from pktlab.gen.template import build_frame, pack_stamp, stamp_offset
+
+pytestmark = pytest.mark.root
+
+WINDOW = 1 << 20  # PG_SEEN_BITS
+NULL, RING = 0, 1  # port indexes
+
+
+@pytest.fixture(scope="module")
+def gen():
+    if os.geteuid() != 0:
+        pytest.skip("needs root: DPDK EAL initialises in the test process")
+    from pktlab.gen.worker import CGenerator
+
+    frame = build_frame(64)
+    cfg = GenConfig(
+        eal_args=("--no-huge", "-m", "128", "--no-shconf", "--no-pci", "--no-telemetry",
+                  f"--file-prefix=pktlab-unit-{os.getpid()}", "--log-level=*:warning"),
+        ports=("net_null0", "net_ring0"),
+        streams=(StreamSpec(NULL, RING, frame), StreamSpec(NULL, RING, frame), StreamSpec(NULL, None, frame)),
+        core=0)
+    g = CGenerator(cfg)
+    # lcore 0 on every CPU this process may use: EAL must not re-pin pytest
+    cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
+    argv = cfg.eal_argv()
+    assert argv[1:3] == ["-l", "0"]
+    g.eal_init([argv[0], f"--lcores=0@({cpus})"] + argv[3:])
+    try:
+        g.create()
+        yield g
+    finally:
+        g.destroy()
+        g.lib.pg_eal_cleanup()
+    assert not os.path.exists(f"/var/run/dpdk/pktlab-unit-{os.getpid()}")
+
+
+TEMPLATE = build_frame(64)
+
+
+def frame(trial, seq, stream=0, tsc=1000, magic_ok=True, template=TEMPLATE):
+    f = bytearray(template)
+    off = stamp_offset(f)
+    f[off:off + 18] = pack_stamp(trial, stream, seq, tsc)
+    if not magic_ok:
+        f[off] ^= 0xFF
+    return bytes(f)
+
+
+def feed(gen, trial, seqs, stream=0, port=RING, now=2000):
+    return [gen.account(port, frame(trial, s, stream), now) for s in seqs]
+
+
+def counts(gen, stream=0):
+    st = gen.raw_stats().streams[stream]
+    return dict(rx=st.rx, unique=st.unique, duplicates=st.duplicates, reordered=st.reordered)
+
+
+def test_in_order(gen):
+    t = gen.begin_trial()
+    assert all(feed(gen, t, range(1000)))
+    assert counts(gen) == dict(rx=1000, unique=1000, duplicates=0, reordered=0)
+    p = gen.raw_stats().ports[RING]
+    assert (p.rx, p.rx_foreign) == (1000, 0)
+
+
+def test_gap_is_loss(gen):
+    """A real paced trial into net_null sets tx; frames fed back with holes are the loss."""
+    stats = gen.run_trial(10_000, 0.01, 0.0)  # ~100 frames over 3 streams, none come back
+    raw = gen.raw_stats()
+    tx0, tx1, tx2 = (raw.streams[i].tx for i in range(3))
+    assert tx0 > 10 and stats.tx_packets == tx0 + tx1 + tx2
+    assert stats.lost == tx0 + tx1  # the TX-only stream expects nothing, loses nothing
+    missing = {3, 4, tx0 - 1}
+    feed(gen, raw.trial_id, [s for s in range(tx0) if s not in missing])
+    assert counts(gen) == dict(rx=tx0 - 3, unique=tx0 - 3, duplicates=0, reordered=0)
+    assert gen.trial_stats(10_000, 0.01).lost == len(missing) + tx1
+
+
+def test_duplicates(gen):
+    t = gen.begin_trial()
+    feed(gen, t, [0, 1, 2, 2, 1, 3, 3])
+    assert counts(gen) == dict(rx=7, unique=4, duplicates=3, reordered=0)
+
+
+def test_reordered(gen):
+    t = gen.begin_trial()
+    feed(gen, t, [0, 1, 4, 2, 3, 5, 3])
+    assert counts(gen) == dict(rx=7, unique=6, duplicates=1, reordered=2)
+
+
+def test_first_frame_is_not_seq_zero(gen):
+    t = gen.begin_trial()
+    feed(gen, t, [5, 6, 0, 1])
+    assert counts(gen) == dict(rx=4, unique=4, duplicates=0, reordered=2)
+
+
+def test_older_than_the_window_counts_reordered_not_duplicate(gen):
+    t = gen.begin_trial()
+    feed(gen, t, [0, 1, WINDOW + 10, 1, 0, WINDOW + 9, WINDOW + 9])
+    assert counts(gen) == dict(rx=7, unique=6, duplicates=1, reordered=3)
+
+
+def test_window_slides(gen):
+    t = gen.begin_trial()
+    # 0 seen, then the window moves past it by exactly its size: 0's bit is reused by WINDOW
+    feed(gen, t, [0, WINDOW - 1, WINDOW, WINDOW])
+    assert counts(gen) == dict(rx=4, unique=3, duplicates=1, reordered=0)
+
+
+def test_sequence_wraps_at_32_bits(gen):
+    t = gen.begin_trial()
+    feed(gen, t, [0xFFFFFFFE, 0xFFFFFFFF, 0, 1, 0xFFFFFFFF])
+    assert counts(gen) == dict(rx=5, unique=4, duplicates=1, reordered=0)
+
+
+def test_streams_are_counted_apart(gen):
+    t = gen.begin_trial()
+    feed(gen, t, [0, 1, 2], stream=0)
+    feed(gen, t, [0, 0], stream=1)
+    assert counts(gen, 0) == dict(rx=3, unique=3, duplicates=0, reordered=0)
+    assert counts(gen, 1) == dict(rx=2, unique=1, duplicates=1, reordered=0)
+
+
+def test_foreign_frames(gen):
+    t = gen.begin_trial()
+    assert gen.account(RING, frame(t - 1, 0), 2000) is False  # earlier trial, still in flight
+    assert gen.account(RING, frame(t, 0, magic_ok=False), 2000) is False
+    assert gen.account(RING, frame(t, 0, stream=7), 2000) is False  # no such stream
+    assert gen.account(RING, frame(t, 0, stream=2), 2000) is False  # TX-only stream
+    assert gen.account(NULL, frame(t, 0), 2000) is False  # expected on the other port
+    assert gen.account(RING, frame(t, 0)[:59], 2000) is False  # too short for a stamp
+    arp = bytes(12) + b"\x08\x06" + bytes(46)
+    assert gen.account(RING, arp, 2000) is False
+    st = gen.raw_stats()
+    assert (st.ports[RING].rx, st.ports[RING].rx_foreign) == (6, 6)
+    assert (st.ports[NULL].rx, st.ports[NULL].rx_foreign) == (1, 1)
+    assert counts(gen) == dict(rx=0, unique=0, duplicates=0, reordered=0)
+    assert st.lat_count == 0
+
+
+def test_tagged_frames_are_recognised(gen):
+    t = gen.begin_trial()
+    assert gen.account(RING, frame(t, 0, template=build_frame(68, vlan=5)), 2000)
+    assert counts(gen)["unique"] == 1
+
+
+def test_latency_is_rx_tsc_minus_stamp(gen):
+    t = gen.begin_trial()
+    gen.account(RING, frame(t, 0, tsc=10_000), 10_300)
+    gen.account(RING, frame(t, 1, tsc=10_000), 15_000)
+    gen.account(RING, frame(t, 2, tsc=10_000), 9_000)  # clock went back: 0, not 2^64
+    st = gen.raw_stats()
+    assert (st.lat_count, st.lat_sum, st.lat_min, st.lat_max) == (3, 5300, 0, 5000)
+    hist = gen.ffi.unpack(st.lat_hist, gen.lib.PG_LAT_BUCKETS)
+    assert {i: n for i, n in enumerate(hist) if n} == {0: 1, bucket_index(300): 1, bucket_index(5000): 1}
+    s = gen.trial_stats(None, 1.0)
+    assert s.latency.min_ns == 0 and s.latency.max_ns == pytest.approx(5000 * 1e9 / st.tsc_hz)
+
+
+def test_bad_template_is_refused_with_a_reason(gen):
+    from pktlab.errors import GeneratorError
+    from pktlab.gen.worker import CGenerator
+
+    arp = bytes(12) + b"\x08\x06" + bytes(46)
+    bad = CGenerator(GenConfig(eal_args=(), ports=("net_ring0",), streams=(StreamSpec(0, 0, arp),), core=0))
+    with pytest.raises(GeneratorError, match=r"stream 0: template ethertype 0x0806"):
+        bad.create()
+    short = bytearray(build_frame(64))
+    short[14] = 0x46  # IPv4 options
+    bad = CGenerator(GenConfig(eal_args=(), ports=("net_ring0",), streams=(StreamSpec(0, 0, bytes(short)),),
+                               core=0))
+    with pytest.raises(GeneratorError, match="without options"):
+        bad.create()
