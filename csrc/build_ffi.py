@@ -1,7 +1,8 @@
 """cffi API-mode builder of pktlab._pktgen, the C generator (csrc/).
 
 setup.py names the module-level ``ffi`` in ``cffi_modules``; pip builds it at
-install time against ``pkg-config libdpdk``. The cdef is pktgen.h itself with
+install time against ``pkg-config libdpdk`` (the DPDK backend, pktgen.c) and
+``libxdp libbpf`` (the kernel backend's AF_XDP mode, pg_kernel.c). The cdef is pktgen.h itself with
 its preprocessor lines dropped, so the two cannot drift apart.
 """
 import os
@@ -35,9 +36,9 @@ ffi.cdef(_cdef_from_header(HERE / "pktgen.h"))
 # set_source(..., pkgconfig=) was silently ignored with DPDK; this one works.
 ffi.set_source_pkgconfig(
     "pktlab._pktgen",
-    ["libdpdk"],
+    ["libdpdk", "libxdp", "libbpf"],
     '#include "pktgen.h"',
-    sources=[_rel("pktgen.c"), _rel("pg_stream.c")],
+    sources=[_rel("pktgen.c"), _rel("pg_kernel.c"), _rel("pg_stream.c")],
     include_dirs=[_rel(".")],
     depends=[_rel("pktgen.h"), _rel("pg_stream.h")],
     extra_compile_args=["-O3", "-Wall", "-Wextra", "-Wno-unused-parameter"],

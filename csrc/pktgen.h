@@ -149,4 +149,47 @@ int pg_begin_trial(struct pg_ctx *ctx);
 int pg_account_frame(struct pg_ctx *ctx, uint32_t port_index, const uint8_t *frame,
 		     uint32_t len, uint64_t now_tsc);
 
+/*
+ * Kernel backend (pg_kernel.c): the same generator on interfaces the kernel
+ * owns, without EAL. Same config, trial, stats and semantics; pgk_* mirrors
+ * pg_* call for call. Port names are "IFNAME" or "IFNAME@NETNS" (a name
+ * under /var/run/netns: the port's sockets are made in that namespace).
+ * ring_size is frames per ring (AF_XDP: a power of two); nb_mbufs is unused.
+ */
+#define PGK_MODE_AFPACKET 1	/* TPACKET_V2 TX/RX rings, qdisc bypass */
+#define PGK_MODE_AFXDP 2	/* AF_XDP sockets (libxdp), XDP program on RX ports */
+
+struct pgk_options {
+	uint32_t mode;		/* PGK_MODE_* */
+};
+
+struct pgk_ctx;
+
+/* TSC frequency, calibrated once per process (~100 ms) against
+ * CLOCK_MONOTONIC_RAW; and the TSC as the loop reads it. */
+uint64_t pgk_tsc_hz(void);
+uint64_t pgk_rdtsc_now(void);
+
+int pgk_create(const struct pg_config *cfg, const struct pgk_options *opt, struct pgk_ctx **ctx);
+void pgk_destroy(struct pgk_ctx *ctx);
+const char *pgk_errmsg(const struct pgk_ctx *ctx);
+/* What was set up, for the log: mode, XDP attach mode, copy/zero-copy. */
+const char *pgk_description(const struct pgk_ctx *ctx);
+/* Port by index: its ifindex (in its namespace) and MAC; link up = IFF_UP
+ * and IFF_RUNNING (carrier). */
+int pgk_port_info(struct pgk_ctx *ctx, uint32_t port_index, uint32_t *ifindex, uint8_t *mac);
+int pgk_link_up(struct pgk_ctx *ctx, uint32_t port_index);
+/* Frames the kernel dropped before our receive ring during the last trial
+ * (ring full, no fill buffer): they count as lost; this says where. */
+int pgk_port_drops(struct pgk_ctx *ctx, uint32_t port_index, uint64_t *drops);
+/* On the calling thread, which the caller has pinned to its core. */
+int pgk_run_trial(struct pgk_ctx *ctx, const struct pg_trial *trial);
+void pgk_stop(struct pgk_ctx *ctx);
+int pgk_catch_signals(struct pgk_ctx *ctx, int wake_fd);
+int pgk_signal_caught(void);
+int pgk_read_stats(struct pgk_ctx *ctx, struct pg_stats *stats);
+int pgk_begin_trial(struct pgk_ctx *ctx);
+int pgk_account_frame(struct pgk_ctx *ctx, uint32_t port_index, const uint8_t *frame,
+		      uint32_t len, uint64_t now_tsc);
+
 #endif /* PKTGEN_H */

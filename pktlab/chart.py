@@ -52,8 +52,20 @@ def bars_64b(results: list[Result]) -> list[tuple[str, float | None, str]]:
     return bars
 
 
-def plot_results(results: list[Result], out: Path) -> Path:
-    """Draw the 64 B comparison of results into out (PNG, or any format its suffix names)."""
+def speedup(bars, baseline: str) -> tuple[str, float] | None:
+    """(fastest data path, its rate / the baseline's), or None when either is missing."""
+    measured = {dp: m for dp, m, _ in bars if m is not None}
+    if baseline not in measured or not measured[baseline]:
+        return None
+    fastest = max(measured, key=measured.get)
+    return fastest, measured[fastest] / measured[baseline]
+
+
+def plot_results(results: list[Result], out: Path, baseline: str | None = None) -> Path:
+    """Draw the 64 B comparison of results into out (PNG, or any format its suffix names).
+
+    baseline: a data path name; the chart then states the fastest path's rate as a
+    multiple of it (the kernel bridge, in the smoke comparison)."""
     bars = bars_64b(results)
     if not bars:
         raise PktlabError("chart: no 64-byte results to plot")
@@ -95,6 +107,13 @@ def plot_results(results: list[Result], out: Path) -> Path:
     ax.text(ax.get_xlim()[1], line_mpps + top * 0.01,
             f"10 GbE line rate @ 64 B ({line_mpps:.2f} Mpps)",
             ha="right", va="bottom", fontsize=8.5, color=_LINE)
+
+    ratio = speedup(bars, baseline) if baseline else None
+    if ratio:
+        fastest, times = ratio
+        ax.text(0.01, 0.98, f"{fastest} / {baseline}: {times:.1f}×", transform=ax.transAxes,
+                ha="left", va="top", fontsize=11, fontweight="bold",
+                bbox=dict(boxstyle="round,pad=0.4", fc="#fff8e0", ec=_MUTED, lw=0.8))
 
     fig.suptitle("64-byte packet forwarding rate by data path", fontsize=13, fontweight="bold")
     ax.set_title(_subtitle(rs64), fontsize=8.5, color=_MUTED)

@@ -53,6 +53,27 @@ def _restore(args) -> int:
     return 0
 
 
+def _doctor(args) -> int:
+    from . import scenario as scenario_mod
+    from .inventory import doctor
+
+    reqs = None
+    if args.scenario:
+        sc = scenario_mod.load(args.scenario)
+        reqs = {sc.name: requirements(sc)}
+    return doctor.run(reqs, args.json)
+
+
+def requirements(sc) -> list[dict]:
+    """What a scenario needs of the host, as the doctor's requirement data."""
+    cpus = sorted({sc.cpu.generator, *sc.cpu.ovs_pmd} | ({sc.cpu.ovs_lcore} if sc.cpu.ovs_lcore is not None else set()))
+    reqs = [{"check": "cores", "cpus": cpus}]
+    # 1G pages cannot be counted on at run time: they must be free already. pktlab reserves 2M pages itself.
+    if sc.hugepages is not None and sc.hugepages.size == "1G":
+        reqs.append({"check": "hugepages", "size": "1G", "count": sc.hugepages.count})
+    return reqs
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="pktlab", description="Packet-path performance lab for NFV engineers.")
     ap.add_argument("--version", action="version", version=f"pktlab {__version__}")
@@ -71,6 +92,11 @@ def parser() -> argparse.ArgumentParser:
     plot.add_argument("results", type=Path, nargs="+", help="result JSON files")
     plot.add_argument("-o", "--output", type=Path, required=True, help="PNG to write")
     plot.set_defaults(func=_plot)
+
+    doctor = sub.add_parser("doctor", help="what this host has, and whether it can run a scenario (reads only)")
+    doctor.add_argument("scenario", type=Path, nargs="?", help="scenario TOML file to check readiness for")
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    doctor.set_defaults(func=_doctor)
 
     restore = sub.add_parser("restore", help="undo the host changes of a run that was killed")
     restore.add_argument("--force", action="store_true", help="even if the run that left them seems alive")

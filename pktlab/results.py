@@ -152,6 +152,8 @@ class Result:
     trials: tuple[Trial, ...] = ()
     status: str = "ok"
     reason: str | None = None
+    # NDR/PDR search: goals, bounds and which trials did what (indices into trials); None for fixed-rate
+    search: dict | None = None
 
     def __post_init__(self):
         if self.schema_version != SCHEMA_VERSION:
@@ -197,7 +199,8 @@ class Result:
                 "datapath": self.datapath, "frame_size": self.frame_size, "flows": self.flows,
                 "status": self.status, "reason": self.reason,
                 "provenance": self.provenance.to_dict(),
-                "trials": [t.to_dict() for t in self.trials]}
+                "trials": [t.to_dict() for t in self.trials],
+                "search": copy.deepcopy(self.search)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Result":
@@ -215,7 +218,8 @@ class Result:
                       flows=_get(d, "flows", int, ""),
                       provenance=Provenance.from_dict(_get(d, "provenance", dict, "")),
                       trials=trials, status=_get(d, "status", str, ""),
-                      reason=_get(d, "reason", str, "", nullable=True))
+                      reason=_get(d, "reason", str, "", nullable=True),
+                      search=_get(d, "search", dict, "", nullable=True, required=False))
 
 
 def result_filename(result: Result) -> str:

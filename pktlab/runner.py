@@ -38,7 +38,9 @@ class Runner:
         for p in self.paths:
             plan = p.plan()
             plan.add(p.generator_step())
-            parts.append(f"data path {p.name!r} ({p.entry.kind}):\n{plan.render()}")
+            why = p.unavailable()
+            parts.append(f"data path {p.name!r} ({p.entry.kind}):\n" +
+                         (f"not run here: {why}" if why else plan.render()))
         m = self.scenario.method
         rates = ", ".join("max" if r is None else f"{r:,.0f} pps" for r in m.offered)
         parts.append(f"trials: {rates}; {m.duration:g} s each, {m.drain:g} s drain; "
@@ -51,7 +53,8 @@ class Runner:
             raise PktlabError(f"a previous run left host changes behind ({', '.join(map(str, left))}); "
                               "run `pktlab restore` first")
         for p in self.paths:
-            p.precheck()
+            if p.unavailable() is None:
+                p.precheck()
 
     def run(self) -> tuple[list[Path], list]:
         """Run every data path; returns (result files, results). Raises after all
@@ -63,7 +66,12 @@ class Runner:
         files, results, failures = [], [], []
         with _sigterm_as_interrupt():
             for p in self.paths:
-                result = self._run_path(p)
+                why = p.unavailable()
+                if why:
+                    self.out(f"== {p.name}: not run: {why}")
+                    result = self._result(p, (), "not-run", why, {})
+                else:
+                    result = self._run_path(p)
                 results.append(result)
                 files.append(write_result(result, self.out_dir))
                 self.out(f"result: {files[-1]}")
@@ -72,19 +80,20 @@ class Runner:
         from .chart import bars_64b, plot_results
 
         if any(mpps is not None for _, mpps, _ in bars_64b(results)):
-            png = plot_results(results, self.out_dir / f"{self.scenario.name}-{self.run_id}.png")
+            bridges = [d.name for d in self.scenario.datapaths if d.kind == "linux-bridge"]
+            png = plot_results(results, self.out_dir / f"{self.scenario.name}-{self.run_id}.png",
+                               baseline=bridges[0] if bridges else None)
             self.out(f"chart: {png}")
         if failures:
             raise PktlabError("data path failed: " + "; ".join(failures))
         return files, results
 
     def _run_path(self, p):
-        from .ovs.counters import delta
-        from .results import Trial
+        from .measure import Session, run_method
 
         ctx = RunContext(self.state_dir, p.run_id)
         jr = journal.Journal.create(self.state_dir, p.run_id)
-        trials, status, reason, versions = [], "ok", None, {}
+        session, search, status, reason, versions = None, None, "ok", None, {}
         self.out(f"== {p.name}: setting up")
         applied = Applied(jr, ctx)
         try:
@@ -95,19 +104,8 @@ class Runner:
                     p.wait_ready(ctx)
                     gen = ctx.live["generator"]
                     versions = {"dpdk_version": gen.dpdk_version, **p.versions()}
-                    counters = p.counters(ctx)
-                    before = counters.snapshot()
-                    m = self.scenario.method
-                    for rate in m.offered:
-                        self.out(f"   trial at {'max' if rate is None else f'{rate:,.0f} pps'} for {m.duration:g} s")
-                        stats = gen.trial(rate, m.duration, m.drain)
-                        after = counters.settled()
-                        trials.append(Trial(stats, delta(after, before), counters.source))
-                        before = after
-                        self.out(f"   tx {stats.tx_pps / 1e6:.3f} Mpps, rx {stats.rx_pps / 1e6:.3f} Mpps, "
-                                 f"lost {stats.lost}, {_counters_line(trials[-1].counters)}")
-                        if stats.interrupted:
-                            raise KeyboardInterrupt
+                    session = Session(gen, p.counters(ctx), self.scenario.method.drain, self.out)
+                    search = run_method(session, self.scenario)
                 except BaseException:
                     self._keep_logs(p)
                     raise
@@ -120,9 +118,12 @@ class Runner:
                      f"== {p.name}: UNDO FAILED, run `pktlab restore`: " + "; ".join(applied.undo_errors))
         if applied.undo_errors:
             raise PktlabError("could not restore the host: " + "; ".join(applied.undo_errors))
-        return self._result(p, tuple(trials), status, reason, versions)
+        trials = tuple(session.trials) if session else ()
+        if status == "ok" and not trials:
+            status, reason = "failed", "no trial ran"
+        return self._result(p, trials, status, reason, versions, search)
 
-    def _result(self, p, trials, status, reason, versions):
+    def _result(self, p, trials, status, reason, versions, search=None):
         from .provenance import collect
         from .results import SCHEMA_VERSION, Result
 
@@ -131,7 +132,7 @@ class Runner:
                        ovs_version=versions.get("ovs_version"))
         return Result(schema_version=SCHEMA_VERSION, scenario=self.scenario.as_dict(), datapath=p.name,
                       frame_size=t.frame_size, flows=t.flows, provenance=prov, trials=trials,
-                      status=status, reason=reason)
+                      status=status, reason=reason, search=search)
 
     def _keep_logs(self, p):
         """Daemon and generator logs die with the run directory; keep them when a run fails."""
@@ -143,11 +144,6 @@ class Runner:
             shutil.copy2(f, dest / f.name)
         if dest.is_dir():
             self.out(f"   logs kept in {dest}")
-
-
-def _counters_line(counters: dict) -> str:
-    return "OVS " + ", ".join(f"{i} rx {c.get('rx_packets', 0)} tx {c.get('tx_packets', 0)}"
-                              for i, c in counters.items())
 
 
 class _sigterm_as_interrupt:

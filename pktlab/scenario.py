@@ -113,12 +113,27 @@ class Traffic:
 
 @dataclass(frozen=True)
 class Method:
-    """Trials at fixed offered loads. "max" means as fast as the generator can."""
+    """How the data path is measured.
+
+    fixed-rate: one trial per listed rate ("max": as fast as the generator can).
+    mlrsearch:  NDR and PDR in one MLRsearch run (goals: rfc2544, tst009 or quick).
+    binary:     a classic RFC 2544 binary search per goal, for comparison.
+    Searches then run one confirmation trial at the NDR (with the DUT's counters)
+    and latency trials at the fractions of the NDR in latency_at.
+    """
 
     kind: str = "fixed-rate"
-    duration: float = 3.0  # per trial [s]
-    rates: tuple[float | str, ...] = ("max",)  # [pps] or "max"
+    duration: float = 3.0  # fixed-rate and latency trials [s]
+    rates: tuple[float | str, ...] = ("max",)  # fixed-rate [pps] or "max"
     drain: float = 0.2  # receive-only time after each trial's TX window [s]
+    warmup: float = 0.0  # a trial before the measured ones, not counted (flow caches learn) [s]
+    goals: str = "quick"  # searches: rfc2544, tst009 or quick
+    pdr_loss_ratio: float = 0.005  # searches: PDR's loss ratio [1]
+    final_duration: float = 0.0  # searches: deciding trial duration [s]; 0 = the preset's
+    max_rate: float = 0.0  # searches: highest load [pps]; 0 = 10 GbE line rate per stream
+    min_rate: float = 10000.0  # searches: lowest load [pps]
+    precision: float = 0.0  # binary: relative width to stop at; 0 = the goal's
+    latency_at: tuple[float, ...] = ()  # searches: fractions of the NDR for latency trials
 
     @property
     def offered(self) -> tuple[float | None, ...]:
@@ -126,17 +141,37 @@ class Method:
         return tuple(None if r == "max" else float(r) for r in self.rates)
 
     def check(self):
-        if self.kind != "fixed-rate":
-            raise _Invalid("kind", f"unknown method {self.kind!r} (known: fixed-rate)")
+        if self.kind not in ("fixed-rate", "mlrsearch", "binary"):
+            raise _Invalid("kind", f"unknown method {self.kind!r} (known: fixed-rate, mlrsearch, binary)")
         if not 0 < self.duration <= 3600:
             raise _Invalid("duration", "must be > 0 and <= 3600 seconds")
         if not 0 <= self.drain <= 10:
             raise _Invalid("drain", "must be between 0 and 10 seconds")
-        if not self.rates:
+        if not 0 <= self.warmup <= 600:
+            raise _Invalid("warmup", "must be between 0 and 600 seconds")
+        if self.kind == "fixed-rate" and not self.rates:
             raise _Invalid("rates", "needs at least one rate")
         for r in self.rates:
             if isinstance(r, str) and r != "max" or not isinstance(r, str) and r <= 0:
                 raise _Invalid("rates", f"{r!r}: a rate is a positive number of pps or \"max\"")
+        if self.goals not in ("rfc2544", "tst009", "quick"):
+            raise _Invalid("goals", f"must be rfc2544, tst009 or quick, not {self.goals!r}")
+        if not 0 < self.pdr_loss_ratio < 1:
+            raise _Invalid("pdr_loss_ratio", "must be > 0 and < 1 (0.005 is 0.5 %)")
+        if self.final_duration < 0 or self.max_rate < 0 or self.min_rate <= 0:
+            raise _Invalid("max_rate" if self.max_rate < 0 else "min_rate" if self.min_rate <= 0
+                           else "final_duration", "must be positive")
+        if self.max_rate and self.max_rate <= self.min_rate:
+            raise _Invalid("max_rate", f"must be above min_rate ({self.min_rate:g} pps)")
+        if not 0 <= self.precision < 1:
+            raise _Invalid("precision", "must be >= 0 and < 1")
+        if any(not 0 < f <= 1 for f in self.latency_at):
+            raise _Invalid("latency_at", "fractions of the NDR are > 0 and <= 1")
+
+
+def _check_bridge(name: str):
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", name):
+        raise _Invalid("bridge", "1-15 characters of letters, digits, '_', '.' or '-'")
 
 
 @dataclass(frozen=True)
@@ -148,8 +183,14 @@ class OvsDpdkVhost:
     generator_mem: int = 256  # generator's DPDK memory [MiB]
     queue_size: int = 1024  # virtio ring size on the generator side
     bridge: str = "br-pktlab"
+    # A device of known capacity: OVS polices what it receives on each vhost port at
+    # this packet rate [pps] (0 = no policer), with a bucket of policer_burst packets.
+    policer_pps: int = 0
+    policer_burst: int = 1000
 
     def check(self):
+        if self.policer_pps < 0 or self.policer_burst < 1:
+            raise _Invalid("policer_pps" if self.policer_pps < 0 else "policer_burst", "must be positive")
         if self.vhost_mode not in ("client", "server"):
             raise _Invalid("vhost_mode", f"must be client or server, not {self.vhost_mode!r}")
         for key in ("socket_mem", "generator_mem"):
@@ -157,12 +198,82 @@ class OvsDpdkVhost:
                 raise _Invalid(key, "must be at least 64 MiB")
         if self.queue_size not in (256, 512, 1024):
             raise _Invalid("queue_size", "must be 256, 512 or 1024")
-        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", self.bridge):
-            raise _Invalid("bridge", "1-15 characters of letters, digits, '_', '.' or '-'")
+        _check_bridge(self.bridge)
+
+
+def _check_prefix(prefix: str, suffixes=("a0", "a1", "b0", "b1", "br")):
+    """Interface names are prefix + suffix; each must be a name the kernel takes."""
+    from .host.names import check_ifname
+
+    for suffix in suffixes:
+        why = check_ifname(prefix + suffix)
+        if why:
+            raise _Invalid("ifname_prefix", f"{prefix + suffix!r} (prefix + {suffix!r}): {why}")
+
+
+@dataclass(frozen=True)
+class VethPath:
+    """The floor: generator -> veth -> veth -> generator, two namespaces, no switch."""
+
+    ifname_prefix: str = ""  # interface names are prefix + a0/b0; "" = pl<run tag>
+
+    def check(self):
+        if self.ifname_prefix:
+            _check_prefix(self.ifname_prefix, ("a0", "b0"))
+
+
+@dataclass(frozen=True)
+class LinuxBridgePath:
+    """The kernel switch: ns -- veth -- Linux bridge (own namespace) -- veth -- ns."""
+
+    ifname_prefix: str = ""
+
+    def check(self):
+        if self.ifname_prefix:
+            _check_prefix(self.ifname_prefix)
+
+
+@dataclass(frozen=True)
+class OvsKernelSide:
+    """OVS with kernel-owned ports: the userspace datapath (netdev) with afxdp or
+    system ports on veths, or the kernel datapath (system bridge)."""
+
+    port_type: str = "afxdp"  # afxdp or system (netdev bridge only)
+    xdp_mode: str = "best-effort"  # afxdp ports: best-effort, native, native-with-zerocopy, generic
+    bridge: str = "br-pktlab"
+    ifname_prefix: str = ""
+
+    def check(self):
+        if self.port_type not in ("afxdp", "system"):
+            raise _Invalid("port_type", f"must be afxdp or system, not {self.port_type!r}")
+        if self.xdp_mode not in ("best-effort", "native", "native-with-zerocopy", "generic"):
+            raise _Invalid("xdp_mode", "must be best-effort, native, native-with-zerocopy or generic")
+        _check_bridge(self.bridge)
+        if self.ifname_prefix:
+            _check_prefix(self.ifname_prefix)
+
+
+@dataclass(frozen=True)
+class OvsKernelDatapath:
+    """OVS's kernel datapath (a system bridge): needs the openvswitch kernel module."""
+
+    bridge: str = "br-pktlab"
+    ifname_prefix: str = ""
+
+    def check(self):
+        _check_bridge(self.bridge)
+        if self.ifname_prefix:
+            _check_prefix(self.ifname_prefix)
 
 
 # Data path kinds and the option table each takes.
-DATAPATHS: dict[str, type] = {"ovs-dpdk-vhost": OvsDpdkVhost}
+DATAPATHS: dict[str, type] = {
+    "ovs-dpdk-vhost": OvsDpdkVhost,
+    "veth": VethPath,
+    "linux-bridge": LinuxBridgePath,
+    "ovs-afxdp": OvsKernelSide,
+    "ovs-kernel": OvsKernelDatapath,
+}
 
 
 @dataclass(frozen=True)
@@ -177,7 +288,7 @@ class Scenario:
     file: Path
     name: str
     description: str
-    hugepages: Hugepages
+    hugepages: Hugepages | None  # only data paths that use DPDK need them
     cpu: Cpu
     traffic: Traffic
     method: Method
@@ -273,7 +384,7 @@ def load(path) -> Scenario:
     for key in raw:
         if key not in _TOP:
             raise ScenarioError(file, key, f"unknown table (known: {', '.join(sorted(_TOP))})")
-    for key in ("scenario", "hugepages", "cpu", "datapath"):
+    for key in ("scenario", "cpu", "datapath"):
         if key not in raw:
             raise ScenarioError(file, key, "missing (required)")
 
@@ -317,7 +428,7 @@ def load(path) -> Scenario:
         file=file,
         name=name,
         description=description,
-        hugepages=_load_table(Hugepages, raw["hugepages"], file, "hugepages"),
+        hugepages=_load_table(Hugepages, raw["hugepages"], file, "hugepages") if "hugepages" in raw else None,
         cpu=_load_table(Cpu, raw["cpu"], file, "cpu"),
         traffic=_load_table(Traffic, raw.get("traffic", {}), file, "traffic"),
         method=_load_table(Method, raw.get("method", {}), file, "method"),

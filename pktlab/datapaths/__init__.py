@@ -3,10 +3,15 @@ configuration and a reader of the device under test's own counters."""
 from __future__ import annotations
 
 from .base import DataPath
+from .kernel import LinuxBridgePath, OvsAfxdpPath, OvsKernelDatapathPath, VethPath
 from .ovs_dpdk_vhost import OvsDpdkVhostPath
 
 KINDS: dict[str, type[DataPath]] = {
     "ovs-dpdk-vhost": OvsDpdkVhostPath,
+    "veth": VethPath,
+    "linux-bridge": LinuxBridgePath,
+    "ovs-afxdp": OvsAfxdpPath,
+    "ovs-kernel": OvsKernelDatapathPath,
 }
 
 

@@ -18,6 +18,10 @@ class DataPath:
     def name(self) -> str:
         return self.entry.name
 
+    def unavailable(self) -> str | None:
+        """Why this data path cannot run on this host at all (recorded as not run), or None."""
+        return None
+
     def precheck(self) -> None:
         """Read-only checks; raise PrecheckError naming file, key and reason."""
         if os.geteuid() != 0:

@@ -17,7 +17,7 @@ from ..host import hugepages
 from ..host.dpdk_runtime import DpdkRuntimeDir
 from ..host.files import MakeRunDir
 from ..ovs import daemons
-from ..ovs.bridge import AddBridge, AddPort
+from ..ovs.bridge import AddBridge, AddPort, SetInterface
 from ..ovs.counters import OvsCounters
 from ..ovs.daemons import SetOvsOtherConfig, StartOvsdbServer, StartOvsVswitchd
 from ..ovs.openflow import AddFlows
@@ -68,6 +68,8 @@ class OvsDpdkVhostPath(DataPath):
                                        "install the Debian package dpdk")
         if not cpu.ovs_pmd:
             self.fail("cpu.ovs_pmd", "ovs-dpdk-vhost needs at least one PMD core")
+        if hp is None:
+            self.fail("hugepages", "ovs-dpdk-vhost needs a [hugepages] table (count of 2M pages)")
         if hp.size != "2M":
             self.fail("hugepages.size", "the loopback path mounts 2M pages; use size = \"2M\"")
         need = opt.socket_mem + opt.generator_mem
@@ -121,10 +123,21 @@ class OvsDpdkVhostPath(DataPath):
             else:
                 port = AddPort(self.ovs_dir, opt.bridge, name, "dpdkvhostuser", {}, ofport)
             plan.add(port)
+            if opt.policer_pps:
+                plan.add(SetInterface(self.ovs_dir, name, self.policer_columns()))
         # Explicit port-to-port rules: the switch forwards, it does not learn.
         plan.add(AddFlows(self.ovs_dir, opt.bridge, ("priority=100,in_port=1,actions=output:2",
                                                      "priority=100,in_port=2,actions=output:1")))
         return plan
+
+    def policer_columns(self) -> dict:
+        """OVS-DPDK's ingress policer meters bits, and counts a frame as its length
+        after the Ethernet header (rte_meter on pkt_len - 14; its kpkts_rate column is
+        not implemented for DPDK ports in OVS 3.1): a packet rate becomes kbit/s."""
+        bits = (self.scenario.traffic.frame_size - 4 - 14) * 8
+        opt = self.options
+        return {"ingress_policing_rate": opt.policer_pps * bits // 1000,
+                "ingress_policing_burst": max(1, opt.policer_burst * bits // 1000)}
 
     def generator_step(self):
         from ..gen.config import GenConfig

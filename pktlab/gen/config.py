@@ -1,8 +1,12 @@
-"""What the generator runs: its ports, its streams and its EAL arguments.
+"""What the generator runs: its backend, ports, streams and EAL arguments.
 
 Frozen and validated at construction; a bad value raises ValueError naming the
 field. Template contents (Ethernet/IPv4/UDP layout) are checked again by the C
 side when the worker creates the generator.
+
+Two backends, one surface: "dpdk" (ports are DPDK devices, EAL in the worker)
+and "kernel" (ports are interfaces the kernel owns, "IFNAME" or
+"IFNAME@NETNS", driven through AF_PACKET rings or AF_XDP sockets; no EAL).
 """
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import base64
 import re
 from dataclasses import dataclass
 
+from ..host.names import check_ifname, check_netns_name
 from .template import FCS_LEN, MAX_FRAME_SIZE, MIN_FRAME_SIZE
 
 MAX_PORTS = 8  # PG_MAX_PORTS
@@ -17,6 +22,13 @@ MAX_STREAMS = 16  # PG_MAX_STREAMS
 MAX_BURST = 64  # PG_BURST_MAX
 MAX_FLOWS = 65536  # PG_MAX_FLOWS
 VARY = {"src_ip": 1, "src_port": 2, "both": 3}  # PG_VARY_* bits
+
+BACKENDS = ("dpdk", "kernel")
+KERNEL_MODES = {"afpacket": 1, "afxdp": 2}  # PGK_MODE_*
+# AF_XDP on a veth measured ~1.8x AF_PACKET here, TX-only and TX+RX; see
+# bench/kernel_vs_trafgen.py. afpacket remains for jumbo frames (> 3494 B).
+DEFAULT_KERNEL_MODE = "afxdp"
+XSK_MAX_FRAME = 3494  # [B] template, room left for a tag; PGK_XSK_MAX_FRAME - 4
 
 _PCI = re.compile(r"^(?:([0-9a-fA-F]{4,8}):)?([0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])$")
 _LCORE_OPTS = ("-l", "-c", "--lcores")
@@ -60,12 +72,20 @@ class StreamSpec:
 
 @dataclass(frozen=True)
 class GenConfig:
-    """A generator process: EAL arguments, DPDK ports, streams, the core it polls on.
+    """A generator process: backend, ports, streams, the core it polls on.
 
-    ports are DPDK device strings: vdev devargs ("net_virtio_user0,path=...",
-    passed as --vdev) or PCI addresses ("0000:03:00.0", passed as -a). eal_args
-    are the rest (memory, --in-memory, --file-prefix...); the worker adds
-    -l <core> unless eal_args already say "-l <core>"."""
+    backend "dpdk": ports are DPDK device strings: vdev devargs
+    ("net_virtio_user0,path=...", passed as --vdev) or PCI addresses
+    ("0000:03:00.0", passed as -a). eal_args are the rest (memory, --in-memory,
+    --file-prefix...); the worker adds -l <core> unless eal_args already say
+    "-l <core>".
+
+    backend "kernel": ports are kernel interfaces, "IFNAME" in the worker's
+    namespace or "IFNAME@NETNS" (a namespace under /var/run/netns; the name
+    ends at the first "@"); eal_args must be empty; the worker pins itself to
+    core. kernel_mode "afxdp" (default: faster) or "afpacket" (any frame size,
+    any interface). ring_size is frames per ring (afxdp: a power of two);
+    nb_mbufs is not used."""
 
     eal_args: tuple[str, ...]
     ports: tuple[str, ...]
@@ -74,21 +94,36 @@ class GenConfig:
     burst: int = 32  # [frames]
     nb_mbufs: int = 8191  # per pool [mbufs]
     ring_size: int = 1024  # RX and TX descriptors per queue
+    backend: str = "dpdk"  # dpdk or kernel
+    kernel_mode: str = DEFAULT_KERNEL_MODE  # kernel backend only: afxdp or afpacket
 
     def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise ValueError(f"GenConfig.backend: {self.backend!r} not one of {', '.join(BACKENDS)}")
+        if self.kernel_mode not in KERNEL_MODES:
+            raise ValueError(f"GenConfig.kernel_mode: {self.kernel_mode!r} not one of {', '.join(KERNEL_MODES)}")
         if isinstance(self.eal_args, str) or not all(isinstance(a, str) for a in self.eal_args):
             raise ValueError(f"GenConfig.eal_args: need a tuple of strings, got {self.eal_args!r}")
         if not isinstance(self.core, int) or self.core < 0:
             raise ValueError(f"GenConfig.core: {self.core!r} is not a CPU number")
+        if self.backend == "kernel" and self.eal_args:
+            raise ValueError(f"GenConfig.eal_args: {' '.join(self.eal_args)!r} given, but the kernel backend "
+                             "runs no EAL; leave them empty")
         lcores = lcore_option(self.eal_args)
         if lcores is not None and lcores != ("-l", str(self.core)):
             raise ValueError(f"GenConfig.eal_args: {' '.join(lcores)} conflicts with core={self.core}; "
                              f"leave the lcore option out, the worker adds -l {self.core}")
+        what = "interface names" if self.backend == "kernel" else "device strings"
         if isinstance(self.ports, str) or not 1 <= len(self.ports) <= MAX_PORTS:
-            raise ValueError(f"GenConfig.ports: need 1..{MAX_PORTS} device strings, got {self.ports!r}")
-        names = [ethdev_name(p) for p in self.ports]
-        if len(set(names)) != len(names):
-            raise ValueError(f"GenConfig.ports: duplicate device in {names}")
+            raise ValueError(f"GenConfig.ports: need 1..{MAX_PORTS} {what}, got {self.ports!r}")
+        if self.backend == "kernel":
+            names = [kernel_port(p) for p in self.ports]
+            if len(set(names)) != len(names):
+                raise ValueError(f"GenConfig.ports: the same interface twice in {list(self.ports)}")
+        else:
+            names = [ethdev_name(p) for p in self.ports]
+            if len(set(names)) != len(names):
+                raise ValueError(f"GenConfig.ports: duplicate device in {names}")
         if not 1 <= len(self.streams) <= MAX_STREAMS:
             raise ValueError(f"GenConfig.streams: need 1..{MAX_STREAMS} streams, got {len(self.streams)}")
         for i, s in enumerate(self.streams):
@@ -103,6 +138,15 @@ class GenConfig:
             raise ValueError(f"GenConfig.burst: {self.burst!r} not in 1..{MAX_BURST}")
         if not isinstance(self.ring_size, int) or not 64 <= self.ring_size <= 32768:
             raise ValueError(f"GenConfig.ring_size: {self.ring_size!r} not in 64..32768")
+        if self.backend == "kernel" and self.kernel_mode == "afxdp":
+            if self.ring_size & (self.ring_size - 1):
+                raise ValueError(f"GenConfig.ring_size: {self.ring_size} is not a power of two, "
+                                 "which AF_XDP rings need")
+            for i, s in enumerate(self.streams):
+                if len(s.template) > XSK_MAX_FRAME:
+                    raise ValueError(f"GenConfig.streams[{i}].template: {s.frame_size}-byte frames do not fit "
+                                     f"an AF_XDP buffer; use kernel_mode='afpacket' for frames over "
+                                     f"{XSK_MAX_FRAME + FCS_LEN} B")
         need = self.ring_size + 2 * 256 + MAX_BURST  # see pg_check_config
         if not isinstance(self.nb_mbufs, int) or self.nb_mbufs < need:
             raise ValueError(f"GenConfig.nb_mbufs: {self.nb_mbufs!r} < {need} (ring_size + caches)")
@@ -112,6 +156,7 @@ class GenConfig:
         return {
             "eal_args": list(self.eal_args), "ports": list(self.ports), "core": self.core,
             "burst": self.burst, "nb_mbufs": self.nb_mbufs, "ring_size": self.ring_size,
+            "backend": self.backend, "kernel_mode": self.kernel_mode,
             "streams": [{"tx_port": s.tx_port, "rx_port": s.rx_port, "flows": s.flows, "vary": s.vary,
                          "template": base64.b64encode(s.template).decode()} for s in self.streams],
         }
@@ -122,12 +167,23 @@ class GenConfig:
                                    vary=s["vary"], template=base64.b64decode(s["template"]))
                         for s in d["streams"])
         return cls(eal_args=tuple(d["eal_args"]), ports=tuple(d["ports"]), streams=streams,
-                   core=d["core"], burst=d["burst"], nb_mbufs=d["nb_mbufs"], ring_size=d["ring_size"])
+                   core=d["core"], burst=d["burst"], nb_mbufs=d["nb_mbufs"], ring_size=d["ring_size"],
+                   backend=d.get("backend", "dpdk"), kernel_mode=d.get("kernel_mode", DEFAULT_KERNEL_MODE))
 
     @property
     def port_names(self) -> tuple[str, ...]:
-        """ethdev names of the ports, as rte_eth_dev_get_port_by_name wants them."""
+        """Names the C side opens the ports by: ethdev names for rte_eth_dev_get_port_by_name,
+        or for the kernel backend the ports as given ("IFNAME" or "IFNAME@NETNS")."""
+        if self.backend == "kernel":
+            return tuple(self.ports)
         return tuple(ethdev_name(p) for p in self.ports)
+
+    @property
+    def kernel_ports(self) -> tuple[tuple[str, str | None], ...]:
+        """(ifname, netns or None) of each port; kernel backend only."""
+        if self.backend != "kernel":
+            raise ValueError("GenConfig.kernel_ports: the ports are DPDK devices (backend 'dpdk')")
+        return tuple(kernel_port(p) for p in self.ports)
 
     def eal_argv(self, prog: str = "pktlab-gen") -> list[str]:
         """The full EAL command line: program, lcore, caller's arguments, devices."""
@@ -138,6 +194,20 @@ class GenConfig:
         for p in self.ports:
             argv += device_args(p)
         return argv
+
+
+def kernel_port(port: str) -> tuple[str, str | None]:
+    """("veth0", "ns") for "veth0@ns", ("veth0", None) for "veth0"; ValueError naming
+    the port if either name is one the kernel (or /var/run/netns) would refuse."""
+    if not isinstance(port, str):
+        raise ValueError(f"GenConfig.ports: {port!r} is not a string")
+    ifname, at, netns = port.partition("@")
+    reason = check_ifname(ifname)
+    if reason is None and at:
+        reason = check_netns_name(netns)
+    if reason:
+        raise ValueError(f"GenConfig.ports: {port!r}: {reason} (a kernel port is IFNAME or IFNAME@NETNS)")
+    return ifname, (netns if at else None)
 
 
 def is_pci(port: str) -> bool:

@@ -29,10 +29,10 @@ _LOG_TAIL = 20  # log lines quoted in an error
 
 @dataclass(frozen=True)
 class PortInfo:
-    """A generator port as DPDK sees it once the worker is ready."""
+    """A generator port as its backend sees it once the worker is ready."""
 
-    name: str  # ethdev name
-    port_id: int
+    name: str  # ethdev name; kernel backend: the port as configured, "IFNAME[@NETNS]"
+    port_id: int  # DPDK port id; kernel backend: the ifindex in the port's namespace
     mac: str
     link_up: bool
 
@@ -48,7 +48,8 @@ class GeneratorProcess:
         self._log_start = 0
         self._busy = False  # a command is outstanding (the worker may be in a trial)
         self._closed = False
-        self.dpdk_version: str | None = None
+        self.dpdk_version: str | None = None  # None for the kernel backend
+        self.backend_info: str | None = None  # DPDK version, or the kernel mode as set up
         self.tsc_hz: int | None = None
         self.ports: list[PortInfo] = []
 
@@ -87,9 +88,11 @@ class GeneratorProcess:
 
     def wait_ready(self, timeout: float) -> list[PortInfo]:
         """Block until EAL is up and the ports are started (virtio-user in server
-        mode waits here for its vhost client). Raises GeneratorError on timeout."""
+        mode waits here for its vhost client); for the kernel backend, until its
+        sockets are bound. Raises GeneratorError on timeout."""
         msg = self._wait("ready", timeout, "ready (EAL init and port start)")
         self.dpdk_version, self.tsc_hz = msg["dpdk_version"], msg["tsc_hz"]
+        self.backend_info = msg.get("backend", self.dpdk_version)
         self.ports = [PortInfo(name=p["name"], port_id=p["port_id"], mac=p["mac"], link_up=p["link_up"])
                       for p in msg["ports"]]
         return list(self.ports)
@@ -254,6 +257,8 @@ def _server_socket(port: str) -> Path | None:
 
 def _remove_stale_sockets(config: GenConfig) -> None:
     """A socket left by an earlier worker makes virtio-user's bind fail."""
+    if config.backend != "dpdk":
+        return
     for port in config.ports:
         path = _server_socket(port)
         try:
@@ -278,7 +283,11 @@ def runtime_dir(config: GenConfig) -> Path:
 
 def _remove_runtime_dir(config: GenConfig) -> None:
     """EAL leaves its runtime dir even with --in-memory; the worker removes it
-    on a clean exit, this catches a killed one. Only if empty: never another's."""
+    on a clean exit, this catches a killed one. Only if empty: never another's.
+    The kernel backend has none: a killed kernel worker leaves nothing behind
+    (its sockets, rings, promiscuous membership and XDP link all die with it)."""
+    if config.backend != "dpdk":
+        return
     try:
         runtime_dir(config).rmdir()
     except OSError:

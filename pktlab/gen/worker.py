@@ -3,17 +3,21 @@
 One worker per data path: EAL initialises once per process, and a crash in C
 cannot take the runner down. stdout/stderr belong to DPDK's log (the parent
 points them at a log file); the protocol is JSON lines on two dedicated pipes.
+The kernel backend (GenConfig.backend "kernel") speaks the same protocol with
+no EAL at all: dpdk_version is null and "backend" says what was set up.
 
 parent -> worker  {"cmd": "config", "config": GenConfig.to_dict()}   (first)
                   {"cmd": "trial", "rate_pps": float|null, "duration_s": s, "drain_s": s}
                   {"cmd": "link"}  {"cmd": "quit"}
-worker -> parent  {"event": "ready", "dpdk_version", "tsc_hz", "ports": [{name, port_id, mac, link_up}]}
+worker -> parent  {"event": "ready", "dpdk_version", "backend", "tsc_hz",
+                   "ports": [{name, port_id, mac, link_up}]}  (kernel: port_id is the ifindex)
                   {"event": "trial", "stats": TrialStats.to_dict()}
                   {"event": "link", "up": [bool, ...]}
                   {"event": "error", "status": int, "reason": str, "fatal": bool}
                   {"event": "bye"}
 
-The loop runs on the main thread, which EAL pins to GenConfig.core.
+The loop runs on the main thread, which EAL pins to GenConfig.core (the
+kernel backend: the worker pins itself there, it has no other busy thread).
 EAL init may block (virtio-user in server mode waits for its vhost client);
 SIGINT/SIGTERM then kill the worker outright (nothing to clean: --in-memory).
 Once the generator exists, a C handler catches them: a running trial ends
@@ -32,7 +36,7 @@ import sys
 import traceback
 
 from ..errors import GeneratorError
-from .config import VARY, GenConfig
+from .config import KERNEL_MODES, VARY, GenConfig
 from .latency import summarize
 from .stats import PortStats, TrialStats
 
@@ -40,14 +44,21 @@ from .stats import PortStats, TrialStats
 class CGenerator:
     """The C generator in this process (pktlab._pktgen through cffi).
 
-    Also the seam the unit tests use: the same ctx, the same accounting code."""
+    Either backend: pg_* (DPDK, pktgen.c) or pgk_* (kernel, pg_kernel.c), the
+    same calls with the same meaning. Also the seam the unit tests use: the
+    same ctx, the same accounting code."""
 
     def __init__(self, config: GenConfig):
         from .._pktgen import ffi, lib
 
         self.ffi, self.lib, self.config = ffi, lib, config
+        self.kernel = config.backend == "kernel"
+        self._prefix = "pgk_" if self.kernel else "pg_"
         self._keep = []  # C strings the C side points at must outlive it
         self.ctx = None
+
+    def _fn(self, name: str):
+        return getattr(self.lib, self._prefix + name)
 
     # -- set-up ----------------------------------------------------------
     def eal_init(self, argv: list[str]) -> None:
@@ -77,19 +88,25 @@ class CGenerator:
             cs.frame_len = len(s.template)
             cs.frame = frames[i]
         c.burst, c.nb_mbufs, c.ring_size = cfg.burst, cfg.nb_mbufs, cfg.ring_size
-        pctx = ffi.new("struct pg_ctx **")
-        rc = lib.pg_create(c, pctx)
+        if self.kernel:
+            opts = ffi.new("struct pgk_options *", {"mode": KERNEL_MODES[cfg.kernel_mode]})
+            self._keep.append(opts)
+            pctx = ffi.new("struct pgk_ctx **")
+            rc = lib.pgk_create(c, opts, pctx)
+        else:
+            pctx = ffi.new("struct pg_ctx **")
+            rc = lib.pg_create(c, pctx)
         if rc != 0:
             raise GeneratorError(rc, self._err(None))
         self.ctx = pctx[0]
 
     def destroy(self) -> None:
         if self.ctx is not None:
-            self.lib.pg_destroy(self.ctx)
+            self._fn("destroy")(self.ctx)
             self.ctx = None
 
     def _err(self, ctx) -> str:
-        return self.ffi.string(self.lib.pg_errmsg(self.ffi.NULL if ctx is None else ctx)).decode(
+        return self.ffi.string(self._fn("errmsg")(self.ffi.NULL if ctx is None else ctx)).decode(
             errors="replace")
 
     def _check(self, rc: int) -> int:
@@ -99,36 +116,61 @@ class CGenerator:
 
     # -- queries -----------------------------------------------------------
     @property
-    def dpdk_version(self) -> str:
-        return self.ffi.string(self.lib.pg_dpdk_version()).decode()
+    def dpdk_version(self) -> str | None:
+        return None if self.kernel else self.ffi.string(self.lib.pg_dpdk_version()).decode()
+
+    @property
+    def backend_info(self) -> str:
+        """What runs the ports: the DPDK version, or the kernel mode as set up and the kernel."""
+        if not self.kernel:
+            return self.dpdk_version
+        desc = self.ffi.string(self.lib.pgk_description(self.ctx)).decode(errors="replace")
+        return f"kernel {desc} (Linux {os.uname().release})"
 
     @property
     def tsc_hz(self) -> int:
-        return int(self.lib.pg_tsc_hz())
+        return int(self._fn("tsc_hz")())
 
     def ports(self) -> list[dict]:
         out = []
-        port_id, mac = self.ffi.new("uint16_t *"), self.ffi.new("uint8_t[6]")
+        port_id = self.ffi.new("uint32_t *" if self.kernel else "uint16_t *")
+        mac = self.ffi.new("uint8_t[6]")
         for i, (name, up) in enumerate(zip(self.config.port_names, self.link_up())):
-            self._check(self.lib.pg_port_info(self.ctx, i, port_id, mac))
+            self._check(self._fn("port_info")(self.ctx, i, port_id, mac))
             out.append({"name": name, "port_id": int(port_id[0]),
                         "mac": ":".join(f"{b:02x}" for b in bytes(mac)), "link_up": up})
         return out
 
     def link_up(self) -> list[bool]:
-        return [bool(self._check(self.lib.pg_link_up(self.ctx, i)))
+        return [bool(self._check(self._fn("link_up")(self.ctx, i)))
                 for i in range(len(self.config.ports))]
+
+    def kernel_drops(self) -> list[int]:
+        """Frames the kernel dropped before our receive rings in the last trial, per port
+        (counted lost like any other; this says where). Kernel backend only."""
+        n = self.ffi.new("uint64_t *")
+        out = []
+        for i in range(len(self.config.ports)):
+            self._check(self.lib.pgk_port_drops(self.ctx, i, n))
+            out.append(int(n[0]))
+        return out
+
+    def catch_signals(self, wake_fd: int) -> None:
+        self._check(self._fn("catch_signals")(self.ctx, wake_fd))
+
+    def signal_caught(self) -> int:
+        return int(self._fn("signal_caught")())
 
     # -- trials ------------------------------------------------------------
     def run_trial(self, rate_pps: float | None, duration_s: float, drain_s: float) -> TrialStats:
         t = self.ffi.new("struct pg_trial *", {"rate_pps": rate_pps or 0.0, "duration_s": duration_s,
                                                "drain_s": drain_s})
-        self._check(self.lib.pg_run_trial(self.ctx, t))  # cffi releases the GIL
+        self._check(self._fn("run_trial")(self.ctx, t))  # cffi releases the GIL
         return self.trial_stats(rate_pps, duration_s)
 
     def raw_stats(self):
         st = self.ffi.new("struct pg_stats *")
-        self._check(self.lib.pg_read_stats(self.ctx, st))
+        self._check(self._fn("read_stats")(self.ctx, st))
         return st
 
     def trial_stats(self, rate_pps: float | None, duration_s: float) -> TrialStats:
@@ -158,10 +200,10 @@ class CGenerator:
 
     # -- test seam -----------------------------------------------------------
     def begin_trial(self) -> int:
-        return self._check(self.lib.pg_begin_trial(self.ctx))
+        return self._check(self._fn("begin_trial")(self.ctx))
 
     def account(self, port_index: int, frame: bytes, now_tsc: int) -> bool:
-        return bool(self._check(self.lib.pg_account_frame(self.ctx, port_index, frame, len(frame),
+        return bool(self._check(self._fn("account_frame")(self.ctx, port_index, frame, len(frame),
                                                           now_tsc)))
 
 
@@ -215,7 +257,7 @@ def _read_config(lines: _Lines) -> GenConfig:
 
 def serve(gen: CGenerator, lines: _Lines, evt: int, wake: int) -> None:
     """Answer commands until quit, EOF on the command pipe, or a signal."""
-    while not gen.lib.pg_signal_caught():
+    while not gen.signal_caught():
         msg = lines.pop()
         if msg is None:
             if lines.eof:
@@ -233,6 +275,8 @@ def serve(gen: CGenerator, lines: _Lines, evt: int, wake: int) -> None:
                 stats = gen.run_trial(msg.get("rate_pps"), float(msg["duration_s"]), float(msg["drain_s"]))
                 _log(f"trial done tx={stats.tx_packets} rx={stats.rx_packets} lost={stats.lost} "
                      f"elapsed={stats.elapsed_s:.6f}s interrupted={stats.interrupted}")
+                if gen.kernel and stats.lost:
+                    _log("kernel drops before the receive rings:", gen.kernel_drops())
                 _send(evt, {"event": "trial", "stats": stats.to_dict()})
             elif cmd == "link":
                 _send(evt, {"event": "link", "up": gen.link_up()})
@@ -243,7 +287,7 @@ def serve(gen: CGenerator, lines: _Lines, evt: int, wake: int) -> None:
                             "fatal": False})
         except GeneratorError as e:
             _send(evt, {"event": "error", "status": e.status, "reason": e.reason, "fatal": False})
-    _log(f"caught signal {gen.lib.pg_signal_caught()}, exiting")
+    _log(f"caught signal {gen.signal_caught()}, exiting")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -268,17 +312,23 @@ def main(argv: list[str] | None = None) -> int:
             raise GeneratorError(-errno.EINVAL, f"core {config.core} not in this process's CPUs "
                                  f"{sorted(os.sched_getaffinity(0))}")
         gen = CGenerator(config)
-        argv_eal = config.eal_argv()
-        _log("EAL", " ".join(argv_eal))
-        gen.eal_init(argv_eal)  # may block: virtio-user server=1 waits for its client
-        eal_up = True
+        if gen.kernel:
+            # no EAL to pin the loop: pin the process, which has no other
+            # busy thread (before create, so the TSC is calibrated there)
+            os.sched_setaffinity(0, {config.core})
+            _log(f"kernel backend ({config.kernel_mode}) on core {config.core}:", " ".join(config.ports))
+        else:
+            argv_eal = config.eal_argv()
+            _log("EAL", " ".join(argv_eal))
+            gen.eal_init(argv_eal)  # may block: virtio-user server=1 waits for its client
+            eal_up = True
         gen.create()
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        gen._check(gen.lib.pg_catch_signals(gen.ctx, wake_w))
+        gen.catch_signals(wake_w)
         ports = gen.ports()
-        _log("ready", json.dumps(ports))
-        _send(evt, {"event": "ready", "dpdk_version": gen.dpdk_version, "tsc_hz": gen.tsc_hz,
-                    "ports": ports})
+        _log("ready", gen.backend_info, json.dumps(ports))
+        _send(evt, {"event": "ready", "dpdk_version": gen.dpdk_version, "backend": gen.backend_info,
+                    "tsc_hz": gen.tsc_hz, "ports": ports})
         serve(gen, lines, evt, wake_r)
     except GeneratorError as e:
         _log(f"error: {e}")

@@ -63,3 +63,33 @@ class AddPort(Step):
         if Path(db_sock(self.ovs_dir)).exists():
             db = ctx.ovsdb(db_sock(self.ovs_dir))
             db.execute(db.api.del_port(self.name, bridge=self.bridge, if_exists=True))
+
+
+@dataclass
+class SetInterface(Step):
+    """Interface columns (e.g. ingress policing); undo puts back what they were."""
+
+    kind = "ovs-interface-set"
+    ovs_dir: str
+    name: str
+    columns: dict
+
+    def describe(self):
+        return f"set on interface {self.name}: " + " ".join(f"{k}={v}" for k, v in self.columns.items())
+
+    def describe_undo(self):
+        return f"restore those columns of interface {self.name}"
+
+    def apply(self, ctx):
+        db = ctx.ovsdb(db_sock(self.ovs_dir))
+        self.state["before"] = {c: db.get("Interface", self.name, c) for c in self.columns}
+        ctx.journal_state()
+        db.execute(db.api.db_set("Interface", self.name, *self.columns.items()))
+
+    def undo(self, ctx):
+        before = self.state.get("before")
+        if before is None or not Path(db_sock(self.ovs_dir)).exists():
+            return
+        db = ctx.ovsdb(db_sock(self.ovs_dir))
+        if db.interface(self.name):
+            db.execute(db.api.db_set("Interface", self.name, *before.items()))

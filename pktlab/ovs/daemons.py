@@ -109,10 +109,12 @@ class StartOvsVswitchd(Step):
 
     kind = "ovs-vswitchd"
     ovs_dir: str
+    dpdk: bool = True  # wait for DPDK to initialise (dpdk-init=true in other_config)
     timeout: float = 60.0
 
     def describe(self):
-        return f"start ovs-vswitchd (DPDK) against {db_sock(self.ovs_dir)}, wait for dpdk_initialized"
+        wait = "dpdk_initialized" if self.dpdk else "its interface types"
+        return f"start ovs-vswitchd against {db_sock(self.ovs_dir)}, wait for {wait}"
 
     def describe_undo(self):
         return "stop ovs-vswitchd (its DPDK memory and vhost sockets go with it)"
@@ -128,11 +130,13 @@ class StartOvsVswitchd(Step):
         ctx.journal_state()
         db = ctx.ovsdb(db_sock(self.ovs_dir))
         deadline = time.monotonic() + self.timeout
-        while db.get("Open_vSwitch", ".", "dpdk_initialized") is not True:
+        # vswitchd fills iface_types once it runs; with DPDK, dpdk_initialized once EAL is up.
+        while not (db.get("Open_vSwitch", ".", "dpdk_initialized") is True if self.dpdk
+                   else db.get("Open_vSwitch", ".", "iface_types")):
             if not process.is_running(self.state["pid"], "ovs-vswitchd-dpdk"):
                 raise StepError(f"ovs-vswitchd exited during start: {_tail(d / 'ovs-vswitchd.log')}")
             if time.monotonic() > deadline:
-                raise StepError(f"DPDK in ovs-vswitchd not initialised after {self.timeout:.0f} s: "
+                raise StepError(f"ovs-vswitchd not ready after {self.timeout:.0f} s: "
                                 f"{_tail(d / 'ovs-vswitchd.log')}")
             time.sleep(0.1)
 

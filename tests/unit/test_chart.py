@@ -77,3 +77,13 @@ def test_plot_needs_64b_results(tmp_path):
     with pytest.raises(PktlabError, match="no 64-byte results"):
         plot_results([result("ovs-dpdk-vhost", 5.0, frame_size=128)], tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_speedup_names_the_fastest_path_against_the_baseline():
+    from pktlab.chart import speedup
+
+    bars = [("linux-bridge", 0.4, ""), ("ovs-afxdp", 0.5, ""), ("ovs-dpdk", 12.0, ""), ("ovs-kernel", None, "not run")]
+    fastest, times = speedup(bars, "linux-bridge")
+    assert fastest == "ovs-dpdk" and times == pytest.approx(30.0)
+    assert speedup(bars, "ovs-kernel") is None  # a path that did not run is no baseline
+    assert speedup(bars, "absent") is None

@@ -1,0 +1,373 @@
+"""Compare runs: rates per data path and frame size, latency, verdicts against a baseline.
+
+compare() decides every number (pure, tested); format_comparison() prints it as a
+text table; frame_size_figure() and latency_figure() draw it (bare matplotlib
+Figures on the Agg canvas, like pktlab.chart). Nothing here runs a command line.
+
+Rates are aggregate over the generator's streams, received frames over the
+measured transmit window, as pktlab.chart draws them: the best trial of the best
+"ok" run per data path and frame size (the maximum receive rate). Gbps at L1
+count the 20 B of preamble, start delimiter and inter-frame gap per frame; at L2
+the frame itself (FCS included). "% line" is of one 10 GbE link at that frame size.
+
+A result that carries a search (an attribute `search`: a SearchOutcome, or its
+to_dict()) also gives NDR and PDR; against a baseline, NDR is the metric when both
+sides have it, the best received rate otherwise.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
+
+from pktlab.chart import WIRE_OVERHEAD_B, line_rate_pps
+from pktlab.results import Result
+
+from .latency import LatencyPercentiles, trial_percentiles
+
+LINK_BPS = 10e9  # [bit/s] the reference link: 10 GbE
+VERDICTS = ("ok", "regression", "improvement")
+_EPS = 1e-9  # a change of exactly the tolerance is "ok", whatever the float rounding
+
+_COLORS = ("#2f6690", "#d98324", "#3a7d44", "#8e44ad", "#b03a2e", "#16a085", "#7f8c8d")
+_LINE, _MUTED = "#c0392b", "#6b6b6b"
+
+
+def search_of(result: Result) -> dict | None:
+    """The search a result carries, as SearchOutcome.to_dict() spells it, or None."""
+    s = getattr(result, "search", None)
+    if s is None:
+        return None
+    if hasattr(s, "to_dict"):
+        s = s.to_dict()
+    return s if isinstance(s, dict) else None
+
+
+def _goal_pps(result: Result, name: str) -> float | None:
+    s = search_of(result)
+    for g in (s or {}).get("goals", ()):
+        if g.get("goal", {}).get("name") == name:
+            return g.get("lower_bound_pps")
+    return None
+
+
+@dataclass(frozen=True)
+class PathRate:
+    """One data path at one frame size, over its runs."""
+
+    datapath: str
+    frame_size: int  # [B] incl. FCS
+    rx_pps: float | None  # [pps] best received rate over the "ok" runs; None: none ran
+    ndr_pps: float | None = None  # [pps] best NDR over the runs that searched
+    pdr_pps: float | None = None  # [pps]
+    n_runs: int = 0  # "ok" runs
+    note: str = ""  # why there is no number, when there is none
+
+    @property
+    def mpps(self) -> float | None:
+        return None if self.rx_pps is None else self.rx_pps / 1e6
+
+    @property
+    def gbps_l1(self) -> float | None:
+        """On the wire, with 20 B preamble/SFD/IFG per frame [Gbit/s]."""
+        return None if self.rx_pps is None else \
+            self.rx_pps * (self.frame_size + WIRE_OVERHEAD_B) * 8 / 1e9
+
+    @property
+    def gbps_l2(self) -> float | None:
+        """Frames only [Gbit/s]."""
+        return None if self.rx_pps is None else self.rx_pps * self.frame_size * 8 / 1e9
+
+    @property
+    def line_rate_share(self) -> float | None:
+        """Of one 10 GbE link at this frame size [1]."""
+        if self.rx_pps is None:
+            return None
+        return self.rx_pps / line_rate_pps(LINK_BPS, self.frame_size)
+
+
+@dataclass(frozen=True)
+class PathLatency:
+    """Latency of one data path at one frame size, from one trial (said which)."""
+
+    datapath: str
+    frame_size: int  # [B]
+    percentiles: LatencyPercentiles
+    offered_pps: float | None  # [pps] of that trial; None = as fast as possible
+    rx_pps: float  # [pps] of that trial
+    lossless: bool  # the trial lost nothing (else: no lossless trial had latency)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One data path at one frame size against the baseline."""
+
+    datapath: str
+    frame_size: int  # [B]
+    metric: str  # "NDR" or "rx" (best received rate)
+    baseline_pps: float
+    current_pps: float
+    change: float  # current / baseline - 1 [1]
+    verdict: str  # ok, regression or improvement
+
+
+@dataclass(frozen=True)
+class Comparison:
+    rates: tuple[PathRate, ...]  # data paths in order of appearance, frame sizes ascending
+    latency: tuple[PathLatency, ...]
+    verdicts: tuple[Verdict, ...] = ()
+    unmatched: tuple[str, ...] = ()  # "<path> @ <size> B: <why no verdict>"
+    tolerance: float = 0.05
+    has_baseline: bool = False
+
+    @property
+    def datapaths(self) -> list[str]:
+        return list(dict.fromkeys(r.datapath for r in self.rates))
+
+    @property
+    def frame_sizes(self) -> list[int]:
+        return sorted({r.frame_size for r in self.rates})
+
+    def at(self, frame_size: int) -> list[PathRate]:
+        return [r for r in self.rates if r.frame_size == frame_size]
+
+    def rate(self, datapath: str, frame_size: int) -> PathRate | None:
+        return next((r for r in self.rates if (r.datapath, r.frame_size) == (datapath, frame_size)),
+                    None)
+
+    def verdict(self, datapath: str, frame_size: int = 64) -> Verdict | None:
+        return next((v for v in self.verdicts
+                     if (v.datapath, v.frame_size) == (datapath, frame_size)), None)
+
+
+def path_rates(results: list[Result]) -> tuple[PathRate, ...]:
+    groups: dict[tuple[str, int], list[Result]] = {}
+    for r in results:
+        groups.setdefault((r.datapath, r.frame_size), []).append(r)
+    order = list(dict.fromkeys(r.datapath for r in results))
+    out = []
+    for (dp, size), rs in sorted(groups.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1])):
+        ok = [r for r in rs if r.status == "ok" and r.best_rx_pps is not None]
+        ndrs = [x for x in (_goal_pps(r, "NDR") for r in ok) if x is not None]
+        pdrs = [x for x in (_goal_pps(r, "PDR") for r in ok) if x is not None]
+        note = ""
+        if not ok:
+            last = max(rs, key=lambda r: r.provenance.utc_time)
+            note = f"{'not run' if last.status == 'not-run' else last.status}: {last.reason}"
+        out.append(PathRate(dp, size, max((r.best_rx_pps for r in ok), default=None),
+                            max(ndrs, default=None), max(pdrs, default=None), len(ok), note))
+    return tuple(out)
+
+
+def path_latency(results: list[Result]) -> tuple[PathLatency, ...]:
+    """Per data path and frame size: the lossless trial with the highest received rate
+    that measured latency (else the highest-rate trial with latency at all). Latency
+    of a lossy trial is mostly queue depth; a lossless one is the path's own."""
+    best: dict[tuple[str, int], tuple] = {}
+    for r in results:
+        if r.status != "ok":
+            continue
+        for t in r.trials:
+            s = t.stats
+            if not s.latency_histogram:
+                continue
+            key = (r.datapath, r.frame_size)
+            rank = (s.lost == 0, s.rx_pps)
+            if key not in best or rank > best[key][0]:
+                best[key] = (rank, s)
+    order = list(dict.fromkeys(r.datapath for r in results))
+    out = []
+    for (dp, size), (rank, s) in sorted(best.items(), key=lambda kv: (order.index(kv[0][0]),
+                                                                      kv[0][1])):
+        p = trial_percentiles(s)
+        if p is not None:
+            out.append(PathLatency(dp, size, p, s.offered_pps, s.rx_pps, rank[0]))
+    return tuple(out)
+
+
+def judge(baseline_pps: float, current_pps: float, tolerance: float) -> tuple[float, str]:
+    """(change [1], verdict): within ±tolerance (inclusive) is ok."""
+    change = current_pps / baseline_pps - 1.0
+    if change < -tolerance - _EPS:
+        return change, "regression"
+    if change > tolerance + _EPS:
+        return change, "improvement"
+    return change, "ok"
+
+
+def compare(results: list[Result], baseline: list[Result] | None = None,
+            tolerance: float = 0.05) -> Comparison:
+    """Everything the table, the charts and the report show; see the module doc.
+
+    baseline: results to judge against; per data path and frame size present on
+    both sides, a verdict ok / regression / improvement on the change in the metric
+    (NDR if both sides searched, else the best received rate) against ±tolerance [1].
+    """
+    if not 0.0 <= tolerance < 1.0:
+        raise ValueError(f"compare: tolerance = {tolerance!r}: must be >= 0 and < 1 "
+                         "(a fraction, 0.05 is 5 %)")
+    results = list(results)
+    rates = path_rates(results)
+    latency = path_latency(results)
+    if baseline is None:
+        return Comparison(rates, latency, tolerance=tolerance)
+    base = {(r.datapath, r.frame_size): r for r in path_rates(list(baseline))}
+    verdicts, unmatched = [], []
+    for cur in rates:
+        key = (cur.datapath, cur.frame_size)
+        old = base.get(key)
+        where = f"{cur.datapath} @ {cur.frame_size} B"
+        if old is None:
+            unmatched.append(f"{where}: not in the baseline")
+            continue
+        if cur.ndr_pps is not None and old.ndr_pps is not None:
+            metric, a, b = "NDR", old.ndr_pps, cur.ndr_pps
+        else:
+            metric, a, b = "rx", old.rx_pps, cur.rx_pps
+        if a is None or b is None or a <= 0:
+            side = "baseline" if a is None or a <= 0 else "these results"
+            unmatched.append(f"{where}: no measured rate in {side}")
+            continue
+        change, verdict = judge(a, b, tolerance)
+        verdicts.append(Verdict(cur.datapath, cur.frame_size, metric, a, b, change, verdict))
+    seen = {(r.datapath, r.frame_size) for r in rates}
+    unmatched += [f"{dp} @ {size} B: only in the baseline"
+                  for dp, size in base if (dp, size) not in seen]
+    return Comparison(rates, latency, tuple(verdicts), tuple(unmatched), tolerance, True)
+
+
+# -- text -----------------------------------------------------------------------------------
+
+def _f(v: float | None, fmt: str) -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    def line(cells):
+        return "  ".join(str(c).ljust(w) if i == 0 or h == "note" else str(c).rjust(w)
+                         for i, (c, w, h) in enumerate(zip(cells, widths, header))).rstrip()
+    return [line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
+
+
+def format_comparison(c: Comparison) -> str:
+    """The comparison as plain text tables (fixed width, for a terminal or a log)."""
+    out = []
+    sizes = c.frame_sizes
+    main = 64 if 64 in sizes else (sizes[0] if sizes else None)
+    if main is not None:
+        lr = line_rate_pps(LINK_BPS, main) / 1e6
+        out.append(f"Forwarding rate at {main} B (best trial; 10 GbE line rate {lr:.2f} Mpps)")
+        rows = []
+        for r in c.at(main):
+            share = None if r.line_rate_share is None else f"{r.line_rate_share * 100:.1f} %"
+            rows.append([r.datapath, _f(r.mpps, ".3f"), _f(r.gbps_l1, ".2f"), _f(r.gbps_l2, ".2f"),
+                         share or "-", _f(None if r.ndr_pps is None else r.ndr_pps / 1e6, ".3f"),
+                         _f(None if r.pdr_pps is None else r.pdr_pps / 1e6, ".3f"), str(r.n_runs),
+                         r.note])
+        header = ["data path", "rx Mpps", "L1 Gbps", "L2 Gbps", "% line", "NDR Mpps",
+                  "PDR Mpps", "runs", "note"]
+        if not any(r[-1] for r in rows):
+            header, rows = header[:-1], [r[:-1] for r in rows]
+        out += _table(header, rows)
+    if len(sizes) > 1:
+        out += ["", "Received Mpps by frame size"]
+        rows = []
+        for dp in c.datapaths:
+            rows.append([dp] + [_f(getattr(c.rate(dp, s), "mpps", None), ".3f") for s in sizes])
+        out += _table(["data path"] + [f"{s} B" for s in sizes], rows)
+    if c.latency:
+        out += ["", "Latency [us] (lossless trial with the highest rx rate; * = no lossless trial)"]
+        rows = []
+        for lat in c.latency:
+            at = "max" if lat.offered_pps is None else f"{lat.offered_pps / 1e6:.3f}"
+            rows.append([lat.datapath + ("" if lat.lossless else " *"), f"{lat.frame_size}",
+                         at] + [f"{v / 1e3:.2f}" for v in lat.percentiles.values_ns])
+        out += _table(["data path", "frame B", "at Mpps"] + list(LatencyPercentiles.LABELS), rows)
+    if c.has_baseline:
+        out += ["", f"Against the baseline (tolerance ±{c.tolerance * 100:g} %)"]
+        rows = [[v.datapath, str(v.frame_size), v.metric, f"{v.baseline_pps / 1e6:.3f}",
+                 f"{v.current_pps / 1e6:.3f}", f"{v.change * 100:+.1f} %", v.verdict]
+                for v in c.verdicts]
+        out += _table(["data path", "frame B", "metric", "baseline Mpps", "now Mpps", "change",
+                       "verdict"], rows)
+        out += [f"  {u}" for u in c.unmatched]
+    return "\n".join(out) + "\n"
+
+
+# -- charts ---------------------------------------------------------------------------------
+
+def _figure(width: float = 7.2, height: float = 4.8) -> Figure:
+    # a bare Figure on the Agg canvas: no pyplot global state, no display needed
+    fig = Figure(figsize=(width, height), dpi=150, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def frame_size_figure(c: Comparison) -> Figure:
+    """Received Mpps against frame size, one line per data path, with the 10 GbE
+    line-rate curve."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    sizes = c.frame_sizes or [64]
+    lo, hi = min(sizes + [64]), max(sizes + [1518])
+    xs = [lo * (hi / lo) ** (i / 200) for i in range(201)]
+    ax.plot(xs, [line_rate_pps(LINK_BPS, x) / 1e6 for x in xs], color=_LINE, ls="--", lw=1.2,
+            label="10 GbE line rate")
+    for i, dp in enumerate(c.datapaths):
+        pts = [(r.frame_size, r.mpps) for r in c.rates if r.datapath == dp and r.mpps is not None]
+        if pts:
+            ax.plot(*zip(*pts), marker="o", lw=1.6, color=_COLORS[i % len(_COLORS)], label=dp)
+    ax.set_xscale("log", base=2)  # 64, 128, 256 ... 1518 B spread evenly
+    ax.set_xticks(sizes, [str(s) for s in sizes])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel("Frame size [B, incl. FCS]")
+    ax.set_ylabel("Received rate [Mpps]")
+    ax.set_ylim(bottom=0)
+    ax.grid(color="#dddddd", lw=0.6)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(fontsize=8, frameon=False)
+    fig.suptitle("Forwarding rate by frame size", fontsize=12, fontweight="bold")
+    return fig
+
+
+def latency_figure(c: Comparison, frame_size: int | None = None) -> Figure:
+    """Latency percentiles per data path (log y) at frame_size (default 64 B, else the
+    smallest size with latency)."""
+    sizes = sorted({lat.frame_size for lat in c.latency})
+    if frame_size is None:
+        frame_size = 64 if 64 in sizes else (sizes[0] if sizes else 64)
+    lats = [lat for lat in c.latency if lat.frame_size == frame_size]
+    fig = _figure()
+    ax = fig.add_subplot()
+    labels = LatencyPercentiles.LABELS
+    for i, lat in enumerate(lats):
+        ax.plot(range(len(labels)), [v / 1e3 for v in lat.percentiles.values_ns], marker="o",
+                lw=1.6, color=_COLORS[i % len(_COLORS)],
+                label=lat.datapath + ("" if lat.lossless else " (lossy trial)"))
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_yscale("log")
+    ax.set_ylabel("One-way latency [µs]")
+    ax.set_xlabel("Percentile")
+    ax.grid(color="#dddddd", lw=0.6, which="both")
+    ax.spines[["top", "right"]].set_visible(False)
+    if lats:
+        ax.legend(fontsize=8, frameon=False)
+    else:
+        ax.text(0.5, 0.5, "no latency measured", transform=ax.transAxes, ha="center",
+                color=_MUTED, style="italic")
+    fig.suptitle(f"Latency percentiles at {frame_size} B", fontsize=12, fontweight="bold")
+    ax.set_title("lossless trial with the highest received rate per data path", fontsize=8.5,
+                 color=_MUTED)
+    return fig
+
+
+def save_figure(fig: Figure, out) -> Path:
+    """Write fig to out (PNG, or the format its suffix names); return the path."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    return out

@@ -1,0 +1,131 @@
+"""Latency percentiles from a trial's stored histogram, via HdrHistogram.
+
+A trial stores its latency as (upper bound of the bucket [ns], frames) per
+non-empty bucket (TrialStats.latency_histogram; buckets are at most 1/64 of their
+value wide). Each bucket is recorded into an HdrHistogram at its upper bound, so
+a percentile is the highest value of the bucket holding that rank, never an
+optimistic one (HdrHistogram's own convention, and pktlab.gen.latency's). When the
+trial also kept its exact min and max, percentiles are clamped into them.
+
+encode_histogram()/decode_histogram() use HdrHistogram's compressed base64 form
+("HISTFAAA..."), readable by every HdrHistogram implementation, so a histogram can
+be stored in a result or merged across trials and runs later.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable
+
+from hdrh.histogram import HdrHistogram
+
+from pktlab.gen.stats import TrialStats
+
+LOWEST_NS = 1  # [ns] resolution floor
+HIGHEST_NS = 60_000_000_000  # [ns] 60 s: anything slower is recorded as 60 s
+SIGNIFICANT_FIGURES = 3  # 0.1 %, finer than the generator's own 1/64 buckets
+
+PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99.9", 99.9))
+
+
+@dataclass(frozen=True)
+class LatencyPercentiles:
+    """One-way latency of a set of frames [ns]."""
+
+    count: int  # frames measured
+    min_ns: float
+    p50_ns: float
+    p90_ns: float
+    p99_ns: float
+    p999_ns: float
+    max_ns: float
+
+    LABELS = ("min", "p50", "p90", "p99", "p99.9", "max")
+
+    @property
+    def values_ns(self) -> tuple[float, ...]:
+        """In LABELS order."""
+        return (self.min_ns, self.p50_ns, self.p90_ns, self.p99_ns, self.p999_ns, self.max_ns)
+
+    def to_dict(self) -> dict:
+        return {"count": self.count, "min_ns": self.min_ns, "p50_ns": self.p50_ns,
+                "p90_ns": self.p90_ns, "p99_ns": self.p99_ns, "p999_ns": self.p999_ns,
+                "max_ns": self.max_ns}
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(LOWEST_NS, HIGHEST_NS, SIGNIFICANT_FIGURES)
+
+
+def histogram_from_buckets(buckets: Iterable[tuple[float, int]]) -> HdrHistogram:
+    """An HdrHistogram [ns] holding each (upper bound [ns], frames) bucket at its upper bound."""
+    hist = new_histogram()
+    for i, (upper_ns, frames) in enumerate(buckets):
+        if not (isinstance(upper_ns, (int, float)) and math.isfinite(upper_ns) and upper_ns >= 0):
+            raise ValueError(f"latency bucket {i}: upper bound {upper_ns!r} is not a latency in ns")
+        if not isinstance(frames, int) or isinstance(frames, bool) or frames < 0:
+            raise ValueError(f"latency bucket {i}: count {frames!r} is not a frame count")
+        if frames:
+            hist.record_value(min(max(LOWEST_NS, round(upper_ns)), HIGHEST_NS), frames)
+    return hist
+
+
+def trial_histogram(stats: TrialStats) -> HdrHistogram | None:
+    """The trial's latency as an HdrHistogram, None when it measured none."""
+    if not stats.latency_histogram:
+        return None
+    return histogram_from_buckets(stats.latency_histogram)
+
+
+def merge(histograms: Iterable[HdrHistogram | None]) -> HdrHistogram | None:
+    """One histogram of all the given ones (None ones skipped), None if there are none."""
+    out = None
+    for h in histograms:
+        if h is None:
+            continue
+        if out is None:
+            out = new_histogram()
+        out.add(h)
+    return out
+
+
+def percentiles(hist: HdrHistogram | None, exact_min_ns: float | None = None,
+                exact_max_ns: float | None = None) -> LatencyPercentiles | None:
+    """min, p50, p90, p99, p99.9, max of hist [ns]; None if it is empty.
+
+    exact_min_ns/exact_max_ns: the exact extremes when known (the generator keeps
+    them); they replace the histogram's and bound every percentile."""
+    if hist is None or hist.get_total_count() == 0:
+        return None
+    lo = float(hist.get_min_value()) if exact_min_ns is None else float(exact_min_ns)
+    hi = float(hist.get_max_value()) if exact_max_ns is None else float(exact_max_ns)
+    hi = max(hi, lo)
+
+    def clamp(v: float) -> float:
+        return min(max(float(v), lo), hi)
+
+    p = {name: clamp(hist.get_value_at_percentile(q)) for name, q in PERCENTILES}
+    return LatencyPercentiles(count=int(hist.get_total_count()), min_ns=lo, p50_ns=p["p50"],
+                              p90_ns=p["p90"], p99_ns=p["p99"], p999_ns=p["p99.9"], max_ns=hi)
+
+
+def trial_percentiles(stats: TrialStats) -> LatencyPercentiles | None:
+    """Percentiles of one trial, clamped to its exact min and max when it kept them."""
+    summary = stats.latency
+    return percentiles(trial_histogram(stats),
+                       None if summary is None else summary.min_ns,
+                       None if summary is None else summary.max_ns)
+
+
+def encode_histogram(hist: HdrHistogram) -> str:
+    """HdrHistogram's compressed base64 encoding, as text (JSON-able)."""
+    blob = hist.encode()
+    return blob.decode("ascii") if isinstance(blob, bytes) else blob
+
+
+def decode_histogram(text: str | bytes) -> HdrHistogram:
+    """The histogram encode_histogram() wrote; ValueError if text is not one."""
+    try:
+        return HdrHistogram.decode(text.encode("ascii") if isinstance(text, str) else text)
+    except Exception as e:  # hdrh raises TypeError, zlib.error or its own cookie errors
+        raise ValueError(f"not an encoded HdrHistogram: {e}") from None

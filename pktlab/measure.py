@@ -1,0 +1,125 @@
+"""Measuring a data path that is up: the scenario's method turned into trials.
+
+The generator only runs trials at a rate; what rates, and what they mean, is
+decided here (fixed rates) or by the search (pktlab/search). Every trial is kept,
+in call order, next to the device under test's own counters where reading them
+is cheap (the kernel's are live; OVSDB's refresh every 5 s, so a search reads
+them only for its confirmation trial at the NDR, not for every probe).
+"""
+from __future__ import annotations
+
+from .chart import line_rate_pps
+from .results import Trial
+
+
+class Session:
+    """The generator and the DUT's counters of one data path, and the trials run so far."""
+
+    def __init__(self, gen, counters, drain_s: float, out=print):
+        self.gen, self.counters, self.drain_s, self.out = gen, counters, drain_s, out
+        self.trials: list[Trial] = []
+        self._before = counters.snapshot()
+
+    def trial(self, rate_pps: float | None, duration_s: float, counted: bool = True) -> Trial:
+        """One trial; with counted=False (search probes on slow counters) no counter wait."""
+        stats = self.gen.trial(rate_pps, duration_s, self.drain_s)
+        if stats.interrupted:
+            raise KeyboardInterrupt("trial interrupted")
+        read = counted or getattr(self.counters, "live", False)
+        if read:
+            from .ovs.counters import delta
+
+            after = self.counters.settled()
+            t = Trial(stats, delta(after, self._before), self.counters.source)
+            self._before = after
+        else:
+            t = Trial(stats, {}, "")
+            self._before = None
+        self.trials.append(t)
+        return t
+
+    def warmup(self, rate_pps: float | None, duration_s: float) -> None:
+        """A trial that is not kept: flow caches and rings settle before anything counts."""
+        self.gen.trial(rate_pps, duration_s, self.drain_s)
+        self._before = None
+        self.resync()
+
+    def resync(self) -> None:
+        """Re-read the counters' baseline after uncounted trials (waits for them to settle)."""
+        if self._before is None:
+            self._before = self.counters.settled()
+
+    def say(self, t: Trial, what: str = "") -> None:
+        s = t.stats
+        counters = ", ".join(f"{i} rx {c.get('rx_packets', 0)} tx {c.get('tx_packets', 0)}"
+                             for i, c in t.counters.items())
+        self.out(f"   {what}tx {s.tx_pps / 1e6:.3f} Mpps, rx {s.rx_pps / 1e6:.3f} Mpps, lost {s.lost}"
+                 + (f"; {t.counters_source.split(':')[0]}: {counters}" if counters else ""))
+
+
+def run_method(session: Session, scenario) -> dict | None:
+    """Run the scenario's method; returns the search record for the result (None for fixed rates)."""
+    m = scenario.method
+    if m.warmup:
+        rate = m.offered[0] if m.kind == "fixed-rate" else m.min_rate
+        session.out(f"   warm-up at {'max' if rate is None else f'{rate:,.0f} pps'} for {m.warmup:g} s (not kept)")
+        session.warmup(rate, m.warmup)
+    if m.kind == "fixed-rate":
+        for rate in m.offered:
+            session.out(f"   trial at {'max' if rate is None else f'{rate:,.0f} pps'} for {m.duration:g} s")
+            session.say(session.trial(rate, m.duration))
+        return None
+    return _search(session, scenario)
+
+
+def max_load(scenario) -> float:
+    """The search's highest load: the scenario's, else 10 GbE line rate for each stream."""
+    m, t = scenario.method, scenario.traffic
+    if m.max_rate:
+        return m.max_rate
+    streams = 2 if t.direction == "bidirectional" else 1
+    return line_rate_pps(10e9, t.frame_size) * streams
+
+
+def _search(session: Session, scenario) -> dict:
+    from .search import ProgressLine, binary_search, goals_for, run_search
+
+    m = scenario.method
+    goals = goals_for(m.goals, m.pdr_loss_ratio, m.final_duration or None)
+    first = len(session.trials)
+
+    def probe(rate_pps, duration_s):
+        return session.trial(rate_pps, duration_s, counted=False).stats
+
+    top = max_load(scenario)
+    session.out(f"   {m.kind} search ({m.goals} goals) from {top / 1e6:.3f} Mpps down to {m.min_rate:,.0f} pps")
+    with ProgressLine() as progress:
+        if m.kind == "binary":
+            outcome = binary_search(probe, goals, top, m.min_rate, progress, precision=m.precision or None)
+        else:
+            outcome = run_search(probe, goals, top, m.min_rate, progress)
+    record = outcome.to_dict()
+    record["trial_offset"] = first  # outcome's trial i is result trial first + i
+    ndr = outcome.ndr_pps
+    session.out(f"   NDR {ndr / 1e6:.4f} Mpps, PDR {outcome.pdr_pps / 1e6:.4f} Mpps "
+                f"({outcome.n_trials} trials, {outcome.total_trial_seconds:.0f} trial seconds)")
+
+    # The search's probes skip the slow DUT counters; one trial at the NDR carries them.
+    session.resync()
+    confirm = session.trial(ndr, m.duration)
+    record["confirm_trial"] = len(session.trials) - 1
+    session.say(confirm, "at NDR: ")
+    record["latency"] = [_latency_trial(session, ndr, f, m.duration) for f in m.latency_at]
+    return record
+
+
+def _latency_trial(session: Session, ndr: float, fraction: float, duration: float) -> dict:
+    """A trial at a fraction of the NDR; its latency as an HDR histogram and percentiles."""
+    from .analysis.latency import encode_histogram, trial_histogram, trial_percentiles
+
+    t = session.trial(ndr * fraction, duration)
+    session.say(t, f"latency at {fraction:.0%} of NDR: ")
+    p = trial_percentiles(t.stats)
+    return {"fraction_of_ndr": fraction, "trial": len(session.trials) - 1,
+            "percentiles_ns": None if p is None else p.to_dict(),
+            "hdr": encode_histogram(trial_histogram(t.stats)) if t.stats.latency_histogram else None}
