@@ -115,16 +115,18 @@ def run_tool(pair: Pair, argv: list[str], window: float, log: Path, stop=signal.
     """Run argv in a0's namespace until the window is measured; (measurement, its output)."""
     out: dict = {}
     with open(log, "wb") as fh:
+        # a session of its own: the signal goes to the whole group, as Ctrl-C
+        # would (trafgen's sending child prints its counts when it gets one)
         proc = subprocess.Popen(["ip", "netns", "exec", pair.na, *argv], stdout=fh, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, start_new_session=True)
         try:
             measure(pair, window, out)
         finally:
-            proc.send_signal(stop)
+            os.killpg(proc.pid, stop)
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
     return out, log.read_text(errors="replace")
 
@@ -194,6 +196,7 @@ def main() -> int:
     tx = {m: [] for m in modes}
     txrx = {m: [] for m in modes}
     gen_rx = {m: [] for m in modes}
+    gen_lost = {m: [] for m in modes}
     tg = {False: [], True: []}
     tg_cpu, per_frame = set(), {}
     try:
@@ -220,6 +223,7 @@ def main() -> int:
                                       receive=True)
                     txrx[m].append(k["pps"])
                     gen_rx[m].append(s.rx_pps)
+                    gen_lost[m].append(s.lost / max(1, s.tx_packets))
                     line.append(f"pktlab {m} tx+rx {k['pps'] / 1e6:.3f}")
                 print(f"round {r + 1} [Mpps]: " + ", ".join(line), flush=True)
             scapy = None if args.no_scapy else run_scapy(pair, args.core, work / "scapy.log")
@@ -233,8 +237,9 @@ def main() -> int:
         note = " [default mode]" if m == DEFAULT_KERNEL_MODE else ""
         print(f"pktlab {m:<8} tx    {med[m] / 1e6:.3f} Mpps (median of {n}; TX-only stream){note}")
     for m in modes:
-        print(f"pktlab {m:<8} tx+rx {statistics.median(txrx[m]) / 1e6:.3f} Mpps on the wire a0 -> b0, "
-              f"{statistics.median(gen_rx[m]) / 1e6:.3f} Mpps received back by the same loop")
+        print(f"pktlab {m:<8} tx+rx {statistics.median(txrx[m]) / 1e6:.3f} Mpps on the wire a0 -> b0; the same "
+              f"loop received {statistics.median(gen_rx[m]) / 1e6:.3f} Mpps back on b0, "
+              f"lost {statistics.median(gen_lost[m]):.2%}")
     best_q = max(tg, key=lambda q: statistics.median(tg[q]) if tg[q] else 0.0)
     for q in (False, True):
         if tg[q]:
@@ -242,7 +247,8 @@ def main() -> int:
             print(f"trafgen         tx    {statistics.median(tg[q]) / 1e6:.3f} Mpps (median of {n}; --cpus 1, {how}; "
                   f"ran on CPU {'/'.join(sorted(tg_cpu))})")
     if scapy is not None:
-        print(f"scapy sendp     tx    {scapy['pps'] / 1e6:.4f} Mpps ({SCAPY_S:g} s)")
+        print(f"scapy sendp     tx    {scapy['pps'] / 1e6:.4f} Mpps ({SCAPY_S:g} s; sendp(frame, loop=1): one "
+              "dissected frame, whose bytes scapy caches, sent over and over)")
     print("bytes per frame on b0: " + ", ".join(f"{k} {v:.0f}" for k, v in per_frame.items()))
     if tg_cpu - {str(args.core)}:
         print(f"WARNING: trafgen ran on CPU {'/'.join(sorted(tg_cpu))}, not core {args.core}: use --core 0")

@@ -234,6 +234,16 @@ pgk_rdtsc(void)
 #endif
 }
 
+static inline void
+pgk_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#else
+	__asm__ volatile("" ::: "memory");
+#endif
+}
+
 uint64_t
 pgk_rdtsc_now(void)
 {
@@ -518,9 +528,11 @@ pkt_ring(int fd, int which, uint32_t slot_size, uint32_t nb, uint8_t **ring, siz
 	*len = (size_t)req.tp_block_nr * block;
 	map = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
 	if (map == MAP_FAILED) {
+		const int e = errno;
+
+		pgk_fail(NULL, -e, "port %s: mmap of a %zu-byte ring: %s", port, *len, strerror(e));
 		*len = 0;
-		return pgk_fail(NULL, -errno, "port %s: mmap of a %zu-byte ring: %s", port, *len,
-				strerror(errno));
+		return -e;
 	}
 	*ring = map;
 	return (int)req.tp_frame_nr;
@@ -739,8 +751,12 @@ xdp_rx_burst(const struct pg_rx *rx, struct pgk_rxq *q)
 		return 0;
 	}
 	now = pgk_rdtsc();
-	/* every RX chunk is either in the fill ring or in our hands: room */
-	xsk_ring_prod__reserve(&x->fill, n, &fidx);
+	/* every RX chunk is in the fill ring, in the kernel's hands or in ours,
+	 * so there is room for these n; but the kernel publishes the RX
+	 * producer before the fill consumer (xsk_flush): on another CPU it may
+	 * be between the two for a moment */
+	while (PG_UNLIKELY(xsk_ring_prod__reserve(&x->fill, n, &fidx) != n))
+		pgk_relax();
 	for (i = 0; i < n; i++) {
 		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&x->rx, idx + i);
 
@@ -1385,8 +1401,8 @@ pgk_kernel_drops(struct pgk_ctx *ctx, struct pgk_port *p)
 		struct tpacket_stats st;
 		socklen_t len = sizeof(st);
 
-		/* reading resets them: keep the running total in drops_base's
-		 * neighbour, see pgk_port_drops */
+		/* since the last read: reading resets them (pgk_port_drops
+		 * keeps the running total) */
 		if (getsockopt(p->rx_fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0)
 			drops = st.tp_drops;
 		return drops;

@@ -39,6 +39,38 @@ def _plot(args) -> int:
     return 0
 
 
+def _compare(args) -> int:
+    from .analysis.compare import compare, format_comparison, frame_size_figure, latency_figure, save_figure
+    from .results import load_results
+
+    c = compare(load_results(args.results), load_results(args.baseline) if args.baseline else None,
+                args.tolerance)
+    print(format_comparison(c))
+    if args.charts:
+        args.charts.mkdir(parents=True, exist_ok=True)
+        for name, fig in (("frame-size", frame_size_figure(c)), ("latency", latency_figure(c))):
+            print(save_figure(fig, args.charts / f"compare-{name}.png"))
+    # A regression is a verdict a script can act on.
+    return EXIT_FAILED if any(v.verdict == "regression" for v in c.verdicts) else 0
+
+
+def _report(args) -> int:
+    from .analysis.report import write_report
+    from .results import load_results
+
+    print(write_report(load_results(args.results), args.output,
+                       load_results(args.baseline) if args.baseline else None, args.tolerance))
+    return 0
+
+
+def _export(args) -> int:
+    from .analysis.export import write_csv
+    from .results import load_results
+
+    write_csv(load_results(args.results), args.output if args.output else sys.stdout)
+    return 0
+
+
 def _restore(args) -> int:
     from .context import RunContext
 
@@ -92,6 +124,25 @@ def parser() -> argparse.ArgumentParser:
     plot.add_argument("results", type=Path, nargs="+", help="result JSON files")
     plot.add_argument("-o", "--output", type=Path, required=True, help="PNG to write")
     plot.set_defaults(func=_plot)
+
+    comp = sub.add_parser("compare", help="table (and charts) across runs; regression verdicts against a baseline")
+    comp.add_argument("results", type=Path, nargs="+", help="result JSON files (or directories of them)")
+    comp.add_argument("--baseline", type=Path, nargs="+", help="baseline result files")
+    comp.add_argument("--tolerance", type=float, default=0.05, help="regression tolerance (default: %(default)s)")
+    comp.add_argument("--charts", type=Path, help="also write Mpps-vs-frame-size and latency charts here")
+    comp.set_defaults(func=_compare)
+
+    rep = sub.add_parser("report", help="one self-contained HTML report of runs")
+    rep.add_argument("results", type=Path, nargs="+")
+    rep.add_argument("-o", "--output", type=Path, required=True, help="HTML file to write")
+    rep.add_argument("--baseline", type=Path, nargs="+")
+    rep.add_argument("--tolerance", type=float, default=0.05)
+    rep.set_defaults(func=_report)
+
+    exp = sub.add_parser("export", help="trials as CSV")
+    exp.add_argument("results", type=Path, nargs="+")
+    exp.add_argument("-o", "--output", type=Path, help="CSV file (default: standard output)")
+    exp.set_defaults(func=_export)
 
     doctor = sub.add_parser("doctor", help="what this host has, and whether it can run a scenario (reads only)")
     doctor.add_argument("scenario", type=Path, nargs="?", help="scenario TOML file to check readiness for")

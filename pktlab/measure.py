@@ -54,7 +54,9 @@ class Session:
         counters = ", ".join(f"{i} rx {c.get('rx_packets', 0)} tx {c.get('tx_packets', 0)}"
                              for i, c in t.counters.items())
         self.out(f"   {what}tx {s.tx_pps / 1e6:.3f} Mpps, rx {s.rx_pps / 1e6:.3f} Mpps, lost {s.lost}"
-                 + (f"; {t.counters_source.split(':')[0]}: {counters}" if counters else ""))
+                 + (f"; {t.counters_source.split(':')[0]}: {counters}" if counters else "")
+                 + ("  [GENERATOR-LIMITED: achieved rate below intended, not a DUT result]"
+                    if s.generator_limited else ""))
 
 
 def run_method(session: Session, scenario) -> dict | None:

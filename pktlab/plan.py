@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import logging
+import os
 import signal
 import threading
 from dataclasses import dataclass, field
@@ -114,6 +115,7 @@ class Applied:
         self.journal, self.ctx = journal, ctx
         self.steps: list[Step] = []
         self.undo_errors: list[str] = []
+        self.pid = os.getpid()
 
     def apply(self, step: Step) -> Step:
         self.steps.append(step)
@@ -136,7 +138,10 @@ class Applied:
         return self
 
     def __exit__(self, *exc):
-        self.undo_errors = undo_all(self.steps, self.ctx, self.journal)
+        # A forked child (pyroute2 forks to enter namespaces) unwinding through here
+        # must not undo the parent's plan.
+        if os.getpid() == self.pid:
+            self.undo_errors = undo_all(self.steps, self.ctx, self.journal)
         return False
 
 
@@ -157,8 +162,8 @@ def undo_all(steps, ctx, journal=None) -> list[str]:
                 step.undo(ctx)
                 remaining.remove(step)
             except Exception as e:  # noqa: BLE001 - one failed undo must not stop the rest
-                errors.append(f"{step.describe_undo()}: {e}")
-                log.error("undo failed: %s: %s", step.describe_undo(), e)
+                errors.append(f"{step.describe_undo()}: {_reason(e)}")
+                log.error("undo failed: %s: %s", step.describe_undo(), _reason(e))
             if journal is not None:
                 journal.record(remaining)
         if journal is not None and not remaining:
@@ -167,6 +172,14 @@ def undo_all(steps, ctx, journal=None) -> list[str]:
         for sig, handler in old.items():
             signal.signal(sig, handler)
     return errors
+
+
+def _reason(e: BaseException) -> str:
+    """str(e), even for exceptions whose __str__ itself fails (ovsdbapp has some)."""
+    try:
+        return str(e) or type(e).__name__
+    except Exception:  # noqa: BLE001
+        return f"{type(e).__name__} (no message)"
 
 
 def _main_thread() -> bool:

@@ -75,7 +75,7 @@ class Runner:
                 results.append(result)
                 files.append(write_result(result, self.out_dir))
                 self.out(f"result: {files[-1]}")
-                if result.status != "ok":
+                if result.status == "failed":
                     failures.append(f"{p.name}: {result.reason}")
         from .chart import bars_64b, plot_results
 
@@ -103,7 +103,9 @@ class Runner:
                     applied.apply(p.generator_step())
                     p.wait_ready(ctx)
                     gen = ctx.live["generator"]
-                    versions = {"dpdk_version": gen.dpdk_version, **p.versions()}
+                    # rte_version() says "DPDK 22.11.11"; provenance keeps the number
+                    dpdk = (gen.dpdk_version or "").removeprefix("DPDK ").strip() or None
+                    versions = {"dpdk_version": dpdk, **p.versions()}
                     session = Session(gen, p.counters(ctx), self.scenario.method.drain, self.out)
                     search = run_method(session, self.scenario)
                 except BaseException:
@@ -147,13 +149,22 @@ class Runner:
 
 
 class _sigterm_as_interrupt:
-    """SIGTERM and SIGHUP unwind like Ctrl-C, so the plan is undone on the way out."""
+    """SIGTERM and SIGHUP unwind like Ctrl-C, so the plan is undone on the way out.
+
+    Only in this process: pyroute2 forks helpers (to enter a namespace) that inherit
+    the handlers, and a forked child unwinding the runner's stack would undo the
+    plan under the parent's feet. A child just exits.
+    """
 
     def __enter__(self):
+        owner = os.getpid()
+
         def handler(signum, frame):
+            if os.getpid() != owner:
+                os._exit(128 + signum)
             raise KeyboardInterrupt(f"signal {signum}")
 
-        self._old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
+        self._old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         return self
 
     def __exit__(self, *exc):

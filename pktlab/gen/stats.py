@@ -70,9 +70,19 @@ class TrialStats:
     def rx_pps(self) -> float:
         return self.rx_packets / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
+    # Achieved below intended by more than this: the generator, not the DUT, set the rate.
+    GENERATOR_TOLERANCE = 0.005
+
+    @property
+    def generator_limited(self) -> bool:
+        """A paced trial whose achieved transmit rate fell short of the intended load."""
+        return (self.offered_pps is not None
+                and self.tx_pps < self.offered_pps * (1 - self.GENERATOR_TOLERANCE))
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["tx_pps"], d["rx_pps"] = self.tx_pps, self.rx_pps
+        d["generator_limited"] = self.generator_limited
         d["latency_histogram"] = [list(b) for b in self.latency_histogram]
         return d
 

@@ -95,8 +95,8 @@ class Cpio:
     def to_bytes(self, mtime: int = 0) -> bytes:
         """The newc archive: sorted paths, so parents come before children."""
         out = bytearray()
-        for ino, path in enumerate(sorted(self.entries), start=1):
-            e = self.entries[path]
+        root = {".": Entry(stat.S_IFDIR | 0o755)}  # DPDK refuses a world-writable /
+        for ino, (path, e) in enumerate([*root.items(), *sorted(self.entries.items())], start=1):
             nlink = 2 if stat.S_ISDIR(e.mode) else 1
             out += _header(ino, e.mode, nlink, mtime, len(e.data), e.rdev, path)
             out += e.data
@@ -194,7 +194,8 @@ _COMMON = r"""#!/bin/sh
 # pktlab guest /init (forwarder: @FWD@). Sets up the forwarder between the two
 # NICs and prints @READY@ or @FAILED@ on the serial console.
 # Kernel command line knobs: pktlab.nics=N (NICs expected, default 2),
-# pktlab.hugepages=N (testpmd: 2 MB pages, default @HP@), pktlab.wait=S (NIC wait, default 20).
+# pktlab.hugepages=N (testpmd: 2 MB pages, default @HP@), pktlab.wait=S (NIC wait, default 20),
+# pktlab.debug=1 (testpmd: its output on the console too).
 export PATH=/usr/sbin:/usr/bin:/bin
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sysfs /sys
@@ -205,11 +206,13 @@ FWD=@FWD@
 NICS=2
 HP=@HP@
 WAIT=20
+DEBUG=0
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
         pktlab.nics=*) NICS="${arg#*=}" ;;
         pktlab.hugepages=*) HP="${arg#*=}" ;;
         pktlab.wait=*) WAIT="${arg#*=}" ;;
+        pktlab.debug=*) DEBUG="${arg#*=}" ;;
     esac
 done
 say() { echo "pktlab-guest: $*"; }
@@ -325,8 +328,9 @@ say "dpdk-testpmd $LCORES -n 1 $ALLOW ... --forward-mode=io"
     --burst=32 --total-num-mbufs=16384 --port-topology=paired --no-lsc-interrupt \
     <&3 > /run/testpmd.log 2>&1 &
 PID=$!
+[ "$DEBUG" = 1 ] && { sleep 1; tail -f /run/testpmd.log; } &
 n=0
-while ! grep -q "Press enter to exit" /run/testpmd.log; do
+while ! grep -q "Press enter to exit" /run/testpmd.log 2>/dev/null; do
     if ! kill -0 $PID 2>/dev/null; then
         tail -n 25 /run/testpmd.log
         fail "dpdk-testpmd exited before forwarding"

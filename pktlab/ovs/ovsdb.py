@@ -17,6 +17,16 @@ from ..errors import StepError
 
 
 class _Api(impl_idl.OvsdbIdl):
+    # ovsdbapp keeps the connection on the class: every later instance would reuse the
+    # first one. pktlab talks to one private ovsdb-server per data path, one after another.
+    @property
+    def ovsdb_connection(self):
+        return self._own_connection
+
+    @ovsdb_connection.setter
+    def ovsdb_connection(self, connection):
+        self._own_connection = connection
+
     def create_transaction(self, check_error=False, log_errors=True, wait_vswitchd=True, **kwargs):
         if wait_vswitchd:
             return super().create_transaction(check_error, log_errors, **kwargs)

@@ -133,3 +133,43 @@ def test_restore_leaves_a_live_run_alone(state_dir, tmp_path):
         runner.wait()
     journal.restore(state_dir, lambda r: RunContext(state_dir, r), out=lambda *_: None)
     assert events(log) == ["undo a"]
+
+
+def test_a_forked_child_unwinding_does_not_undo_the_parents_plan(state_dir, tmp_path):
+    """pyroute2 forks to enter namespaces; an exception unwinding in such a child must not
+    run the parent's undo (it would tear the host down under the running parent)."""
+    log = str(tmp_path / "log")
+    with applied(state_dir) as a:
+        a.apply(Mark("a", log))
+        pid = os.fork()
+        if pid == 0:  # the child leaves the with-block by an exception, as a signalled helper would
+            try:
+                with a:
+                    raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                pass
+            os._exit(0)
+        os.waitpid(pid, 0)
+        assert events(log) == ["apply a"]  # the child undid nothing
+    assert events(log) == ["apply a", "undo a"]
+
+
+def test_an_undo_error_whose_message_cannot_be_built_is_still_reported(state_dir, tmp_path):
+    class Unprintable(Exception):
+        def __str__(self):
+            raise AttributeError("msg")
+
+    class Bad(Mark):
+        kind = "test-bad-undo"
+
+        def undo(self, ctx):
+            raise Unprintable()
+
+    log = str(tmp_path / "log")
+    with applied(state_dir) as a:
+        a.apply(Mark("a", log))
+        a.apply(Bad("b", log))
+    assert events(log)[-1] == "undo a"  # the rest still undone
+    assert a.undo_errors == ["unmark b: Unprintable (no message)"]
+    for left in journal.pending(state_dir):
+        left.unlink()

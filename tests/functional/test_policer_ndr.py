@@ -1,0 +1,52 @@
+"""Against a device of known capacity: OVS-DPDK polices what it receives from the
+generator at 1 Mpps; the NDR search (MLRsearch, quick goals) must find it within 2 %."""
+from __future__ import annotations
+
+import json
+
+from tests.conftest import host_state, needs_root, run_cli
+
+POLICED = """
+[scenario]
+name = "policed-ndr"
+[hugepages]
+count = 512
+[cpu]
+generator = 0
+ovs_pmd = [1]
+ovs_lcore = 0
+[traffic]
+frame_size = 64
+flows = 1
+direction = "unidirectional"
+[method]
+kind = "{kind}"
+goals = "quick"
+final_duration = 2.0
+max_rate = 3000000
+min_rate = 200000
+warmup = 0.5
+duration = 1.0
+[[datapath]]
+kind = "ovs-dpdk-vhost"
+name = "ovs-dpdk-policed"
+policer_pps = 1000000
+policer_burst = 5000
+"""
+
+
+def test_mlrsearch_finds_the_policer_rate(tmp_path, state_dir):
+    needs_root()
+    f = tmp_path / "policed.toml"
+    f.write_text(POLICED.format(kind="mlrsearch"))
+    before = host_state(state_dir)
+    p = run_cli("run", f, "--out", tmp_path / "out", state_dir=state_dir, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    [r] = [json.loads(x.read_text()) for x in (tmp_path / "out").glob("*.json")]
+    ndr = r["search"]["goals"][0]["lower_bound_pps"]
+    assert abs(ndr - 1e6) / 1e6 < 0.02, f"NDR {ndr:.0f} pps, policer 1000000 pps"
+    # every probe is kept, and the confirmation trial carries OVS's counters showing the policer
+    confirm = r["trials"][r["search"]["confirm_trial"]]
+    assert confirm["counters"]["vhu0"]["rx_packets"] == confirm["tx_packets"]
+    assert len(r["trials"]) == r["search"]["trial_offset"] + len(r["search"]["trials"]) + 1
+    assert host_state(state_dir) == before
