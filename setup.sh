@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PKGS=(dpdk dpdk-dev libdpdk-dev openvswitch-switch-dpdk pkg-config gcc python3-dev python3-venv netsniff-ng libxdp-dev libbpf-dev)
+PKGS=(dpdk dpdk-dev libdpdk-dev openvswitch-switch-dpdk pkg-config gcc python3-dev python3-venv netsniff-ng libxdp-dev libbpf-dev qemu-system-x86 busybox-static iproute2)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

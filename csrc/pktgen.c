@@ -36,7 +36,9 @@ struct pg_tx_stream {
 	struct rte_mempool *pool;
 	uint16_t port_id;
 	uint16_t port_index;
+	uint16_t nb_pending;	/* built and stamped, refused by a full TX queue */
 	uint8_t *frame;		/* template copy, for the per-trial base sums */
+	struct rte_mbuf *pending[PG_BURST_MAX];
 };
 
 /*
@@ -473,8 +475,13 @@ pg_account_frame(struct pg_ctx *ctx, uint32_t pi, const uint8_t *frame, uint32_t
 	return pg_rx_account(&ctx->lc.rx, pi, frame, len, now_tsc);
 }
 
-/* Build and send up to n frames of one stream; returns how many were built
- * (sent or refused), 0 if the pool was empty. */
+/* Build and send up to n frames of one stream; returns how many were built.
+ *
+ * A full TX queue is back-pressure, often for a moment only (a vhost-user
+ * peer's poller was descheduled): refused frames are kept, in order, and
+ * offered again before anything new is built. A paced trial so keeps its
+ * rate through short stalls; a longer one shows as an achieved rate below
+ * the intended load (generator-limited), not as frames the DUT lost. */
 static inline uint32_t
 pg_tx_burst(struct pg_tx_stream *ts, struct pg_stream_stats *st, uint32_t n, uint64_t now)
 {
@@ -484,6 +491,15 @@ pg_tx_burst(struct pg_tx_stream *ts, struct pg_stream_stats *st, uint32_t n, uin
 	uint32_t i;
 	uint16_t sent;
 
+	if (unlikely(ts->nb_pending != 0)) {
+		sent = rte_eth_tx_burst(ts->port_id, 0, ts->pending, ts->nb_pending);
+		st->tx += sent;
+		ts->nb_pending -= sent;
+		if (ts->nb_pending != 0) {
+			memmove(ts->pending, &ts->pending[sent], ts->nb_pending * sizeof(ts->pending[0]));
+			return 0;
+		}
+	}
 	if (unlikely(rte_pktmbuf_alloc_bulk(ts->pool, pkts, n) != 0)) {
 		st->tx_nombuf++;
 		return 0;
@@ -497,11 +513,27 @@ pg_tx_burst(struct pg_tx_stream *ts, struct pg_stream_stats *st, uint32_t n, uin
 	sent = rte_eth_tx_burst(ts->port_id, 0, pkts, (uint16_t)n);
 	st->tx += sent;
 	if (unlikely(sent < n)) {
-		st->tx_dropped += n - sent;
-		pg_txs_rewind(&ts->txs, n - sent);
-		rte_pktmbuf_free_bulk(&pkts[sent], n - sent);
+		ts->nb_pending = (uint16_t)(n - sent);
+		memcpy(ts->pending, &pkts[sent], ts->nb_pending * sizeof(pkts[0]));
 	}
 	return n;
+}
+
+/* At the end of a trial: what is still refused was never on the wire. */
+static void
+pg_tx_drop_pending(struct pg_lcore *lc)
+{
+	uint32_t i;
+
+	for (i = 0; i < lc->nb_streams; i++) {
+		struct pg_tx_stream *ts = &lc->tx[i];
+
+		if (ts->nb_pending == 0)
+			continue;
+		lc->stats.streams[i].tx_dropped += ts->nb_pending;
+		rte_pktmbuf_free_bulk(ts->pending, ts->nb_pending);
+		ts->nb_pending = 0;
+	}
 }
 
 /* Receive one burst (up to PG_BURST_MAX, whatever the TX burst) on the r-th
@@ -549,7 +581,7 @@ pg_run_trial(struct pg_ctx *ctx, const struct pg_trial *trial)
 	struct pg_lcore *lc = &ctx->lc;
 	const uint64_t hz = rte_get_tsc_hz();
 	const unsigned __int128 den = (unsigned __int128)hz << 16;
-	uint64_t rate_fp, tx_cycles, drain_cycles, start, now, end, catch_up, built = 0;
+	uint64_t rate_fp, window, tx_cycles, drain_cycles, start, now, end, catch_up, built = 0;
 	uint32_t nb_streams, burst, nb_rx, s = 0, r;
 
 	if (!(trial->duration_s > 0 && trial->duration_s < 1e6) ||
@@ -564,6 +596,9 @@ pg_run_trial(struct pg_ctx *ctx, const struct pg_trial *trial)
 	/* deadlines and the rate in TSC terms before the loop; the rate is
 	 * 48.16 fixed point so fractional pps are honoured */
 	rate_fp = (uint64_t)(trial->rate_pps * 65536.0 + 0.5);
+	/* what a paced window sends: rate x duration; truncating the window to
+	 * whole TSC cycles would otherwise lose its last frame */
+	window = (uint64_t)(trial->rate_pps * trial->duration_s + 0.5);
 	tx_cycles = (uint64_t)(trial->duration_s * (double)hz);
 	drain_cycles = (uint64_t)(trial->drain_s * (double)hz);
 	nb_streams = lc->nb_streams;
@@ -590,7 +625,7 @@ pg_run_trial(struct pg_ctx *ctx, const struct pg_trial *trial)
 		if (rate_fp != 0) {
 			/* paced from the start of the window, so no drift: what
 			 * the rate allows by now, less what was built, capped */
-			const uint64_t allowed =
+			const uint64_t allowed = t == end ? window :
 				(uint64_t)((unsigned __int128)(t - start) * rate_fp / den);
 
 			if (unlikely(t == end && allowed <= built)) {
@@ -608,6 +643,7 @@ pg_run_trial(struct pg_ctx *ctx, const struct pg_trial *trial)
 			pg_rx_burst(lc, r);
 	}
 	lc->stats.tx_cycles = now - start;
+	pg_tx_drop_pending(lc);
 	now = rte_rdtsc();
 
 	/* keep receiving so frames in flight are counted, not lost */

@@ -72,7 +72,7 @@ struct pg_trial {
 
 struct pg_stream_stats {
 	uint64_t tx;		/* accepted by the TX queue */
-	uint64_t tx_dropped;	/* built, refused by the TX queue, freed */
+	uint64_t tx_dropped;	/* built, still refused by the TX queue at the end (DPDK: refused frames are retried) */
 	uint64_t tx_nombuf;	/* bursts skipped because the pool was empty */
 	uint64_t rx;		/* own frames received, duplicates included */
 	uint64_t unique;

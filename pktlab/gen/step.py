@@ -29,8 +29,9 @@ class StartGenerator(Step):
 
     def describe(self):
         ports = ", ".join(p.split(",")[0] for p in self.config["ports"])
-        return (f"start the generator on core {self.config['core']} with ports {ports} "
-                f"(EAL {' '.join(self.config['eal_args'])})")
+        how = (f"kernel backend, {self.config.get('kernel_mode', 'afxdp')}"
+               if self.config.get("backend") == "kernel" else f"EAL {' '.join(self.config['eal_args'])}")
+        return f"start the generator on core {self.config['core']} with ports {ports} ({how})"
 
     def describe_undo(self):
         return "stop the generator" + (f" and remove its sockets in {self.socket_dir}" if self.socket_dir else "")

@@ -73,10 +73,6 @@ class GuestImage:
     def info(self) -> dict:
         return json.loads(self.manifest.read_text())
 
-    def cmdline(self, extra: str = "") -> str:
-        """The kernel command line the image expects, plus extra knobs."""
-        return f"{KERNEL_CMDLINE} {extra}".strip()
-
 
 def ensure_image(forwarder: str, cache_dir: Path | str = DEFAULT_CACHE, kernel_package: str | None = None,
                  force: bool = False) -> GuestImage:
@@ -143,12 +139,36 @@ def candidate_version(package: str) -> str:
     return m.group(1)
 
 
+APT_LISTS = Path("/var/lib/apt/lists")
+
+
+def resolve_kernel(cache: Path, package: str | None = None) -> tuple[str, str]:
+    """(package, version) to build from. apt-cache takes about a second, so its answer
+    is remembered until the apt lists change (apt-get update)."""
+    try:
+        lists = APT_LISTS.stat().st_mtime_ns
+    except OSError:
+        lists = 0
+    memo = cache / "kernel" / "resolved.json"
+    try:
+        doc = json.loads(memo.read_text())
+        if doc["lists"] == lists and doc["asked"] == package:
+            return doc["package"], doc["version"]
+    except (OSError, ValueError, KeyError):
+        pass
+    name = package or resolve_kernel_package()
+    if not KERNEL_RE.match(name):
+        raise ImageError(f"kernel package {name!r} is not a linux-image-6.1.*-amd64")
+    version = candidate_version(name)
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(memo, json.dumps({"lists": lists, "asked": package, "package": name,
+                                    "version": version}).encode())
+    return name, version
+
+
 def ensure_kernel(cache: Path, package: str | None = None) -> Path:
     """kernel/<package>_<version>/ with vmlinux, vmlinuz and the modules any forwarder needs."""
-    package = package or resolve_kernel_package()
-    if not KERNEL_RE.match(package):
-        raise ImageError(f"kernel package {package!r} is not a linux-image-6.1.*-amd64")
-    version = candidate_version(package)
+    package, version = resolve_kernel(cache, package)
     kdir = cache / "kernel" / f"{package}_{version}"
     meta = kdir / "kernel.json"
     if meta.is_file():

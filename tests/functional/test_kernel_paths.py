@@ -70,17 +70,15 @@ def test_kernel_path_carries_traffic_and_agrees_with_kernel_counters(tmp_path, s
     assert slow["offered_pps"] == 20000
     assert slow["lost"] == 0 and slow["tx_packets"] == slow["rx_packets"] > 0
     assert slow["counters_source"] == "netlink:IFLA_STATS64"
-    c = slow["counters"]
-    names = list(c)
-    assert [n[-2:] for n in names] == list(links)
-    a0, b0 = c[names[0]], c[names[-1]]
+    c = {name[-2:]: v for name, v in slow["counters"].items()}  # by role: a0, a1, b1, b0
+    assert sorted(c) == sorted(links)
+    a0, b0 = c["a0"], c["b0"]
     ports = slow["ports"]
     # what the generator sent on each end left that veth, and what it received arrived there
     assert a0["tx_packets"] == ports[0]["tx_packets"] and b0["tx_packets"] == ports[1]["tx_packets"]
     assert a0["rx_packets"] == ports[0]["rx_packets"] and b0["rx_packets"] == ports[1]["rx_packets"]
-    if len(names) == 4:  # through the switch: in on a1, out on b1 (and back)
-        a1, b1 = c[names[1]], c[names[2]]
-        assert a1["rx_packets"] == a0["tx_packets"] and b1["tx_packets"] == b0["rx_packets"]
+    if "a1" in c:  # through the switch: in on a1, out on b1 (and back)
+        assert c["a1"]["rx_packets"] == a0["tx_packets"] and c["b1"]["tx_packets"] == b0["rx_packets"]
     lat = slow["latency"]
     assert 0 < lat["min_ns"] <= lat["p50_ns"] <= lat["p99_ns"] <= lat["max_ns"]
     assert after == before
