@@ -37,7 +37,6 @@ class Runner:
         parts = []
         for p in self.paths:
             plan = p.plan()
-            plan.add(p.generator_step())
             why = p.unavailable()
             parts.append(f"data path {p.name!r} ({p.entry.kind}):\n" +
                          (f"not run here: {why}" if why else plan.render()))
@@ -100,7 +99,6 @@ class Runner:
             with applied:
                 try:
                     applied.apply_all(p.plan())
-                    applied.apply(p.generator_step())
                     p.wait_ready(ctx)
                     gen = ctx.live["generator"]
                     # rte_version() says "DPDK 22.11.11"; provenance keeps the number

@@ -37,7 +37,13 @@ class DataPath:
         raise PrecheckError(self.scenario.file, key, reason)
 
     def plan(self) -> Plan:
-        """Host steps before the generator starts."""
+        """Every host change of this path in order, the generator's start included."""
+        plan = self.host_plan()
+        plan.add(self.generator_step())
+        return plan
+
+    def host_plan(self) -> Plan:
+        """The path itself, built before the generator starts."""
         raise NotImplementedError
 
     def generator_step(self):

@@ -85,7 +85,7 @@ class VethPath(KernelPath):
     def counted_links(self):
         return (self.ifname["a0"], self.ns_a), (self.ifname["b0"], self.ns_b)
 
-    def plan(self):
+    def host_plan(self):
         i = self.ifname
         return Plan([MakeRunDir(str(self.run_dir)), AddNetns(self.ns_a), AddNetns(self.ns_b),
                      AddVethPair(i["a0"], i["b0"], self.ns_a, self.ns_b, promisc=True)])
@@ -94,7 +94,7 @@ class VethPath(KernelPath):
 class LinuxBridgePath(KernelPath):
     switch_ns_suffix = "sw"
 
-    def plan(self):
+    def host_plan(self):
         i = self.ifname
         return Plan(self._ends_plan() + [
             AddLinuxBridge(i["br"], self.ns_sw),
@@ -131,7 +131,7 @@ class _OvsOnVeths(KernelPath):
     def other_config(self) -> dict:
         return {}
 
-    def plan(self):
+    def host_plan(self):
         i, br = self.ifname, self.options.bridge
         steps = self._ends_plan() + [
             StartOvsdbServer(self.ovs_dir),
@@ -184,8 +184,8 @@ class OvsKernelDatapathPath(_OvsOnVeths):
     def unavailable(self):
         return openvswitch_module_missing()
 
-    def plan(self):
-        plan = super().plan()
+    def host_plan(self):
+        plan = super().host_plan()
         if not Path("/sys/module/openvswitch").is_dir():
             plan.steps.insert(1, LoadModule("openvswitch"))
         return plan

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import GeneratorError
 from ..host import process
 from ..plan import Step
 
 log = logging.getLogger(__name__)
 WORKER = "pktlab.gen.worker"  # a word of the worker's command line
-# virtio-user in server mode sometimes loses the vhost-user handshake with OVS's
-# reconnecting client ("Failed to set backend owner: Broken pipe", about one start
-# in fifteen here); a fresh start after OVS noticed the disconnect succeeds.
-START_ATTEMPTS = 3
 
 
 @dataclass
@@ -26,6 +21,9 @@ class StartGenerator(Step):
     log: str
     socket_dir: str = ""  # where its vhost-user server sockets live (removed on undo)
     ready_timeout: float = 60.0
+    # False: return once the process runs; its vhost-user server ports wait for
+    # clients that later steps add, and the data path waits for ready itself.
+    wait_ready: bool = True
 
     def describe(self):
         ports = ", ".join(p.split(",")[0] for p in self.config["ports"])
@@ -37,17 +35,6 @@ class StartGenerator(Step):
         return "stop the generator" + (f" and remove its sockets in {self.socket_dir}" if self.socket_dir else "")
 
     def apply(self, ctx):
-        for attempt in range(1, START_ATTEMPTS + 1):
-            try:
-                return self._start(ctx)
-            except GeneratorError as e:
-                if attempt == START_ATTEMPTS:
-                    raise
-                log.warning("generator start %d of %d failed, retrying: %s", attempt, START_ATTEMPTS,
-                            str(e).splitlines()[0])
-                self.undo(ctx)
-
-    def _start(self, ctx):
         from .config import GenConfig
         from .generator import GeneratorProcess
 
@@ -61,7 +48,8 @@ class StartGenerator(Step):
         gen.start()
         self.state["pid"] = gen.pid
         ctx.journal_state()
-        self.state["ports"] = [asdict(p) for p in gen.wait_ready(self.ready_timeout)]
+        if self.wait_ready:
+            gen.wait_ready(self.ready_timeout)
 
     def undo(self, ctx):
         gen = ctx.live.pop("generator", None)

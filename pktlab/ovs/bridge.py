@@ -43,10 +43,12 @@ class AddPort(Step):
     type: str
     options: dict
     ofport: int = 0  # requested OpenFlow port number (0: let OVS choose)
+    wait_up: float = 0.0  # wait this long [s] for ofport and link up (0: don't wait)
 
     def describe(self):
         opts = " ".join(f"{k}={v}" for k, v in self.options.items())
-        return f"add port {self.name} to {self.bridge} (type={self.type} {opts})".rstrip()
+        up = f", wait until it is up" if self.wait_up else ""
+        return f"add port {self.name} to {self.bridge} (type={self.type} {opts}".rstrip() + f"){up}"
 
     def describe_undo(self):
         return f"delete port {self.name} from {self.bridge}"
@@ -58,6 +60,8 @@ class AddPort(Step):
             attrs["ofport_request"] = self.ofport
         db.execute(db.api.add_port(self.bridge, self.name, may_exist=False),
                    db.api.db_set("Interface", self.name, *attrs.items()))
+        if self.wait_up:
+            db.wait_ports_up((self.name,), self.wait_up)
 
     def undo(self, ctx):
         if Path(db_sock(self.ovs_dir)).exists():
