@@ -29,6 +29,13 @@ LINE_RATE_10G_64B_PPS = line_rate_pps(10e9, 64)  # 14 880 952.4
 _BAR, _LINE, _MUTED = "#2f6690", "#c0392b", "#6b6b6b"
 
 
+def label(r: Result) -> str:
+    """The data path's name, marked when a guest in it ran emulated (TCG): such a
+    rate says more about the emulator than about the path."""
+    guest = r.provenance.guest or {}
+    return f"{r.datapath} [emulated]" if (guest.get("accel") or {}).get("emulated") else r.datapath
+
+
 def bars_64b(results: list[Result]) -> list[tuple[str, float | None, str]]:
     """(datapath, received Mpps of its best 64 B trial or None, note) per data path.
 
@@ -39,7 +46,7 @@ def bars_64b(results: list[Result]) -> list[tuple[str, float | None, str]]:
     by_dp: dict[str, list[Result]] = {}
     for r in results:
         if r.frame_size == 64:
-            by_dp.setdefault(r.datapath, []).append(r)
+            by_dp.setdefault(label(r), []).append(r)
     bars = []
     for dp, rs in by_dp.items():
         ok = [r.best_rx_pps for r in rs if r.status == "ok" and r.best_rx_pps is not None]

@@ -149,6 +149,14 @@ def parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
     doctor.set_defaults(func=_doctor)
 
+    guest = sub.add_parser("guest", help="the PVP guest image")
+    gsub = guest.add_subparsers(dest="guest_command", required=True)
+    gbuild = gsub.add_parser("build", help="build the guest images from Debian packages (reproducibly)")
+    from .guest import add_build_arguments, cli_build
+
+    add_build_arguments(gbuild)
+    gbuild.set_defaults(func=cli_build)
+
     restore = sub.add_parser("restore", help="undo the host changes of a run that was killed")
     restore.add_argument("--force", action="store_true", help="even if the run that left them seems alive")
     restore.set_defaults(func=_restore)

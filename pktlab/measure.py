@@ -51,7 +51,8 @@ class Session:
 
     def say(self, t: Trial, what: str = "") -> None:
         s = t.stats
-        counters = ", ".join(f"{i} rx {c.get('rx_packets', 0)} tx {c.get('tx_packets', 0)}"
+        counters = ", ".join(f"{i} {c['packets']}" if "packets" in c else
+                             f"{i} rx {c.get('rx_packets', 0)} tx {c.get('tx_packets', 0)}"
                              for i, c in t.counters.items())
         self.out(f"   {what}tx {s.tx_pps / 1e6:.3f} Mpps, rx {s.rx_pps / 1e6:.3f} Mpps, lost {s.lost}"
                  + (f"; {t.counters_source.split(':')[0]}: {counters}" if counters else "")

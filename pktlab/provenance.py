@@ -19,7 +19,8 @@ _TIMEOUT_S = 10
 
 
 def collect(cores_used: dict[str, list[int]], dpdk_version: str | None = None,
-            ovs_version: str | None = None, root: str | os.PathLike = "/") -> Provenance:
+            ovs_version: str | None = None, root: str | os.PathLike = "/",
+            guest: dict | None = None) -> Provenance:
     """Provenance of a run starting now; root prefixes the /proc and /sys reads (tests)."""
     root = Path(root)
     return Provenance(
@@ -33,6 +34,7 @@ def collect(cores_used: dict[str, list[int]], dpdk_version: str | None = None,
         pktlab_version=pktlab.__version__,
         git_commit=git_commit(Path(pktlab.__file__).resolve().parent),
         utc_time=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        guest=guest,
     )
 
 

@@ -92,6 +92,8 @@ class Provenance:
     pktlab_version: str
     git_commit: str | None  # of the pktlab checkout; "-dirty" suffix when tracked files changed
     utc_time: str  # ISO 8601 with "Z", when this was collected; also names the result file
+    # PVP: the guest's kernel, forwarder, vCPUs and their host cores, acceleration (KVM or emulated)
+    guest: dict | None = None
 
     def __post_init__(self):
         for role, cores in self.cores_used.items():
@@ -119,7 +121,8 @@ class Provenance:
                 "cores_used": {r: list(c) for r, c in self.cores_used.items()},
                 "numa_nodes": self.numa_nodes, "dpdk_version": self.dpdk_version,
                 "ovs_version": self.ovs_version, "pktlab_version": self.pktlab_version,
-                "git_commit": self.git_commit, "utc_time": self.utc_time}
+                "git_commit": self.git_commit, "utc_time": self.utc_time,
+                **({"guest": copy.deepcopy(self.guest)} if self.guest is not None else {})}
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "provenance") -> "Provenance":
@@ -132,7 +135,8 @@ class Provenance:
             for i, _ in enumerate(_get(cores, role, list, f"{where}.cores_used")):
                 _get(cores[role], i, int, f"{where}.cores_used.{role}")
         return _build(cls, where, cores_used=cores,
-                      numa_nodes=_get(d, "numa_nodes", int, where), **kw)
+                      numa_nodes=_get(d, "numa_nodes", int, where),
+                      guest=_get(d, "guest", dict, where, nullable=True, required=False), **kw)
 
 
 @dataclass(frozen=True)

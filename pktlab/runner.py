@@ -103,7 +103,7 @@ class Runner:
                     gen = ctx.live["generator"]
                     # rte_version() says "DPDK 22.11.11"; provenance keeps the number
                     dpdk = (gen.dpdk_version or "").removeprefix("DPDK ").strip() or None
-                    versions = {"dpdk_version": dpdk, **p.versions()}
+                    versions = {"dpdk_version": dpdk, **p.versions(ctx)}
                     session = Session(gen, p.counters(ctx), self.scenario.method.drain, self.out)
                     search = run_method(session, self.scenario)
                 except BaseException:
@@ -129,7 +129,7 @@ class Runner:
 
         t = self.scenario.traffic
         prov = collect(p.cores_used(), dpdk_version=versions.get("dpdk_version"),
-                       ovs_version=versions.get("ovs_version"))
+                       ovs_version=versions.get("ovs_version"), guest=versions.get("guest"))
         return Result(schema_version=SCHEMA_VERSION, scenario=self.scenario.as_dict(), datapath=p.name,
                       frame_size=t.frame_size, flows=t.flows, provenance=prov, trials=trials,
                       status=status, reason=reason, search=search)

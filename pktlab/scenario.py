@@ -201,6 +201,30 @@ class OvsDpdkVhost:
         _check_bridge(self.bridge)
 
 
+@dataclass(frozen=True)
+class OvsDpdkPvp(OvsDpdkVhost):
+    """PVP: generator -> vhost-user -> OVS-DPDK -> guest NIC0 -> forwarder -> guest NIC1
+    -> OVS-DPDK -> vhost-user -> generator. The guest is a QEMU VM pktlab builds."""
+
+    forwarder: str = "bridge"  # bridge, tc or testpmd
+    guest_mem: int = 256  # [MiB] on the run's hugepages, shared with OVS
+    guest_core: int = -1  # host core for the vCPU and QEMU's other threads; -1 = the generator's
+    accel: str = "auto"  # auto (KVM where it really works, else TCG), kvm or tcg
+
+    def check(self):
+        super().check()
+        if self.forwarder not in ("bridge", "tc", "testpmd"):
+            raise _Invalid("forwarder", f"must be bridge, tc or testpmd, not {self.forwarder!r}")
+        if self.guest_mem < 128 or self.guest_mem % 2:
+            raise _Invalid("guest_mem", "an even number of MiB, at least 128")
+        if self.forwarder == "testpmd" and self.guest_mem < 512:
+            raise _Invalid("guest_mem", "testpmd in the guest needs at least 512 MiB")
+        if self.accel not in ("auto", "kvm", "tcg"):
+            raise _Invalid("accel", "must be auto, kvm or tcg")
+        if self.vhost_mode != "client":
+            raise _Invalid("vhost_mode", "PVP uses client mode (the generator serves its sockets)")
+
+
 def _check_prefix(prefix: str, suffixes=("a0", "a1", "b0", "b1", "br")):
     """Interface names are prefix + suffix; each must be a name the kernel takes."""
     from .host.names import check_ifname
@@ -269,6 +293,7 @@ class OvsKernelDatapath:
 # Data path kinds and the option table each takes.
 DATAPATHS: dict[str, type] = {
     "ovs-dpdk-vhost": OvsDpdkVhost,
+    "ovs-dpdk-pvp": OvsDpdkPvp,
     "veth": VethPath,
     "linux-bridge": LinuxBridgePath,
     "ovs-afxdp": OvsKernelSide,

@@ -26,7 +26,7 @@ def host_state(state_dir: Path | None = None) -> dict:
     procs = subprocess.run(["ps", "-eo", "stat=,comm=,args="], capture_output=True, text=True).stdout
     ours = sorted(line.split(None, 1)[1] for line in procs.splitlines()
                   if not line.startswith("Z") and any(w in line for w in
-                     ("ovs-vswitchd", "ovsdb-server", "pktlab.gen.worker", "dpdk-testpmd")))
+                     ("ovs-vswitchd", "ovsdb-server", "pktlab.gen.worker", "dpdk-testpmd", "qemu-system", "trafgen")))
     with open("/proc/mounts") as fh:
         mounts = sorted(line.split()[1] for line in fh if line.split()[2] == "hugetlbfs")
     state = {

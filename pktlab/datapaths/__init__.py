@@ -5,9 +5,11 @@ from __future__ import annotations
 from .base import DataPath
 from .kernel import LinuxBridgePath, OvsAfxdpPath, OvsKernelDatapathPath, VethPath
 from .ovs_dpdk_vhost import OvsDpdkVhostPath
+from .pvp import PvpPath
 
 KINDS: dict[str, type[DataPath]] = {
     "ovs-dpdk-vhost": OvsDpdkVhostPath,
+    "ovs-dpdk-pvp": PvpPath,
     "veth": VethPath,
     "linux-bridge": LinuxBridgePath,
     "ovs-afxdp": OvsAfxdpPath,

@@ -60,5 +60,5 @@ class DataPath:
     def cores_used(self) -> dict[str, list[int]]:
         raise NotImplementedError
 
-    def versions(self) -> dict[str, str | None]:
+    def versions(self, ctx) -> dict:
         return {}

@@ -148,7 +148,7 @@ class _OvsOnVeths(KernelPath):
     def wait_ready(self, ctx):
         ctx.ovsdb(daemons.db_sock(self.ovs_dir)).wait_ports_up((self.ifname["a1"], self.ifname["b1"]), 30)
 
-    def versions(self):
+    def versions(self, ctx):
         from ..provenance import ovs_version
 
         return {"ovs_version": ovs_version(daemons.OVS_VSWITCHD_DPDK)}

@@ -39,6 +39,8 @@ class AddFlows(Step):
         if not Path(self.ovs_dir, f"{self.bridge}.mgmt").exists():
             return  # bridge or switch already gone, and its flows with it
         for flow in self.flows:
-            match = flow.split("actions=")[0].rstrip(",")  # strict: same match, same priority
+            # strict: same match, same priority; a cookie is no match field
+            match = ",".join(f for f in flow.split("actions=")[0].rstrip(",").split(",")
+                             if not f.startswith("cookie="))
             process.run([OVS_OFCTL, "--strict", "del-flows", mgmt_sock(self.ovs_dir, self.bridge), match],
                         ovs_env(self.ovs_dir), what="ovs-ofctl del-flows")
