@@ -22,39 +22,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-SCENARIO = """
-[scenario]
-name = "search-cost-{kind}"
-[hugepages]
-count = 512
-[cpu]
-generator = 0
-ovs_pmd = [1]
-ovs_lcore = 0
-[traffic]
-frame_size = 64
-flows = 1
-direction = "unidirectional"
-[method]
-kind = "{kind}"
-goals = "quick"
-final_duration = {final}
-precision = {precision}
-max_rate = {max_rate}
-min_rate = 200000
-warmup = 0.5
-[[datapath]]
-kind = "ovs-dpdk-vhost"
-name = "ovs-dpdk-policed"
-policer_pps = {policer}
-policer_burst = 5000
-"""
+SCENARIO = REPO / "scenarios" / "policed-ndr.toml"
 
 
 def search(kind: str, final: float, args, tmp: Path) -> dict:
     f = tmp / f"{kind}.toml"
-    f.write_text(SCENARIO.format(kind=kind, final=final, precision=0.02 if kind == "binary" else 0.0,
-                                 max_rate=args.policer * 3, policer=args.policer))
+    text = SCENARIO.read_text().replace('kind = "mlrsearch"', f'kind = "{kind}"\nprecision = 0.02')
+    text = text.replace("final_duration = 2.0", f"final_duration = {final or 1.0}")
+    text = text.replace("policer_pps = 1000000", f"policer_pps = {args.policer}")
+    f.write_text(text.replace("max_rate = 3000000", f"max_rate = {args.policer * 3}"))
     out = tmp / kind
     p = subprocess.run([sys.executable, "-m", "pktlab.cli", "run", str(f), "--out", str(out)], cwd=REPO)
     if p.returncode != 0:
@@ -71,7 +47,7 @@ def main() -> int:
     ap.add_argument("--policer", type=int, default=1_000_000, help="device capacity [pps]")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        quick = search("mlrsearch", 0.0, args, Path(tmp))
+        quick = search("mlrsearch", 0.0, args, Path(tmp))  # the quick goal's own 1 s deciding trials
         binary = search("binary", args.binary_trial, args, Path(tmp))
     for name, r in (("MLRsearch quick", quick), (f"binary, {args.binary_trial:g} s trials", binary)):
         print(f"{name:24s} {r['trials']:3d} trials, {r['seconds']:7.1f} trial seconds, "

@@ -28,9 +28,13 @@ class Runner:
         self.out_dir, self.state_dir = Path(out_dir), Path(state_dir)
         self.out = out
         self.run_id = new_run_id()
+        # One run per data path and frame size: a sweep builds each path afresh per size
+        # (the generator's templates and the switch's caches start clean).
+        sizes = scenario.traffic.sizes
         self.paths = [
-            datapaths.build(scenario, entry, self.state_dir / "runs" / f"{self.run_id}-{i}", f"{self.run_id}-{i}")
-            for i, entry in enumerate(scenario.datapaths)
+            datapaths.build(scenario.at_size(size), entry, self.state_dir / "runs" / f"{self.run_id}-{n}",
+                            f"{self.run_id}-{n}")
+            for n, (entry, size) in enumerate((e, z) for e in scenario.datapaths for z in sizes)
         ]
 
     def render_plan(self) -> str:
@@ -43,7 +47,8 @@ class Runner:
         m = self.scenario.method
         rates = ", ".join("max" if r is None else f"{r:,.0f} pps" for r in m.offered)
         parts.append(f"trials: {rates}; {m.duration:g} s each, {m.drain:g} s drain; "
-                     f"{self.scenario.traffic.frame_size} B frames, {self.scenario.traffic.flows} flow(s)")
+                     f"{'/'.join(map(str, self.scenario.traffic.sizes))} B frames, "
+                     f"{self.scenario.traffic.flows} flow(s)")
         return "\n\n".join(parts)
 
     def precheck(self) -> None:
@@ -83,6 +88,11 @@ class Runner:
             png = plot_results(results, self.out_dir / f"{self.scenario.name}-{self.run_id}.png",
                                baseline=bridges[0] if bridges else None)
             self.out(f"chart: {png}")
+        if len(self.scenario.traffic.sizes) > 1 and any(r.status == "ok" for r in results):
+            from .analysis.compare import compare, frame_size_figure, save_figure
+
+            self.out("chart: " + str(save_figure(frame_size_figure(compare(results)),
+                                                 self.out_dir / f"{self.scenario.name}-{self.run_id}-sizes.png")))
         if failures:
             raise PktlabError("data path failed: " + "; ".join(failures))
         return files, results
@@ -105,7 +115,7 @@ class Runner:
                     dpdk = (gen.dpdk_version or "").removeprefix("DPDK ").strip() or None
                     versions = {"dpdk_version": dpdk, **p.versions(ctx)}
                     session = Session(gen, p.counters(ctx), self.scenario.method.drain, self.out)
-                    search = run_method(session, self.scenario)
+                    search = run_method(session, p.scenario)
                 except BaseException:
                     self._keep_logs(p)
                     raise
@@ -127,7 +137,7 @@ class Runner:
         from .provenance import collect
         from .results import SCHEMA_VERSION, Result
 
-        t = self.scenario.traffic
+        t = p.scenario.traffic
         prov = collect(p.cores_used(), dpdk_version=versions.get("dpdk_version"),
                        ovs_version=versions.get("ovs_version"), guest=versions.get("guest"))
         return Result(schema_version=SCHEMA_VERSION, scenario=self.scenario.as_dict(), datapath=p.name,

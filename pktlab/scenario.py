@@ -77,6 +77,7 @@ class Traffic:
     """What the generator sends. frame_size is on the wire, FCS included."""
 
     frame_size: int = 64  # [B]
+    frame_sizes: tuple[int, ...] = ()  # a sweep: one run (and result) per size; overrides frame_size
     flows: int = 1
     vary: str = "src_ip"  # field stepped per flow: src_ip, src_port or both
     direction: str = "bidirectional"  # or unidirectional (port 0 -> port 1 only)
@@ -90,6 +91,12 @@ class Traffic:
     def check(self):
         if not MIN_FRAME <= self.frame_size <= MAX_FRAME:
             raise _Invalid("frame_size", f"{self.frame_size} is outside {MIN_FRAME}-{MAX_FRAME} bytes")
+        for size in self.frame_sizes:
+            if not MIN_FRAME <= size <= MAX_FRAME:
+                raise _Invalid("frame_sizes", f"{size} is outside {MIN_FRAME}-{MAX_FRAME} bytes")
+        if len(set(self.frame_sizes)) != len(self.frame_sizes):
+            raise _Invalid("frame_sizes", "lists a size twice")
+
         if not 1 <= self.flows <= 65535:
             raise _Invalid("flows", "must be between 1 and 65535")
         if self.vary not in ("src_ip", "src_port", "both"):
@@ -109,6 +116,11 @@ class Traffic:
                 raise _Invalid(key, "must be a UDP port 1-65535")
         if self.vary in ("src_port", "both") and self.src_port + self.flows - 1 > 65535:
             raise _Invalid("flows", f"src_port {self.src_port} + {self.flows} flows runs past 65535")
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """The frame sizes to run, in order."""
+        return self.frame_sizes or (self.frame_size,)
 
 
 @dataclass(frozen=True)
@@ -319,6 +331,11 @@ class Scenario:
     method: Method
     datapaths: tuple[Datapath, ...]
     raw: dict = field(repr=False, compare=False)  # the TOML as read, for results
+
+    def at_size(self, size: int) -> "Scenario":
+        """This scenario at one frame size of its sweep."""
+        return dataclasses.replace(self, traffic=dataclasses.replace(self.traffic, frame_size=size,
+                                                                     frame_sizes=()))
 
     def as_dict(self) -> dict:
         """The scenario as loaded (defaults filled in), JSON-able, for results."""

@@ -111,3 +111,22 @@ def test_unknown_path_kind_fails_clearly(tmp_path, state_dir):
     p, results, before, after = run_path(tmp_path, state_dir, "ovs-magic")
     assert p.returncode == 2 and "datapath[0].kind" in p.stderr and "unknown data path" in p.stderr
     assert after == before
+
+
+def test_a_frame_size_sweep_gives_one_result_per_size_and_a_sizes_chart(tmp_path, state_dir):
+    needs_root()
+    f = tmp_path / "sweep.toml"
+    f.write_text(BASE.format(kind="veth", extra="").replace("frame_size = 64", "frame_sizes = [64, 512, 1518]")
+                 .replace('rates = ["max", 20000]', "rates = [20000]").replace("duration = 2.0", "duration = 1.0"))
+    p = run_cli("run", f, "--out", tmp_path / "out", state_dir=state_dir)
+    assert p.returncode == 0, p.stdout + p.stderr
+    results = [json.loads(r.read_text()) for r in (tmp_path / "out").glob("*.json")]
+    assert sorted(r["frame_size"] for r in results) == [64, 512, 1518]
+    for r in results:
+        [t] = r["trials"]
+        assert t["lost"] == 0 and t["rx_packets"] == t["tx_packets"] > 0
+        # the kernel counted frames of that size on the wire (FCS excluded; XDP pulls the
+        # Ethernet header before rx_bytes, so count on the sending side)
+        a0 = next(v for k, v in t["counters"].items() if k.endswith("a0"))
+        assert a0["tx_bytes"] == a0["tx_packets"] * (r["frame_size"] - 4)
+    assert len(list((tmp_path / "out").glob("*-sizes.png"))) == 1

@@ -4,41 +4,14 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import host_state, needs_root, run_cli
+from tests.conftest import REPO, host_state, needs_root, run_cli
 
-POLICED = """
-[scenario]
-name = "policed-ndr"
-[hugepages]
-count = 512
-[cpu]
-generator = 0
-ovs_pmd = [1]
-ovs_lcore = 0
-[traffic]
-frame_size = 64
-flows = 1
-direction = "unidirectional"
-[method]
-kind = "{kind}"
-goals = "quick"
-final_duration = 2.0
-max_rate = 3000000
-min_rate = 200000
-warmup = 0.5
-duration = 1.0
-[[datapath]]
-kind = "ovs-dpdk-vhost"
-name = "ovs-dpdk-policed"
-policer_pps = 1000000
-policer_burst = 5000
-"""
+POLICED = REPO / "scenarios" / "policed-ndr.toml"
 
 
 def test_mlrsearch_finds_the_policer_rate(tmp_path, state_dir):
     needs_root()
-    f = tmp_path / "policed.toml"
-    f.write_text(POLICED.format(kind="mlrsearch"))
+    f = POLICED
     before = host_state(state_dir)
     p = run_cli("run", f, "--out", tmp_path / "out", state_dir=state_dir, timeout=600)
     assert p.returncode == 0, p.stdout + p.stderr

@@ -92,3 +92,11 @@ def test_duplicate_datapath_names(tmp_path):
     extra = "\n[[datapath]]\nkind = \"ovs-dpdk-vhost\"\nname = \"ovs-dpdk-vhostuser\"\n"
     e = bad(tmp_path, GOOD + extra)
     assert e.key == "datapath" and "unique" in e.reason
+
+
+def test_a_frame_size_sweep_runs_each_size(tmp_path):
+    s = scenario.load(write(tmp_path, GOOD.replace("frame_size = 64 ", "frame_sizes = [64, 128, 1518] ")))
+    assert s.traffic.sizes == (64, 128, 1518)
+    assert s.at_size(1518).traffic.frame_size == 1518 and s.at_size(1518).traffic.frame_sizes == ()
+    e = bad(tmp_path, GOOD.replace("frame_size = 64 ", "frame_sizes = [64, 20000] "))
+    assert e.key == "traffic.frame_sizes" and "outside" in e.reason
