@@ -35,7 +35,10 @@ def _plot(args) -> int:
     from .chart import plot_results
     from .results import load_results
 
-    print(plot_results(load_results(args.results), args.output))
+    results = sorted(load_results(args.results), key=lambda r: r.provenance.utc_time)  # run order
+    baseline = args.baseline or next((d["name"] for r in results for d in r.scenario.get("datapaths", [])
+                                      if d.get("kind") == "linux-bridge"), None)
+    print(plot_results(results, args.output, baseline=baseline))
     return 0
 
 
@@ -123,6 +126,7 @@ def parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", help="chart results side by side")
     plot.add_argument("results", type=Path, nargs="+", help="result JSON files")
     plot.add_argument("-o", "--output", type=Path, required=True, help="PNG to write")
+    plot.add_argument("--baseline", help="data path the fastest is compared with (default: a Linux bridge path)")
     plot.set_defaults(func=_plot)
 
     comp = sub.add_parser("compare", help="table (and charts) across runs; regression verdicts against a baseline")
