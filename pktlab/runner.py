@@ -44,11 +44,14 @@ class Runner:
             why = p.unavailable()
             parts.append(f"data path {p.name!r} ({p.entry.kind}):\n" +
                          (f"not run here: {why}" if why else plan.render()))
-        m = self.scenario.method
-        rates = ", ".join("max" if r is None else f"{r:,.0f} pps" for r in m.offered)
-        parts.append(f"trials: {rates}; {m.duration:g} s each, {m.drain:g} s drain; "
-                     f"{'/'.join(map(str, self.scenario.traffic.sizes))} B frames, "
-                     f"{self.scenario.traffic.flows} flow(s)")
+        m, t = self.scenario.method, self.scenario.traffic
+        if m.kind == "fixed-rate":
+            how = "trials at " + ", ".join("max" if r is None else f"{r:,.0f} pps" for r in m.offered)
+            how += f"; {m.duration:g} s each"
+        else:
+            how = (f"{m.kind} search, {m.goals} goals (NDR and PDR at {m.pdr_loss_ratio:.2%} loss)"
+                   + (f", latency at {', '.join(f'{f:.0%}' for f in m.latency_at)} of NDR" if m.latency_at else ""))
+        parts.append(f"{how}; {m.drain:g} s drain; {'/'.join(map(str, t.sizes))} B frames, {t.flows} flow(s)")
         return "\n\n".join(parts)
 
     def precheck(self) -> None:

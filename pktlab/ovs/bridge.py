@@ -47,7 +47,7 @@ class AddPort(Step):
 
     def describe(self):
         opts = " ".join(f"{k}={v}" for k, v in self.options.items())
-        up = f", wait until it is up" if self.wait_up else ""
+        up = ", wait until it is up" if self.wait_up else ""
         return f"add port {self.name} to {self.bridge} (type={self.type} {opts}".rstrip() + f"){up}"
 
     def describe_undo(self):

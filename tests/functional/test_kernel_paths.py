@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, host_state, needs_root, run_cli
+from tests.conftest import host_state, needs_root, run_cli
 
 BASE = """
 [scenario]

@@ -100,3 +100,9 @@ def test_a_frame_size_sweep_runs_each_size(tmp_path):
     assert s.at_size(1518).traffic.frame_size == 1518 and s.at_size(1518).traffic.frame_sizes == ()
     e = bad(tmp_path, GOOD.replace("frame_size = 64 ", "frame_sizes = [64, 20000] "))
     assert e.key == "traffic.frame_sizes" and "outside" in e.reason
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (SMOKE.parent).glob("*.toml")))
+def test_every_shipped_scenario_loads(name):
+    s = scenario.load(SMOKE.parent / name)
+    assert s.datapaths and s.name
