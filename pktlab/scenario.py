@@ -219,12 +219,15 @@ class OvsDpdkPvp(OvsDpdkVhost):
     -> OVS-DPDK -> vhost-user -> generator. The guest is a QEMU VM pktlab builds."""
 
     forwarder: str = "bridge"  # bridge, tc or testpmd
-    guest_mem: int = 256  # [MiB] on the run's hugepages, shared with OVS
+    guests: int = 1  # 1: PVP; 2: PVVP (guests chained through the switch); up to 4
+    guest_mem: int = 256  # [MiB] per guest, on the run's hugepages, shared with OVS
     guest_core: int = -1  # host core for the vCPU and QEMU's other threads; -1 = the generator's
     accel: str = "auto"  # auto (KVM where it really works, else TCG), kvm or tcg
 
     def check(self):
         super().check()
+        if not 1 <= self.guests <= 4:
+            raise _Invalid("guests", "1 (PVP) to 4 guests in a chain")
         if self.forwarder not in ("bridge", "tc", "testpmd"):
             raise _Invalid("forwarder", f"must be bridge, tc or testpmd, not {self.forwarder!r}")
         if self.guest_mem < 128 or self.guest_mem % 2:

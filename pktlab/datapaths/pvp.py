@@ -1,6 +1,7 @@
-"""PVP: packets through OVS-DPDK into a QEMU guest and back.
+"""PVP and PVVP: packets through OVS-DPDK into QEMU guests and back.
 
-  generator -vhu0-> [OVS-DPDK] -vm0-> guest NIC0 -> forwarder -> guest NIC1 -vm1-> [OVS-DPDK] -vhu1-> generator
+  PVP   generator -vhu0-> [OVS] -vm0-> guest 0 -vm1-> [OVS] -vhu1-> generator
+  PVVP  generator -vhu0-> [OVS] -vm0-> guest 0 -vm1-> [OVS] -vm2-> guest 1 -vm3-> [OVS] -vhu1-> generator
   (and the mirror path when bidirectional)
 
 The generator side is the OVS-DPDK loopback (ovs_dpdk_vhost.py); the guest's NICs
@@ -26,14 +27,33 @@ from ..host import process
 from ..ovs.openflow import AddFlows, mgmt_sock
 from .ovs_dpdk_vhost import PORTS, OvsDpdkVhostPath
 
-GUEST_PORTS = ("vm0", "vm1")
-# OpenFlow cookie -> (in_port, out_port, hop): the path's rules, each counting its hop
-HOPS = {
-    1: (1, 3, "vhu0->vm0 (into the guest)"), 2: (4, 2, "vm1->vhu1 (out of the guest)"),
-    3: (2, 4, "vhu1->vm1 (into the guest)"), 4: (3, 1, "vm0->vhu0 (out of the guest)"),
-}
+
+
+def chain(guests: int) -> dict[int, tuple[int, int, str]]:
+    """OpenFlow cookie -> (in_port, out_port, hop) for a chain of guests, both ways.
+
+    OpenFlow ports: vhu0 = 1, vhu1 = 2, guest g's NICs vm(2g) = 3 + 2g and vm(2g+1) = 4 + 2g.
+    Each rule counts its hop, so loss is attributed to the hop where it happened."""
+    name = {1: "vhu0", 2: "vhu1", **{3 + i: f"vm{i}" for i in range(2 * guests)}}
+    ends = [1] + [p for g in range(guests) for p in (3 + 2 * g, 4 + 2 * g)] + [2]
+    forward = list(zip(ends[0::2], ends[1::2]))  # vhu0->vm0, vm1->vm2, ..., vm(2G-1)->vhu1
+    hops = forward + [(b, a) for a, b in reversed(forward)]
+
+    def what(a, b):
+        kind = "into the guest" if b > 2 and a <= 2 else "out of the guest" if a > 2 and b <= 2 \
+            else "guest to guest"
+        return f"{name[a]}->{name[b]} ({kind})"
+
+    return {cookie: (a, b, what(a, b)) for cookie, (a, b) in enumerate(hops, 1)}
+
+
+# PVP's hops, as results name them
+HOPS = chain(1)
 _COOKIE, _PACKETS = re.compile(r"cookie=0x([0-9a-f]+)"), re.compile(r"n_packets=(\d+)")
-GUEST_MACS = ("02:00:00:00:01:00", "02:00:00:00:01:01")
+
+
+def guest_mac(nic: int) -> str:
+    return f"02:00:00:00:01:{nic:02x}"
 
 
 @dataclass
@@ -57,6 +77,14 @@ class StartPvpGuest(StartGuest):
 
 
 class PvpPath(OvsDpdkVhostPath):
+    @property
+    def guests(self) -> int:
+        return self.options.guests
+
+    @property
+    def guest_ports(self) -> tuple[str, ...]:
+        return tuple(f"vm{i}" for i in range(2 * self.guests))
+
     def cores_used(self):
         return {**super().cores_used(), "guest_vcpu": [self.guest_core]}
 
@@ -68,10 +96,11 @@ class PvpPath(OvsDpdkVhostPath):
     def precheck(self):
         super().precheck()
         hp, opt = self.scenario.hugepages, self.options
-        need = opt.socket_mem + opt.generator_mem + opt.guest_mem
+        need = opt.socket_mem + opt.generator_mem + opt.guest_mem * self.guests
         if hp.total_mb < need:
             self.fail("hugepages.count", f"{hp.total_mb} MiB of hugepages is less than OVS {opt.socket_mem} "
-                                         f"+ generator {opt.generator_mem} + guest {opt.guest_mem} MiB")
+                                         f"+ generator {opt.generator_mem} + {self.guests} x guest "
+                                         f"{opt.guest_mem} MiB")
         if self.guest_core in self.scenario.cpu.ovs_pmd:
             self.fail(f"datapath[{self.scenario.datapaths.index(self.entry)}].guest_core",
                       f"core {self.guest_core} is an OVS PMD core: the guest would starve the switch")
@@ -85,30 +114,32 @@ class PvpPath(OvsDpdkVhostPath):
         at = plan.steps.index(flows)
         opt = self.options
         guest_ports = [AddPort(self.ovs_dir, opt.bridge, name, "dpdkvhostuser", {}, ofport)
-                       for ofport, name in enumerate(GUEST_PORTS, 3)]
-        guest = StartPvpGuest(
-            name=f"pktlab-{self.run_id[-12:]}", kernel="", initrd="", run_dir=str(self.run_dir / "guest"),
-            nics=tuple((f"{self.ovs_dir}/{name}", mac, "client") for name, mac in zip(GUEST_PORTS, GUEST_MACS)),
+                       for ofport, name in enumerate(self.guest_ports, 3)]
+        guests = [StartPvpGuest(
+            name=f"pktlab-{self.run_id[-10:]}-{g}", kernel="", initrd="", run_dir=str(self.run_dir / f"guest{g}"),
+            nics=tuple((f"{self.ovs_dir}/vm{n}", guest_mac(n), "client") for n in (2 * g, 2 * g + 1)),
             mem_mb=opt.guest_mem, hugepage_dir=self.huge_dir, vcpus=1, vcpu_pins=(self.guest_core,),
             emulator_cores=(self.guest_core,), accel=opt.accel, log_dir="", forwarder=opt.forwarder)
-        # generator A -> guest NIC0, guest NIC1 -> generator B, and the mirror
+            for g in range(self.guests)]
         pvp_flows = AddFlows(self.ovs_dir, opt.bridge, tuple(
-            f"cookie={cookie},priority=100,in_port={a},actions=output:{b}" for cookie, (a, b, _) in HOPS.items()))
-        plan.steps[at:at + 1] = [*guest_ports, guest, pvp_flows]
+            f"cookie={cookie},priority=100,in_port={a},actions=output:{b}"
+            for cookie, (a, b, _) in chain(self.guests).items()))
+        plan.steps[at:at + 1] = [*guest_ports, *guests, pvp_flows]
         return plan
 
     def wait_ready(self, ctx):
         super().wait_ready(ctx)
-        ctx.ovsdb(daemons.db_sock(self.ovs_dir)).wait_ports_up(GUEST_PORTS, timeout=30)
+        ctx.ovsdb(daemons.db_sock(self.ovs_dir)).wait_ports_up(self.guest_ports, timeout=30)
 
     def counters(self, ctx):
-        return PvpCounters(ctx.ovsdb(daemons.db_sock(self.ovs_dir)), PORTS, self.ovs_dir, self.options.bridge)
+        return PvpCounters(ctx.ovsdb(daemons.db_sock(self.ovs_dir)), PORTS, self.ovs_dir, self.options.bridge,
+                           chain(self.guests))
 
     def versions(self, ctx):
         v = super().versions(ctx)
         state = ctx.live.get("guest_state") or {}
         kernel = state.get("image", {}).get("kernel", {})
-        v["guest"] = {"forwarder": self.options.forwarder, "kernel": kernel.get("release"),
+        v["guest"] = {"guests": self.guests, "forwarder": self.options.forwarder, "kernel": kernel.get("release"),
                       "kernel_package_version": kernel.get("version"), "vcpus": 1,
                       "vcpu_host_cores": [self.guest_core], "accel": state.get("accel"),
                       "boot_s": state.get("boot_s")}
@@ -121,9 +152,9 @@ class PvpCounters(OvsCounters):
 
     source = "ovsdb:Interface.statistics + openflow:flow n_packets"
 
-    def __init__(self, db, interfaces, ovs_dir, bridge):
+    def __init__(self, db, interfaces, ovs_dir, bridge, hops=HOPS):
         super().__init__(db, interfaces)
-        self.ovs_dir, self.bridge = ovs_dir, bridge
+        self.ovs_dir, self.bridge, self.hops = ovs_dir, bridge, hops
 
     def _hops(self) -> dict[str, dict[str, int]]:
         out = process.run([daemons.OVS_OFCTL, "dump-flows", "--no-names", mgmt_sock(self.ovs_dir, self.bridge)],
@@ -131,8 +162,8 @@ class PvpCounters(OvsCounters):
         hops = {}
         for line in out.splitlines():
             cookie, packets = _COOKIE.search(line), _PACKETS.search(line)
-            if cookie and packets and int(cookie.group(1), 16) in HOPS:
-                hops[f"flow {HOPS[int(cookie.group(1), 16)][2]}"] = {"packets": int(packets.group(1))}
+            if cookie and packets and int(cookie.group(1), 16) in self.hops:
+                hops[f"flow {self.hops[int(cookie.group(1), 16)][2]}"] = {"packets": int(packets.group(1))}
         return hops
 
     def snapshot(self):  # settled() waits on this too; flow stats are live, OVSDB's lag
