@@ -31,8 +31,9 @@ def test_every_path_has_a_result_and_one_chart_puts_them_side_by_side(compare_ru
     p, out, _, _ = compare_run
     assert p.returncode == 0, p.stdout + p.stderr
     results = {r.datapath: r for r in load_results(sorted(out.glob("*.json")))}
-    assert set(results) == {"veth-floor", "linux-bridge", "ovs-afxdp", "ovs-kernel", "ovs-dpdk-vhostuser"}
-    for name in ("veth-floor", "linux-bridge", "ovs-afxdp", "ovs-dpdk-vhostuser"):
+    assert set(results) == {"veth-floor", "linux-bridge", "ovs-afxdp", "ovs-kernel", "ovs-dpdk-vhostuser",
+                            "pvp-bridge"}
+    for name in ("veth-floor", "linux-bridge", "ovs-afxdp", "ovs-dpdk-vhostuser", "pvp-bridge"):
         r = results[name]
         assert r.status == "ok" and r.frame_size == 64 and r.best_rx_pps > 0, name
     kernel = results["ovs-kernel"]
@@ -49,7 +50,7 @@ def test_counters_of_each_path_come_from_the_device_under_test(compare_run):
     for f in out.glob("*.json"):
         r = json.loads(f.read_text())
         for t in r["trials"]:
-            want = "ovsdb:" if r["datapath"] == "ovs-dpdk-vhostuser" else "netlink:"
+            want = "ovsdb:" if r["datapath"] in ("ovs-dpdk-vhostuser", "pvp-bridge") else "netlink:"
             assert t["counters_source"].startswith(want) and t["counters"], r["datapath"]
 
 
