@@ -160,6 +160,8 @@ struct pgk_lcore {
 	struct pgk_rxq rxq[PGK_MAX_RXQ];
 	struct pg_rxs rxs[PG_MAX_STREAMS];
 	struct pgk_tx_stream tx[PG_MAX_STREAMS];
+	uint32_t nb_sched;	/* streams' turns, weighted (pg_sched_build) */
+	uint8_t sched[PG_MAX_STREAMS * PG_WEIGHT_MAX];
 
 	struct pg_stats stats __attribute__((aligned(PGK_CACHE_LINE)));
 } __attribute__((aligned(PGK_CACHE_LINE)));
@@ -1214,6 +1216,7 @@ pgk_create(const struct pg_config *cfg, const struct pgk_options *opt, struct pg
 	ctx->mode = opt->mode;
 	ctx->nb_ports = cfg->nb_ports;
 	ctx->lc.nb_streams = cfg->nb_streams;
+	ctx->lc.nb_sched = pg_sched_build(cfg->streams, cfg->nb_streams, ctx->lc.sched);
 	ctx->lc.burst = cfg->burst;
 	ctx->lc.ops = opt->mode == PGK_MODE_AFXDP ? &xdp_ops : &pkt_ops;
 	for (i = 0; i < PG_MAX_PORTS; i++) {
@@ -1564,8 +1567,10 @@ pgk_run_trial(struct pgk_ctx *ctx, const struct pg_trial *trial)
 							 : burst) : 0;
 		}
 		if (n != 0) {
-			built += ops->tx_burst(&lc->tx[s], &lc->stats.streams[s], n, now);
-			if (++s == nb_streams)
+			const uint32_t si = lc->sched[s];
+
+			built += ops->tx_burst(&lc->tx[si], &lc->stats.streams[si], n, now);
+			if (++s == lc->nb_sched)
 				s = 0;
 		}
 		pgk_rx_all(lc);

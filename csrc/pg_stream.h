@@ -283,4 +283,20 @@ int pg_txs_prepare(struct pg_txs *s, const uint8_t *frame, uint32_t len, uint32_
 		   uint32_t vary, char *err, size_t err_len);
 void pg_txs_begin(struct pg_txs *s, const uint8_t *frame, uint16_t stream_id, uint16_t trial_id);
 
+/* Streams take turns burst by burst; a stream of weight w gets w turns per
+ * round, spread through it (7:4:1 -> 0 1 2 0 1 0 1 0 1 0 0 0 ...), so a mix of
+ * frame sizes (IMIX) is sent in its proportions at any rate. Returns the
+ * schedule's length (at most PG_MAX_STREAMS * PG_WEIGHT_MAX). */
+static inline uint32_t
+pg_sched_build(const struct pg_stream_config *streams, uint32_t nb_streams, uint8_t *sched)
+{
+	uint32_t round, i, n = 0;
+
+	for (round = 0; round < PG_WEIGHT_MAX; round++)
+		for (i = 0; i < nb_streams; i++)
+			if ((streams[i].weight ? streams[i].weight : 1) > round)
+				sched[n++] = (uint8_t)i;
+	return n;
+}
+
 #endif /* PG_STREAM_H */

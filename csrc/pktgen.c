@@ -56,6 +56,8 @@ struct pg_lcore {
 	struct pg_rx rx;
 	struct pg_rxs rxs[PG_MAX_STREAMS];
 	struct pg_tx_stream tx[PG_MAX_STREAMS];
+	uint32_t nb_sched;	/* streams' turns, weighted (pg_sched_build) */
+	uint8_t sched[PG_MAX_STREAMS * PG_WEIGHT_MAX];
 
 	struct pg_stats stats __rte_cache_aligned;
 } __rte_cache_aligned;
@@ -335,6 +337,7 @@ pg_create(const struct pg_config *cfg, struct pg_ctx **ctxp)
 	pg_instance++;
 	ctx->nb_ports = cfg->nb_ports;
 	ctx->lc.nb_streams = cfg->nb_streams;
+	ctx->lc.nb_sched = pg_sched_build(cfg->streams, cfg->nb_streams, ctx->lc.sched);
 	ctx->lc.burst = cfg->burst;
 
 	/* templates first: a bad one fails before any port is touched */
@@ -635,8 +638,10 @@ pg_run_trial(struct pg_ctx *ctx, const struct pg_trial *trial)
 			n = allowed > built ? (uint32_t)RTE_MIN(allowed - built, (uint64_t)burst) : 0;
 		}
 		if (n != 0) {
-			built += pg_tx_burst(&lc->tx[s], &lc->stats.streams[s], n, now);
-			if (++s == nb_streams)
+			const uint32_t si = lc->sched[s];
+
+			built += pg_tx_burst(&lc->tx[si], &lc->stats.streams[si], n, now);
+			if (++s == lc->nb_sched)
 				s = 0;
 		}
 		for (r = 0; r < nb_rx; r++)

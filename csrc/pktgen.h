@@ -19,6 +19,7 @@
 #define PG_BURST_MAX 64
 #define PG_MAX_FLOWS 65536
 #define PG_ERRMSG_LEN 512
+#define PG_WEIGHT_MAX 16
 
 /* Frame sizes without FCS [B]: 64..9018 on the wire. */
 #define PG_FRAME_MIN 60
@@ -52,6 +53,7 @@ struct pg_stream_config {
 	uint32_t vary;		/* PG_VARY_* bits */
 	uint32_t frame_len;	/* template length [B], without FCS */
 	const uint8_t *frame;	/* Ethernet/[802.1Q]/IPv4/UDP template */
+	uint32_t weight;	/* bursts per round, 1..PG_WEIGHT_MAX (IMIX 7:4:1); 0 = 1 */
 };
 
 struct pg_config {

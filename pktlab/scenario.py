@@ -19,6 +19,9 @@ from pathlib import Path
 from .errors import ScenarioError
 
 MIN_FRAME, MAX_FRAME = 64, 9018
+# Simple IMIX: 7:4:1 of 64, 570 and 1518-byte frames; its mean size names it in results.
+IMIX = ((64, 7), (570, 4), (1518, 1))
+IMIX_MEAN = round(sum(size * n for size, n in IMIX) / sum(n for _, n in IMIX))
 HUGEPAGE_SIZES_KB = (2048, 1048576)
 _MAC = re.compile(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")
 
@@ -77,7 +80,8 @@ class Traffic:
     """What the generator sends. frame_size is on the wire, FCS included."""
 
     frame_size: int = 64  # [B]
-    frame_sizes: tuple[int, ...] = ()  # a sweep: one run (and result) per size; overrides frame_size
+    frame_sizes: tuple[int | str, ...] = ()  # a sweep, one run per size; "imix" for IMIX 7:4:1
+    imix: bool = False  # send IMIX 7:4:1 (64/570/1518 B); results name it by its mean size
     flows: int = 1
     vary: str = "src_ip"  # field stepped per flow: src_ip, src_port or both
     direction: str = "bidirectional"  # or unidirectional (port 0 -> port 1 only)
@@ -92,8 +96,11 @@ class Traffic:
         if not MIN_FRAME <= self.frame_size <= MAX_FRAME:
             raise _Invalid("frame_size", f"{self.frame_size} is outside {MIN_FRAME}-{MAX_FRAME} bytes")
         for size in self.frame_sizes:
-            if not MIN_FRAME <= size <= MAX_FRAME:
-                raise _Invalid("frame_sizes", f"{size} is outside {MIN_FRAME}-{MAX_FRAME} bytes")
+            if size == "imix":
+                continue
+            if isinstance(size, str) or not MIN_FRAME <= size <= MAX_FRAME:
+                raise _Invalid("frame_sizes", f"{size!r} is neither \"imix\" nor a size in "
+                                              f"{MIN_FRAME}-{MAX_FRAME} bytes")
         if len(set(self.frame_sizes)) != len(self.frame_sizes):
             raise _Invalid("frame_sizes", "lists a size twice")
 
@@ -118,9 +125,9 @@ class Traffic:
             raise _Invalid("flows", f"src_port {self.src_port} + {self.flows} flows runs past 65535")
 
     @property
-    def sizes(self) -> tuple[int, ...]:
-        """The frame sizes to run, in order."""
-        return self.frame_sizes or (self.frame_size,)
+    def sizes(self) -> tuple[int | str, ...]:
+        """The frame sizes to run, in order ("imix" for the mix)."""
+        return self.frame_sizes or (("imix",) if self.imix else (self.frame_size,))
 
 
 @dataclass(frozen=True)
@@ -335,10 +342,11 @@ class Scenario:
     datapaths: tuple[Datapath, ...]
     raw: dict = field(repr=False, compare=False)  # the TOML as read, for results
 
-    def at_size(self, size: int) -> "Scenario":
-        """This scenario at one frame size of its sweep."""
-        return dataclasses.replace(self, traffic=dataclasses.replace(self.traffic, frame_size=size,
-                                                                     frame_sizes=()))
+    def at_size(self, size: int | str) -> "Scenario":
+        """This scenario at one frame size of its sweep ("imix": the mix, named by its mean)."""
+        imix = size == "imix"
+        return dataclasses.replace(self, traffic=dataclasses.replace(
+            self.traffic, frame_size=IMIX_MEAN if imix else size, frame_sizes=(), imix=imix))
 
     def as_dict(self) -> dict:
         """The scenario as loaded (defaults filled in), JSON-able, for results."""

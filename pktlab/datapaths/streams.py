@@ -1,5 +1,6 @@
 """The generator's streams for a scenario's traffic: port 0 -> port 1 and, when
-bidirectional, port 1 -> port 0 with addresses mirrored (RFC 2544 style)."""
+bidirectional, port 1 -> port 0 with addresses mirrored (RFC 2544 style); for
+IMIX, one stream per frame size of the mix and direction."""
 from __future__ import annotations
 
 
@@ -9,13 +10,19 @@ def streams_for(traffic, nb_ports: int = 2):
 
     t = traffic
 
-    def stream(tx, rx, mirror):
+    from ..scenario import IMIX
+
+    # IMIX: one stream per size and direction, weighted 7:4:1 (the generator's turns)
+    mix = IMIX if t.imix else ((t.frame_size, 1),)
+
+    def streams(tx, rx, mirror):
         smac, dmac = (t.dst_mac, t.src_mac) if mirror else (t.src_mac, t.dst_mac)
         sip, dip = (t.dst_ip, t.src_ip) if mirror else (t.src_ip, t.dst_ip)
-        frame = build_frame(t.frame_size, smac, dmac, sip, dip, t.src_port, t.dst_port)
-        return StreamSpec(tx_port=tx, rx_port=rx, template=frame, flows=t.flows, vary=t.vary)
+        return [StreamSpec(tx_port=tx, rx_port=rx, flows=t.flows, vary=t.vary, weight=weight,
+                           template=build_frame(size, smac, dmac, sip, dip, t.src_port, t.dst_port))
+                for size, weight in mix]
 
-    streams = [stream(0, 1 % nb_ports, False)]
+    out = streams(0, 1 % nb_ports, False)
     if t.direction == "bidirectional" and nb_ports > 1:
-        streams.append(stream(1, 0, True))
-    return tuple(streams)
+        out += streams(1, 0, True)
+    return tuple(out)

@@ -49,8 +49,11 @@ class StreamSpec:
     template: bytes  # frame without FCS, see template.build_frame [B]
     flows: int = 1
     vary: str = "src_ip"  # src_ip, src_port or both
+    weight: int = 1  # turns per round among the streams: IMIX 7:4:1 is three streams
 
     def __post_init__(self):
+        if not isinstance(self.weight, int) or not 1 <= self.weight <= 16:
+            raise ValueError(f"StreamSpec.weight: {self.weight!r} is not 1..16")
         if not isinstance(self.tx_port, int) or self.tx_port < 0:
             raise ValueError(f"StreamSpec.tx_port: {self.tx_port!r} is not a port index")
         if self.rx_port is not None and (not isinstance(self.rx_port, int) or self.rx_port < 0):
@@ -160,13 +163,15 @@ class GenConfig:
             "burst": self.burst, "nb_mbufs": self.nb_mbufs, "ring_size": self.ring_size,
             "backend": self.backend, "kernel_mode": self.kernel_mode,
             "streams": [{"tx_port": s.tx_port, "rx_port": s.rx_port, "flows": s.flows, "vary": s.vary,
+                         "weight": s.weight,
                          "template": base64.b64encode(s.template).decode()} for s in self.streams],
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> "GenConfig":
         streams = tuple(StreamSpec(tx_port=s["tx_port"], rx_port=s["rx_port"], flows=s["flows"],
-                                   vary=s["vary"], template=base64.b64decode(s["template"]))
+                                   vary=s["vary"], template=base64.b64decode(s["template"]),
+                                   weight=s.get("weight", 1))
                         for s in d["streams"])
         return cls(eal_args=tuple(d["eal_args"]), ports=tuple(d["ports"]), streams=streams,
                    core=d["core"], burst=d["burst"], nb_mbufs=d["nb_mbufs"], ring_size=d["ring_size"],

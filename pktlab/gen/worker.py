@@ -85,6 +85,7 @@ class CGenerator:
             cs.rx_port = -1 if s.rx_port is None else s.rx_port
             cs.nb_flows = s.flows
             cs.vary = VARY[s.vary]
+            cs.weight = s.weight
             cs.frame_len = len(s.template)
             cs.frame = frames[i]
         c.burst, c.nb_mbufs, c.ring_size = cfg.burst, cfg.nb_mbufs, cfg.ring_size

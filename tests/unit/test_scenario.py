@@ -99,10 +99,24 @@ def test_a_frame_size_sweep_runs_each_size(tmp_path):
     assert s.traffic.sizes == (64, 128, 1518)
     assert s.at_size(1518).traffic.frame_size == 1518 and s.at_size(1518).traffic.frame_sizes == ()
     e = bad(tmp_path, GOOD.replace("frame_size = 64 ", "frame_sizes = [64, 20000] "))
-    assert e.key == "traffic.frame_sizes" and "outside" in e.reason
+    assert e.key == "traffic.frame_sizes" and "64-9018" in e.reason
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (SMOKE.parent).glob("*.toml")))
 def test_every_shipped_scenario_loads(name):
     s = scenario.load(SMOKE.parent / name)
     assert s.datapaths and s.name
+
+
+def test_imix_is_three_weighted_streams_per_direction(tmp_path):
+    from pktlab.datapaths.streams import streams_for
+
+    s = scenario.load(write(tmp_path, GOOD.replace("frame_size = 64 ", 'frame_sizes = [64, "imix"] ')))
+    assert s.traffic.sizes == (64, "imix")
+    imix = s.at_size("imix").traffic
+    assert imix.imix and imix.frame_size == scenario.IMIX_MEAN == 354
+    streams = streams_for(imix, 2)
+    assert [(len(x.template) + 4, x.weight, x.tx_port) for x in streams] == [
+        (64, 7, 0), (570, 4, 0), (1518, 1, 0), (64, 7, 1), (570, 4, 1), (1518, 1, 1)]
+    e = bad(tmp_path, GOOD.replace("frame_size = 64 ", 'frame_sizes = ["jumbo"] '))
+    assert e.key == "traffic.frame_sizes" and "imix" in e.reason
