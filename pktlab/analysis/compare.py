@@ -16,6 +16,8 @@ sides have it, the best received rate otherwise.
 """
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
-from pktlab.chart import WIRE_OVERHEAD_B, line_rate_pps
+from pktlab.chart import WIRE_OVERHEAD_B, label, line_rate_pps
 from pktlab.results import Result
 
 from .latency import LatencyPercentiles, trial_percentiles
@@ -209,7 +211,10 @@ def compare(results: list[Result], baseline: list[Result] | None = None,
     if not 0.0 <= tolerance < 1.0:
         raise ValueError(f"compare: tolerance = {tolerance!r}: must be >= 0 and < 1 "
                          "(a fraction, 0.05 is 5 %)")
-    results = list(results)
+    # a guest that ran emulated (TCG) is named so in every table and chart
+    results = [dataclasses.replace(r, datapath=label(r)) for r in results]
+    if baseline is not None:
+        baseline = [dataclasses.replace(r, datapath=label(r)) for r in baseline]
     rates = path_rates(results)
     latency = path_latency(results)
     if baseline is None:

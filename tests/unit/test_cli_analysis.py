@@ -41,3 +41,13 @@ def test_plot_draws_the_64b_chart(tmp_path):
     assert cli.main(["plot", *files(tmp_path, result("ovs-dpdk", 10.0), result("linux-bridge", 0.4)),
                      "-o", str(out)]) == 0
     assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_an_emulated_guest_is_named_so_in_the_comparison_table(tmp_path, capsys):
+    import dataclasses
+
+    r = result("pvp-bridge", 0.04)
+    emulated = dataclasses.replace(r, provenance=dataclasses.replace(
+        r.provenance, guest={"accel": {"name": "tcg", "emulated": True}}))
+    assert cli.main(["compare", *files(tmp_path, emulated)]) == 0
+    assert "pvp-bridge [emulated]" in capsys.readouterr().out
