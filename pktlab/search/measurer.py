@@ -44,7 +44,7 @@ from pktlab.gen.stats import TrialStats
 
 from .progress import ProgressEvent, running_bounds
 
-GENERATOR_TOLERANCE = 0.005  # [1] achieved rate may fall this much short of the intended load
+GENERATOR_TOLERANCE = TrialStats.GENERATOR_TOLERANCE  # [1] one rule for results and the search
 
 TrialFn = Callable[[float, float], TrialStats]  # (rate [pps], duration [s]) -> stats
 
