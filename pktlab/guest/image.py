@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PktlabError
+from ..host import process
 from . import initramfs
 from .initramfs import FORWARDERS, MODULES, Cpio
 
@@ -412,15 +413,7 @@ def _owning_packages(paths: list[str]) -> dict[str, str]:
 
 
 def _run(cmd, what, cwd=None, timeout=120) -> str:
-    try:
-        p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    except FileNotFoundError:
-        raise ImageError(f"{what}: {cmd[0]} not found") from None
-    except subprocess.TimeoutExpired:
-        raise ImageError(f"{what}: no answer after {timeout} s") from None
-    if p.returncode != 0:
-        raise ImageError(f"{what} failed (exit {p.returncode}): {(p.stderr or p.stdout).strip()[-600:]}")
-    return p.stdout
+    return process.run(cmd, timeout=timeout, what=what, cwd=cwd, error=ImageError)
 
 
 def _sha(data: bytes) -> str:

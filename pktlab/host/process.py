@@ -74,17 +74,19 @@ def _wait_gone(pid: int, comm: str, timeout: float) -> bool:
     return False
 
 
-def run(cmd: list[str], env: dict | None = None, timeout: float = 60.0, what: str | None = None) -> str:
-    """Run a command to completion; a failure is a StepError with its stderr."""
+def run(cmd: list[str], env: dict | None = None, timeout: float = 60.0, what: str | None = None,
+        cwd=None, error: type[Exception] = StepError) -> str:
+    """Run a command to completion; a failure raises `error` (a StepError by default) with its stderr."""
+    what = what or cmd[0]
     try:
-        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     except FileNotFoundError:
-        raise StepError(f"{what or cmd[0]}: {cmd[0]} not found") from None
+        raise error(f"{what}: {cmd[0]} not found") from None
     except subprocess.TimeoutExpired:
-        raise StepError(f"{what or cmd[0]}: no answer after {timeout:.0f} s: {' '.join(cmd)}") from None
+        raise error(f"{what}: no answer after {timeout:.0f} s: {' '.join(cmd)}") from None
     if p.returncode != 0:
-        raise StepError(f"{what or cmd[0]} failed (exit {p.returncode}): {' '.join(cmd)}: "
-                        f"{(p.stderr or p.stdout).strip()[-800:]}")
+        raise error(f"{what} failed (exit {p.returncode}): {' '.join(cmd)}: "
+                    f"{(p.stderr or p.stdout).strip()[-800:]}")
     return p.stdout
 
 
