@@ -200,9 +200,6 @@ struct pgk_ctx {
 static char pgk_global_err[PG_ERRMSG_LEN];
 static uint64_t pgk_hz;
 
-static struct pgk_ctx *volatile pgk_sig_ctx;
-static volatile int pgk_sig_fd = -1;
-static volatile sig_atomic_t pgk_sig_caught;
 
 static int __attribute__((format(printf, 3, 4)))
 pgk_fail(struct pgk_ctx *ctx, int status, const char *fmt, ...)
@@ -1324,12 +1321,7 @@ pgk_destroy(struct pgk_ctx *ctx)
 
 	if (ctx == NULL)
 		return;
-	if (pgk_sig_ctx == ctx) {
-		/* the handler stays installed; it must not touch ctx or an fd the
-		 * caller may close and reuse */
-		pgk_sig_ctx = NULL;
-		pgk_sig_fd = -1;
-	}
+	pg_sig_release(&ctx->lc.stop);
 	for (i = 0; i < PG_MAX_PORTS; i++) {
 		struct pgk_port *p = &ctx->ports[i];
 
@@ -1624,42 +1616,16 @@ pgk_read_stats(struct pgk_ctx *ctx, struct pg_stats *out)
 	return 0;
 }
 
-static void
-pgk_on_signal(int signo)
-{
-	const int saved = errno;
-	struct pgk_ctx *ctx = pgk_sig_ctx;
-	const int fd = pgk_sig_fd;
-
-	pgk_sig_caught = signo;
-	if (ctx != NULL)
-		pgk_stop(ctx);
-	if (fd >= 0) {
-		ssize_t r = write(fd, "s", 1);
-
-		(void)r;	/* a full pipe already wakes the reader */
-	}
-	errno = saved;
-}
-
 int
 pgk_catch_signals(struct pgk_ctx *ctx, int wake_fd)
 {
-	struct sigaction sa;
+	const int ret = pg_sig_catch(&ctx->lc.stop, wake_fd);
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = pgk_on_signal;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	pgk_sig_ctx = ctx;
-	pgk_sig_fd = wake_fd;
-	if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
-		return pgk_fail(ctx, -errno, "sigaction: %s", strerror(errno));
-	return 0;
+	return ret == 0 ? 0 : pgk_fail(ctx, ret, "sigaction: %s", strerror(-ret));
 }
 
 int
 pgk_signal_caught(void)
 {
-	return pgk_sig_caught;
+	return pg_sig_caught_signo();
 }

@@ -3,7 +3,10 @@
  * per-trial base checksums. Runs once per stream per trial, never per packet.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "pg_stream.h"
 
@@ -117,4 +120,58 @@ pg_txs_begin(struct pg_txs *s, const uint8_t *frame, uint16_t stream_id, uint16_
 	s->flow = 0;
 	s->ip = s->ip0;
 	s->port = s->port0;
+}
+
+static volatile int *volatile pg_sig_stop;
+static volatile int pg_sig_fd = -1;
+static volatile sig_atomic_t pg_sig_signo;
+
+static void
+pg_on_signal(int signo)
+{
+	const int saved = errno;
+	volatile int *stop = pg_sig_stop;
+	const int fd = pg_sig_fd;
+
+	pg_sig_signo = signo;
+	if (stop != NULL)
+		*stop = 1;
+	if (fd >= 0) {
+		ssize_t r = write(fd, "s", 1);
+
+		(void)r;	/* a full pipe already wakes the reader */
+	}
+	errno = saved;
+}
+
+int
+pg_sig_catch(volatile int *stop, int wake_fd)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = pg_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	pg_sig_stop = stop;
+	pg_sig_fd = wake_fd;
+	if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
+		return -errno;
+	return 0;
+}
+
+void
+pg_sig_release(volatile int *stop)
+{
+	if (pg_sig_stop == stop) {
+		/* it must not touch a freed ctx or an fd the caller may close and reuse */
+		pg_sig_stop = NULL;
+		pg_sig_fd = -1;
+	}
+}
+
+int
+pg_sig_caught_signo(void)
+{
+	return pg_sig_signo;
 }

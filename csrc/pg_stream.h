@@ -283,6 +283,14 @@ int pg_txs_prepare(struct pg_txs *s, const uint8_t *frame, uint32_t len, uint32_
 		   uint32_t vary, char *err, size_t err_len);
 void pg_txs_begin(struct pg_txs *s, const uint8_t *frame, uint16_t stream_id, uint16_t trial_id);
 
+/* SIGINT/SIGTERM end the running trial of either backend: the handler sets
+ * *stop (a loop's sticky stop flag) and writes a byte to wake_fd (-1: none).
+ * Returns 0 or -errno. pg_sig_release(stop) detaches a flag that is going
+ * away; the handler stays installed but touches nothing then. */
+int pg_sig_catch(volatile int *stop, int wake_fd);
+void pg_sig_release(volatile int *stop);
+int pg_sig_caught_signo(void);
+
 /* Streams take turns burst by burst; a stream of weight w gets w turns per
  * round, spread through it (7:4:1 -> 0 1 2 0 1 0 1 0 1 0 0 0 ...), so a mix of
  * frame sizes (IMIX) is sent in its proportions at any rate. Returns the

@@ -79,9 +79,6 @@ struct pg_ctx {
 static char pg_global_err[PG_ERRMSG_LEN];
 static unsigned int pg_instance;	/* makes pool names unique per process */
 
-static struct pg_ctx *volatile pg_sig_ctx;
-static volatile int pg_sig_fd = -1;
-static volatile sig_atomic_t pg_sig_caught;
 
 static int __rte_format_printf(3, 4)
 pg_fail(struct pg_ctx *ctx, int status, const char *fmt, ...)
@@ -390,12 +387,7 @@ pg_destroy(struct pg_ctx *ctx)
 
 	if (ctx == NULL)
 		return;
-	if (pg_sig_ctx == ctx) {
-		/* the handler stays installed; it must not touch ctx or an fd the
-		 * caller may close and reuse */
-		pg_sig_ctx = NULL;
-		pg_sig_fd = -1;
-	}
+	pg_sig_release(&ctx->lc.stop);
 	/* ports first: they hold mbufs of the pools freed below */
 	for (i = 0; i < ctx->nb_ports; i++) {
 		if (ctx->ports[i].started) {
@@ -685,42 +677,16 @@ pg_read_stats(struct pg_ctx *ctx, struct pg_stats *out)
 	return 0;
 }
 
-static void
-pg_on_signal(int signo)
-{
-	const int saved = errno;
-	struct pg_ctx *ctx = pg_sig_ctx;
-	const int fd = pg_sig_fd;
-
-	pg_sig_caught = signo;
-	if (ctx != NULL)
-		pg_stop(ctx);
-	if (fd >= 0) {
-		ssize_t r = write(fd, "s", 1);
-
-		(void)r;	/* a full pipe already wakes the reader */
-	}
-	errno = saved;
-}
-
 int
 pg_catch_signals(struct pg_ctx *ctx, int wake_fd)
 {
-	struct sigaction sa;
+	const int ret = pg_sig_catch(&ctx->lc.stop, wake_fd);
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = pg_on_signal;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	pg_sig_ctx = ctx;
-	pg_sig_fd = wake_fd;
-	if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
-		return pg_fail(ctx, -errno, "sigaction: %s", strerror(errno));
-	return 0;
+	return ret == 0 ? 0 : pg_fail(ctx, ret, "sigaction: %s", strerror(-ret));
 }
 
 int
 pg_signal_caught(void)
 {
-	return pg_sig_caught;
+	return pg_sig_caught_signo();
 }
