@@ -37,7 +37,8 @@ def label(r: Result) -> str:
 
 
 def bars_64b(results: list[Result]) -> list[tuple[str, float | None, str]]:
-    """(datapath, received Mpps of its best 64 B trial or None, note) per data path.
+    """(datapath, Mpps or None, note) per data path: its NDR where it searched, else
+    the received rate of its best 64 B trial.
 
     Data paths keep the order they first appear in. Results at other frame sizes are
     ignored. A data path with no "ok" result gets None and the reason of its latest
@@ -47,11 +48,19 @@ def bars_64b(results: list[Result]) -> list[tuple[str, float | None, str]]:
     for r in results:
         if r.frame_size == 64:
             by_dp.setdefault(label(r), []).append(r)
+    from .analysis.compare import goal_pps
+
     bars = []
     for dp, rs in by_dp.items():
-        ok = [r.best_rx_pps for r in rs if r.status == "ok" and r.best_rx_pps is not None]
+        # A search's bar is its NDR (the rate carried without loss), not the best trial,
+        # which may have lost frames above it.
+        rated = [(goal_pps(r, "NDR"), "NDR") if goal_pps(r, "NDR") is not None else (r.best_rx_pps, "")
+                 for r in rs if r.status == "ok"]
+        ok = [(v, what) for v, what in rated if v is not None]
         if ok:
-            bars.append((dp, max(ok) / 1e6, f"best of {len(ok)} runs" if len(ok) > 1 else ""))
+            best, what = max(ok)
+            runs = f"best of {len(ok)} runs" if len(ok) > 1 else ""
+            bars.append((dp, best / 1e6, ", ".join(x for x in (what, runs) if x)))
         else:
             last = max(rs, key=lambda r: r.provenance.utc_time)
             verb = "not run" if last.status == "not-run" else last.status

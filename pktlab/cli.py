@@ -17,7 +17,7 @@ def _run(args) -> int:
     from .runner import Runner
 
     sc = scenario_mod.load(args.scenario)
-    runner = Runner(sc, args.out, args.state_dir)
+    runner = Runner(sc, args.out, args.state_dir, root=str(args.sysfs_root))
     if args.dry_run:
         print(f"scenario {sc.name} ({sc.file}): plan only, nothing is changed\n")
         print(runner.render_plan())
@@ -95,14 +95,20 @@ def _doctor(args) -> int:
     reqs = None
     if args.scenario:
         sc = scenario_mod.load(args.scenario)
-        reqs = {sc.name: requirements(sc)}
-    return doctor.run(reqs, args.json)
+        reqs = {sc.name: requirements(sc, str(args.sysfs_root))}
+    return doctor.run(reqs, args.json, root=str(args.sysfs_root))
 
 
-def requirements(sc) -> list[dict]:
-    """What a scenario needs of the host, as the doctor's requirement data."""
-    cpus = sorted({sc.cpu.generator, *sc.cpu.ovs_pmd} | ({sc.cpu.ovs_lcore} if sc.cpu.ovs_lcore is not None else set()))
-    reqs = [{"check": "cores", "cpus": cpus}]
+def requirements(sc, root: str = "/") -> list[dict]:
+    """What a scenario needs of the host, as the doctor's requirement data: each data
+    path's own (lab paths: IOMMU, vfio-pci, their placement by NUMA node)."""
+    from . import datapaths
+
+    reqs: list[dict] = []
+    for i, entry in enumerate(sc.datapaths):
+        for r in datapaths.build(sc, entry, Path("/nonexistent"), f"doctor-{i}", root).requirements():
+            if r not in reqs:
+                reqs.append(r)
     # 1G pages cannot be counted on at run time: they must be free already. pktlab reserves 2M pages itself.
     if sc.hugepages is not None and sc.hugepages.size == "1G":
         reqs.append({"check": "hugepages", "size": "1G", "count": sc.hugepages.count})
@@ -115,6 +121,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("-v", "--verbose", action="store_true", help="log every host change as it happens")
     ap.add_argument("--state-dir", type=Path, default=journal.DEFAULT_STATE_DIR,
                     help="where run directories and journals live (default: %(default)s)")
+    ap.add_argument("--sysfs-root", type=Path, default=Path("/"),
+                    help="read the host (CPUs, NUMA nodes, hugepages, NICs) from a copy of a lab server's "
+                         "sysfs/procfs under this directory: `run --dry-run` plans for it, `doctor` judges it; "
+                         "a real run needs / (default)")
     sub = ap.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="set up a scenario's data paths, measure, restore the host")

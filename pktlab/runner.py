@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import datapaths, journal
 from .context import RunContext
-from .errors import PktlabError
+from .errors import PktlabError, PrecheckError
 from .host import process
 from .plan import Applied
 
@@ -23,7 +23,8 @@ def new_run_id() -> str:
 
 
 class Runner:
-    def __init__(self, scenario, out_dir: Path, state_dir: Path = journal.DEFAULT_STATE_DIR, out=print):
+    def __init__(self, scenario, out_dir: Path, state_dir: Path = journal.DEFAULT_STATE_DIR, out=print,
+                 root: str = "/"):
         self.scenario = scenario
         self.out_dir, self.state_dir = Path(out_dir), Path(state_dir)
         self.out = out
@@ -33,17 +34,24 @@ class Runner:
         sizes = scenario.traffic.sizes
         self.paths = [
             datapaths.build(scenario.at_size(size), entry, self.state_dir / "runs" / f"{self.run_id}-{n}",
-                            f"{self.run_id}-{n}")
+                            f"{self.run_id}-{n}", root)
             for n, (entry, size) in enumerate((e, z) for e in scenario.datapaths for z in sizes)
         ]
 
     def render_plan(self) -> str:
         parts = []
         for p in self.paths:
-            plan = p.plan()
+            head = f"data path {p.name!r} ({p.entry.kind}):\n"
             why = p.unavailable()
-            parts.append(f"data path {p.name!r} ({p.entry.kind}):\n" +
-                         (f"not run here: {why}" if why else plan.render()))
+            if why:
+                parts.append(head + f"not run here: {why}")
+                continue
+            try:  # lab paths place cores and hugepages first; the plan follows from where they go
+                explain, plan = p.explain(), p.plan().render()
+            except PrecheckError as e:
+                parts.append(head + f"cannot be planned on this host: {e}")
+                continue
+            parts.append(head + (explain + "\n" if explain else "") + plan)
         m, t = self.scenario.method, self.scenario.traffic
         if m.kind == "fixed-rate":
             how = "trials at " + ", ".join("max" if r is None else f"{r:,.0f} pps" for r in m.offered)

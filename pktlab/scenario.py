@@ -59,18 +59,23 @@ class Hugepages:
 @dataclass(frozen=True)
 class Cpu:
     """Core placement. On two cores the OVS PMD and the generator each need one
-    of their own: two busy pollers on one core starve each other."""
+    of their own: two busy pollers on one core starve each other. Loopback paths
+    need `generator`; lab paths (physical NICs) place what is not given here on
+    the NICs' NUMA nodes."""
 
-    generator: int  # core the generator's poll loop runs on
+    generator: int | None = None  # core the generator's poll loop runs on
     ovs_pmd: tuple[int, ...] = ()  # cores for OVS-DPDK PMD threads (pmd-cpu-mask)
     ovs_lcore: int | None = None  # core for OVS's non-PMD threads (dpdk-lcore-mask)
 
     def check(self):
-        for key, cores in (("generator", [self.generator]), ("ovs_pmd", self.ovs_pmd),
+        for key, cores in (("generator", [] if self.generator is None else [self.generator]),
+                           ("ovs_pmd", self.ovs_pmd),
                            ("ovs_lcore", [] if self.ovs_lcore is None else [self.ovs_lcore])):
             if any(c < 0 for c in cores):
                 raise _Invalid(key, "core numbers are >= 0")
-        if self.generator in self.ovs_pmd:
+        if len(set(self.ovs_pmd)) != len(self.ovs_pmd):
+            raise _Invalid("ovs_pmd", "lists a core twice")
+        if self.generator is not None and self.generator in self.ovs_pmd:
             raise _Invalid("generator", f"core {self.generator} is also an OVS PMD core; "
                            "two busy pollers on one core starve each other")
 
@@ -312,6 +317,151 @@ class OvsKernelDatapath:
             _check_prefix(self.ifname_prefix)
 
 
+# -------------------------------------------------------------- lab paths (physical NICs)
+
+_PCI_ADDR = re.compile(r"^(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
+
+
+def _check_nic_names(key: str, names, count: int | None = 2):
+    """NICs are named by PCI address or kernel interface name."""
+    from .host.names import check_ifname
+
+    if count is not None and len(names) != count:
+        raise _Invalid(key, f"needs {count} NICs (PCI address or interface name), got {len(names)}")
+    for n in names:
+        if not _PCI_ADDR.match(n) and check_ifname(n):
+            raise _Invalid(key, f"{n!r} is neither a PCI address (0000:03:00.0) nor an interface name "
+                                f"({check_ifname(n)})")
+    if len(set(names)) != len(names):
+        raise _Invalid(key, "names a NIC twice")
+
+
+def _check_lab_common(t):
+    """The generator, hugepage and allow_in_use keys every lab table has."""
+    if not 1 <= t.gen_lcores <= 8:
+        raise _Invalid("gen_lcores", "1 to 8 generator lcores")
+    if t.generator_mem < 64:
+        raise _Invalid("generator_mem", "must be at least 64 MiB")
+    if t.page_size not in ("2M", "1G"):
+        raise _Invalid("page_size", f"must be \"2M\" or \"1G\", not {t.page_size!r}")
+    _check_nic_names("allow_in_use", t.allow_in_use, None)
+
+
+@dataclass(frozen=True)
+class LabPath:
+    """What every data path on physical NICs shares: the generator's NICs and
+    lcores, hugepages per NUMA node, and which busy NICs the scenario may take."""
+
+    gen_ports: tuple[str, ...] = ()  # NICs the generator drives (wired to the DUT's)
+    gen_lcores: int = 1  # generator poll loops (one RX/TX queue pair per port each), placed by NUMA node
+    generator_mem: int = 1024  # generator's DPDK memory on each of its ports' nodes [MiB]
+    page_size: str = "1G"  # hugepages the run uses: "1G" (lab servers reserve them at boot) or "2M"
+    # NICs pktlab may take although they are up or addressed (never the management NIC)
+    allow_in_use: tuple[str, ...] = ()
+    allow_cross_numa: bool = False  # place on another node when a NIC's node runs short, with warnings
+
+    def check(self):
+        if self.gen_ports:
+            _check_nic_names("gen_ports", self.gen_ports)
+        _check_lab_common(self)
+
+
+@dataclass(frozen=True)
+class _P2p(LabPath):
+    """A switch between two DUT NICs, each wired to one of the generator's."""
+
+    dut_ports: tuple[str, ...] = ()  # the two NICs the bridge forwards between
+    bridge: str = "br-pktlab"
+
+    def check(self):
+        super().check()
+        _check_nic_names("dut_ports", self.dut_ports)
+        _check_nic_names("gen_ports", self.gen_ports)
+        if set(self.dut_ports) & set(self.gen_ports):
+            raise _Invalid("gen_ports", "a NIC is either the generator's or the DUT's")
+        _check_bridge(self.bridge)
+
+
+@dataclass(frozen=True)
+class OvsKernelP2p(_P2p):
+    """OVS kernel datapath phy->phy: generator NIC -> DUT NIC 0 -> system bridge ->
+    DUT NIC 1 -> generator NIC. The DUT NICs stay on their kernel driver."""
+
+    generator: str = "dpdk"  # dpdk: generator NICs bound for DPDK; kernel: AF_XDP on their interfaces
+
+    def check(self):
+        super().check()
+        if self.generator not in ("dpdk", "kernel"):
+            raise _Invalid("generator", f"must be dpdk or kernel, not {self.generator!r}")
+        if self.generator == "kernel" and self.gen_lcores != 1:
+            raise _Invalid("gen_lcores", "the kernel generator runs one loop")
+
+
+@dataclass(frozen=True)
+class OvsDpdkP2p(_P2p):
+    """OVS-DPDK phy->phy: DUT NICs bound to vfio-pci as OVS `dpdk` ports, polled by
+    PMDs on their NUMA node, each RX queue pinned to a PMD (pmd-rxq-affinity)."""
+
+    pmd_cores: int = 2  # PMD threads when cpu.ovs_pmd does not pin them
+    n_rxq: int = 1  # RX queues per DUT port, spread over the PMDs
+    rxq_desc: int = 2048  # descriptors per RX queue (n_rxq_desc)
+    txq_desc: int = 2048  # per TX queue (n_txq_desc)
+    socket_mem: int = 1024  # OVS dpdk-socket-mem on each node with a DUT port or a PMD [MiB]
+
+    def check(self):
+        super().check()
+        if not 1 <= self.pmd_cores <= 64:
+            raise _Invalid("pmd_cores", "1 to 64 PMD threads")
+        if not 1 <= self.n_rxq <= 16:
+            raise _Invalid("n_rxq", "1 to 16 RX queues per port")
+        for key in ("rxq_desc", "txq_desc"):
+            v = getattr(self, key)
+            if not 64 <= v <= 8192 or v & (v - 1):
+                raise _Invalid(key, "a power of two, 64 to 8192")
+        if self.socket_mem < 256:
+            raise _Invalid("socket_mem", "must be at least 256 MiB")
+
+
+@dataclass(frozen=True)
+class SriovVf:
+    """SR-IOV VF-to-VF: VFs created on one PF, configured, bound to vfio-pci and
+    driven by the generator; frames between them turn in the NIC's embedded switch."""
+
+    pf: str = ""  # the PF: PCI address or interface name
+    vfs: int = 2  # VFs to create; the generator drives VF 0 and VF 1
+    vf_macs: tuple[str, ...] = ()  # MAC of VF 0, VF 1, ...; default 02:00:00:00:<pf bus>:<vf>
+    vlan: int = 0  # port VLAN the NIC tags and strips (0: none)
+    qos: int = 0  # 802.1p priority with vlan
+    spoofchk: bool = True  # the NIC drops frames whose source MAC is not the VF's
+    trust: bool = False  # a trusted VF may change its MAC and go promiscuous
+    gen_lcores: int = 1
+    generator_mem: int = 1024
+    page_size: str = "1G"
+    allow_in_use: tuple[str, ...] = ()  # the PF may be up (it usually is: VFs need their PF's link)
+    allow_cross_numa: bool = False
+
+    def check(self):
+        if not self.pf:
+            raise _Invalid("pf", "missing (required): the PF's PCI address or interface name")
+        _check_nic_names("pf", (self.pf,), 1)
+        if not 2 <= self.vfs <= 256:
+            raise _Invalid("vfs", "2 to 256 VFs (the generator drives the first two)")
+        for mac in self.vf_macs:
+            if not _MAC.match(mac):
+                raise _Invalid("vf_macs", f"{mac!r} is not a MAC address")
+            if int(mac.split(":")[0], 16) & 1:
+                raise _Invalid("vf_macs", f"{mac} is a multicast address")
+        if self.vf_macs and len(self.vf_macs) != self.vfs:
+            raise _Invalid("vf_macs", f"{len(self.vf_macs)} MACs for {self.vfs} VFs: give one per VF, or none")
+        if len(set(m.lower() for m in self.vf_macs)) != len(self.vf_macs):
+            raise _Invalid("vf_macs", "two VFs with one MAC: the embedded switch could not tell them apart")
+        if not 0 <= self.vlan <= 4094:
+            raise _Invalid("vlan", "0 (none) to 4094")
+        if not 0 <= self.qos <= 7:
+            raise _Invalid("qos", "0 to 7")
+        _check_lab_common(self)
+
+
 # Data path kinds and the option table each takes.
 DATAPATHS: dict[str, type] = {
     "ovs-dpdk-vhost": OvsDpdkVhost,
@@ -320,7 +470,12 @@ DATAPATHS: dict[str, type] = {
     "linux-bridge": LinuxBridgePath,
     "ovs-afxdp": OvsKernelSide,
     "ovs-kernel": OvsKernelDatapath,
+    "ovs-kernel-p2p": OvsKernelP2p,
+    "ovs-dpdk-p2p": OvsDpdkP2p,
+    "sriov-vf": SriovVf,
 }
+# Kinds on physical NICs: they place their own cores and hugepages by NUMA node.
+LAB_KINDS = frozenset({"ovs-kernel-p2p", "ovs-dpdk-p2p", "sriov-vf"})
 
 
 @dataclass(frozen=True)
@@ -437,7 +592,7 @@ def load(path) -> Scenario:
     for key in raw:
         if key not in _TOP:
             raise ScenarioError(file, key, f"unknown table (known: {', '.join(sorted(_TOP))})")
-    for key in ("scenario", "cpu", "datapath"):
+    for key in ("scenario", "datapath"):
         if key not in raw:
             raise ScenarioError(file, key, "missing (required)")
 
@@ -477,12 +632,22 @@ def load(path) -> Scenario:
     if len(set(labels)) != len(labels):
         raise ScenarioError(file, "datapath", f"data path names must be unique: {labels}")
 
+    cpu = _load_table(Cpu, raw.get("cpu", {}), file, "cpu")
+    loopback = [d.kind for d in datapaths if d.kind not in LAB_KINDS]
+    if loopback and cpu.generator is None:
+        raise ScenarioError(file, "cpu.generator", f"missing: data path kind {loopback[0]} runs the generator "
+                                                   "on the core named here (only lab paths place it themselves)")
+    for i, d in enumerate(datapaths):
+        if d.kind in LAB_KINDS and cpu.generator is not None and d.options.gen_lcores != 1:
+            raise ScenarioError(file, f"datapath[{i}].gen_lcores",
+                                f"cpu.generator pins one generator lcore, gen_lcores asks {d.options.gen_lcores}; "
+                                "leave cpu.generator out to have them placed")
     return Scenario(
         file=file,
         name=name,
         description=description,
         hugepages=_load_table(Hugepages, raw["hugepages"], file, "hugepages") if "hugepages" in raw else None,
-        cpu=_load_table(Cpu, raw["cpu"], file, "cpu"),
+        cpu=cpu,
         traffic=_load_table(Traffic, raw.get("traffic", {}), file, "traffic"),
         method=_load_table(Method, raw.get("method", {}), file, "method"),
         datapaths=tuple(datapaths),

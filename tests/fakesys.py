@@ -107,6 +107,22 @@ def two_node_host(**changes) -> FakeHost:
     return dataclasses.replace(host, **changes)
 
 
+def lab_server(**changes) -> FakeHost:
+    """two_node_host with a second i40e port, so the generator has a pair on node 0
+    and the DUT a pair on node 1 (the lab scenarios' cabling):
+
+      0000:02:00.1  8086:1572 i40e   node 0  ens2f1    down, free
+
+    and the openvswitch module on disk (not loaded).
+    """
+    host = two_node_host()
+    gen1 = FakeNic("0000:02:00.1", "8086", "1572", "i40e", 0, "ens2f1", "3c:fd:fe:00:00:02", ifindex=6,
+                   root_port="0000:00:02.0", iommu_group=21)
+    host = dataclasses.replace(host, nics=host.nics[:2] + [gen1] + host.nics[2:],
+                               modules=host.modules + ("kernel/net/openvswitch/openvswitch.ko",))
+    return dataclasses.replace(host, **changes)
+
+
 # ---------------------------------------------------------------- building the tree
 
 def _write(path: Path, text: str) -> None:
@@ -340,6 +356,8 @@ class FakeKernel:
             return None
         if parts[:4] == ["sys", "bus", "pci", "devices"] and parts[-1] == "sriov_numvfs":
             return self._numvfs(parts[4], value.strip())
+        if parts[-1] == "nr_hugepages":
+            return self._hugepages(rel, int(value))
         path.write_text(value if value.endswith("\n") else value + "\n")
         return None
 
@@ -370,6 +388,32 @@ class FakeKernel:
             if nic and want == nic.driver and want in NET_DRIVERS and nic.ifname:
                 add_netdev(self.root, self.host, nic)
         return None
+
+    def _hugepages(self, rel, want):
+        """A node's pool grows or shrinks by free pages; the system-wide pool is the
+        sum of the nodes' (a write there is spread over the nodes, node 0 first)."""
+        size = rel.split("/")[-2]
+        nodes = sorted(self.root.glob(f"sys/devices/system/node/node*/hugepages/{size}"))
+        if rel.startswith("sys/kernel/mm/"):
+            delta = want - sum(int((d / "nr_hugepages").read_text()) for d in nodes)
+            for d in nodes:
+                if delta == 0:
+                    break
+                step = delta if delta > 0 else -min(-delta, int((d / "free_hugepages").read_text()))
+                self._grow(d, step)
+                delta -= step
+        else:
+            d = self.root / rel.rsplit("/", 1)[0]
+            now, free = int((d / "nr_hugepages").read_text()), int((d / "free_hugepages").read_text())
+            self._grow(d, max(want - now, -free))  # pages in use cannot be taken back
+        g = self.root / f"sys/kernel/mm/hugepages/{size}"
+        for name in ("nr_hugepages", "free_hugepages"):
+            (g / name).write_text(f"{sum(int((d / name).read_text()) for d in nodes)}\n")
+
+    @staticmethod
+    def _grow(d, step):
+        for name in ("nr_hugepages", "free_hugepages"):
+            (d / name).write_text(f"{int((d / name).read_text()) + step}\n")
 
     def _numvfs(self, pci, value):
         nic = self.host.nic(pci)
@@ -404,3 +448,38 @@ def snapshot(root) -> dict[str, tuple]:
             else:
                 out[rel] = ("file", p.read_bytes())
     return out
+
+
+# ---------------------------------------------------------------- a PF's netlink
+
+class FakeVfNetlink:
+    """Stands in for sriov.VfNetlink: a PF with ifindex 7 and its VFs' settings, applying each set."""
+
+    def __init__(self, vfs, index=7, fail=None):
+        self.index, self.vfs, self.calls, self.fail = index, vfs, [], fail
+
+    def read(self, pf_ifname):
+        self.calls.append(("read", pf_ifname))
+        return self.index, json.loads(json.dumps(self.vfs), object_hook=lambda d: {
+            int(k) if k.isdigit() else k: v for k, v in d.items()})
+
+    def set(self, index, request):
+        self.calls.append(("set", index, json.loads(json.dumps(request))))
+        if self.fail:
+            from pyroute2.netlink.exceptions import NetlinkError
+            raise NetlinkError(self.fail)
+        s = self.vfs[request["vf"]]
+        for k, v in request.items():
+            if k == "vlan":
+                s.update(vlan=v["vlan"], qos=v["qos"])
+            elif k in ("spoofchk", "trust"):
+                s[k] = bool(v)
+            elif k != "vf":
+                s[k] = v
+
+    def sets(self):
+        return [c for c in self.calls if c[0] == "set"]
+
+
+def vf_table():
+    return {i: {"mac": "00:00:00:00:00:00", "vlan": 0, "qos": 0, "spoofchk": True, "trust": False} for i in range(4)}

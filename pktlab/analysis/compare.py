@@ -48,7 +48,7 @@ def search_of(result: Result) -> dict | None:
     return s if isinstance(s, dict) else None
 
 
-def _goal_pps(result: Result, name: str) -> float | None:
+def goal_pps(result: Result, name: str) -> float | None:
     s = search_of(result)
     for g in (s or {}).get("goals", ()):
         if g.get("goal", {}).get("name") == name:
@@ -153,8 +153,8 @@ def path_rates(results: list[Result]) -> tuple[PathRate, ...]:
     out = []
     for (dp, size), rs in sorted(groups.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1])):
         ok = [r for r in rs if r.status == "ok" and r.best_rx_pps is not None]
-        ndrs = [x for x in (_goal_pps(r, "NDR") for r in ok) if x is not None]
-        pdrs = [x for x in (_goal_pps(r, "PDR") for r in ok) if x is not None]
+        ndrs = [x for x in (goal_pps(r, "NDR") for r in ok) if x is not None]
+        pdrs = [x for x in (goal_pps(r, "PDR") for r in ok) if x is not None]
         note = ""
         if not ok:
             last = max(rs, key=lambda r: r.provenance.utc_time)

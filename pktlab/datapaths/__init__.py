@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from .base import DataPath
 from .kernel import LinuxBridgePath, OvsAfxdpPath, OvsKernelDatapathPath, VethPath
+from .ovs_dpdk_p2p import OvsDpdkP2pPath
 from .ovs_dpdk_vhost import OvsDpdkVhostPath
+from .ovs_kernel_p2p import OvsKernelP2pPath
 from .pvp import PvpPath
+from .sriov_vf import SriovVfPath
 
 KINDS: dict[str, type[DataPath]] = {
     "ovs-dpdk-vhost": OvsDpdkVhostPath,
@@ -14,8 +17,12 @@ KINDS: dict[str, type[DataPath]] = {
     "linux-bridge": LinuxBridgePath,
     "ovs-afxdp": OvsAfxdpPath,
     "ovs-kernel": OvsKernelDatapathPath,
+    "ovs-kernel-p2p": OvsKernelP2pPath,
+    "ovs-dpdk-p2p": OvsDpdkP2pPath,
+    "sriov-vf": SriovVfPath,
 }
 
 
-def build(scenario, entry, run_dir, run_id) -> DataPath:
-    return KINDS[entry.kind](scenario, entry, run_dir, run_id)
+def build(scenario, entry, run_dir, run_id, root="/") -> DataPath:
+    """root: where host facts are read (lab paths; "/" unless planning from a copy of a host's sysfs)."""
+    return KINDS[entry.kind](scenario, entry, run_dir, run_id, root)

@@ -9,10 +9,11 @@ from ..plan import Plan
 
 
 class DataPath:
-    def __init__(self, scenario, entry, run_dir: Path, run_id: str):
+    def __init__(self, scenario, entry, run_dir: Path, run_id: str, root: str = "/"):
         self.scenario, self.entry = scenario, entry
         self.options = entry.options
         self.run_dir, self.run_id = Path(run_dir), run_id
+        self.root = str(root)  # where host facts are read: "/" or a copy of a lab server's sysfs
 
     @property
     def name(self) -> str:
@@ -32,6 +33,15 @@ class DataPath:
                 if c not in usable:
                     self.fail(f"cpu.{key}", f"core {c} does not exist or is not usable here "
                                             f"(usable: {sorted(usable)})")
+
+    def explain(self) -> str:
+        """Why the plan looks as it does (placement choices and warnings), for --dry-run."""
+        return ""
+
+    def requirements(self) -> list[dict]:
+        """What `pktlab doctor <scenario>` checks of the host for this path (doctor's requirement data)."""
+        cores = sorted({c for cs in self.cores_used().values() for c in cs})
+        return [{"check": "cores", "cpus": cores}] if cores else []
 
     def fail(self, key, reason):
         raise PrecheckError(self.scenario.file, key, reason)

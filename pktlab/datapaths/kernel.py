@@ -37,8 +37,8 @@ class KernelPath(DataPath):
 
     switch_ns_suffix: str | None = None  # namespace of the switch-side veth ends (None: root)
 
-    def __init__(self, scenario, entry, run_dir, run_id):
-        super().__init__(scenario, entry, run_dir, run_id)
+    def __init__(self, scenario, entry, run_dir, run_id, root="/"):
+        super().__init__(scenario, entry, run_dir, run_id, root)
         tag = names.tag_for(run_id)
         prefix = self.options.ifname_prefix or names.link_prefix(tag)
         self.ifname = {s: prefix + s for s in ("a0", "a1", "b0", "b1", "br")}
@@ -108,8 +108,8 @@ class _OvsOnVeths(KernelPath):
 
     datapath_type = "netdev"
 
-    def __init__(self, scenario, entry, run_dir, run_id):
-        super().__init__(scenario, entry, run_dir, run_id)
+    def __init__(self, scenario, entry, run_dir, run_id, root="/"):
+        super().__init__(scenario, entry, run_dir, run_id, root)
         self.ovs_dir = str(self.run_dir / "ovs")
 
     def precheck(self):
@@ -191,10 +191,19 @@ class OvsKernelDatapathPath(_OvsOnVeths):
         return plan
 
 
-def openvswitch_module_missing() -> str | None:
-    """Why the OVS kernel datapath cannot run here, or None."""
-    if Path("/sys/module/openvswitch").is_dir():
+def openvswitch_module_missing(root: str = "/") -> str | None:
+    """Why the OVS kernel datapath cannot run on the host under root, or None."""
+    if Path(root, "sys/module/openvswitch").is_dir():
         return None
+    if Path(root).resolve() != Path("/"):  # a copy of a host's tree: its module list decides
+        from ..inventory.sysfs import read_attr
+
+        release = read_attr(root, "proc/sys/kernel/osrelease") or ""
+        dep = read_attr(root, f"lib/modules/{release}/modules.dep") or ""
+        if any(line.split(":", 1)[0].endswith("/openvswitch.ko" + ext) for line in dep.splitlines()
+               for ext in ("", ".xz", ".zst", ".gz")):
+            return None
+        return f"the openvswitch kernel module is neither loaded nor in /lib/modules/{release} on that host"
     p = subprocess.run(["modprobe", "--dry-run", "openvswitch"], capture_output=True, text=True)
     if p.returncode == 0:
         return None

@@ -35,8 +35,8 @@ def _mask(cores) -> str:
 
 
 class OvsDpdkVhostPath(DataPath):
-    def __init__(self, scenario, entry, run_dir, run_id):
-        super().__init__(scenario, entry, run_dir, run_id)
+    def __init__(self, scenario, entry, run_dir, run_id, root="/"):
+        super().__init__(scenario, entry, run_dir, run_id, root)
         self.ovs_dir = str(self.run_dir / "ovs")
         self.huge_dir = str(self.run_dir / "hugepages")
         self.sock_dir = str(self.run_dir / "vhost")

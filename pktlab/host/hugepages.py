@@ -11,13 +11,19 @@ from ..errors import StepError
 from ..plan import Step
 
 
-def pool_dir(size_kb: int, root: str = "/") -> Path:
-    return Path(root, f"sys/kernel/mm/hugepages/hugepages-{size_kb}kB")
+def pool_rel(size_kb: int, node: int | None = None) -> str:
+    """The pool's sysfs directory relative to the root: system-wide, or one NUMA node's."""
+    base = "sys/kernel/mm" if node is None else f"sys/devices/system/node/node{node}"
+    return f"{base}/hugepages/hugepages-{size_kb}kB"
 
 
-def read_pool(size_kb: int, root: str = "/") -> tuple[int, int]:
-    """(total, free) pages of one size."""
-    d = pool_dir(size_kb, root)
+def pool_dir(size_kb: int, root: str = "/", node: int | None = None) -> Path:
+    return Path(root, pool_rel(size_kb, node))
+
+
+def read_pool(size_kb: int, root: str = "/", node: int | None = None) -> tuple[int, int]:
+    """(total, free) pages of one size, system-wide or on one node."""
+    d = pool_dir(size_kb, root, node)
     return int((d / "nr_hugepages").read_text()), int((d / "free_hugepages").read_text())
 
 
@@ -45,36 +51,57 @@ def shortfall(count: int, size_kb: int, root: str = "/") -> str | None:
 
 @dataclass
 class ReserveHugepages(Step):
-    """Make at least `count` pages free in the pool; undo puts nr_hugepages back."""
+    """Make at least `count` pages free in the pool (system-wide, or on NUMA node
+    `node`: memory DPDK takes with --socket-mem must be on that node); undo puts
+    nr_hugepages back."""
 
     kind = "hugepages"
     count: int
     size_kb: int = 2048
     root: str = "/"
+    node: int | None = None
+
+    def _where(self):
+        return "" if self.node is None else f" on node {self.node}"
 
     def describe(self):
-        return f"reserve {self.count} x {self.size_kb // 1024} MiB hugepages (raise nr_hugepages as needed)"
+        return (f"reserve {self.count} x {size_name(self.size_kb)} hugepages{self._where()} "
+                "(raise nr_hugepages as needed)")
 
     def describe_undo(self):
         before = self.state.get("nr_before")
-        return f"restore {self.size_kb // 1024} MiB nr_hugepages to {before if before is not None else 'its value before'}"
+        return (f"restore {size_name(self.size_kb)} nr_hugepages{self._where()} to "
+                f"{before if before is not None else 'its value before'}")
+
+    def _set(self, value: int):
+        from ..inventory import sysfs  # its write_attr is the one write path tests watch
+
+        rel = f"{pool_rel(self.size_kb, self.node)}/nr_hugepages"
+        try:
+            sysfs.write_attr(self.root, rel, str(value))
+        except OSError as e:
+            raise StepError(f"writing {value} to /{rel}: {os.strerror(e.errno or 5)}") from None
 
     def apply(self, ctx):
-        total, free = read_pool(self.size_kb, self.root)
+        total, free = read_pool(self.size_kb, self.root, self.node)
         self.state["nr_before"] = total
         ctx.journal_state()  # the old value must be on disk before it is changed
         want = total + max(0, self.count - free)
         if want != total:
-            (pool_dir(self.size_kb, self.root) / "nr_hugepages").write_text(str(want))
-        got, free = read_pool(self.size_kb, self.root)
+            self._set(want)
+        got, free = read_pool(self.size_kb, self.root, self.node)
         if free < self.count:
-            raise StepError(f"asked for {self.count} free {self.size_kb // 1024} MiB hugepages, "
+            raise StepError(f"asked for {self.count} free {size_name(self.size_kb)} hugepages{self._where()}, "
                             f"the kernel gave {free} (fragmented memory?)")
 
     def undo(self, ctx):
         before = self.state.get("nr_before")
-        if before is not None:
-            (pool_dir(self.size_kb, self.root) / "nr_hugepages").write_text(str(before))
+        if before is not None and read_pool(self.size_kb, self.root, self.node)[0] != before:
+            self._set(before)
+
+
+def size_name(size_kb: int) -> str:
+    return f"{size_kb // 1048576} GiB" if size_kb >= 1048576 else f"{size_kb // 1024} MiB"
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -96,7 +123,7 @@ class MountHugetlbfs(Step):
     size_kb: int = 2048
 
     def describe(self):
-        return f"mount hugetlbfs (pagesize {self.size_kb // 1024} MiB) on {self.path}"
+        return f"mount hugetlbfs (pagesize {size_name(self.size_kb)}) on {self.path}"
 
     def describe_undo(self):
         return f"unmount {self.path} and remove the directory"

@@ -12,6 +12,11 @@ from . import process
 class LoadModule(Step):
     kind = "kernel-module"
     name: str
+    root: str = "/"  # where /sys/module is read (a fake tree in tests)
+
+    def _loaded(self) -> bool:
+        # vfio-pci shows as /sys/module/vfio_pci
+        return Path(self.root, "sys/module", self.name.replace("-", "_")).is_dir()
 
     def describe(self):
         return f"load kernel module {self.name}"
@@ -20,12 +25,12 @@ class LoadModule(Step):
         return f"unload kernel module {self.name} if this run loaded it"
 
     def apply(self, ctx):
-        if Path(f"/sys/module/{self.name}").is_dir():
+        if self._loaded():
             return
         self.state["loaded"] = True
         ctx.journal_state()
         process.run(["modprobe", self.name], what=f"modprobe {self.name}")
 
     def undo(self, ctx):
-        if self.state.get("loaded") and Path(f"/sys/module/{self.name}").is_dir():
+        if self.state.get("loaded") and self._loaded():
             process.run(["modprobe", "-r", self.name], what=f"modprobe -r {self.name}")

@@ -325,3 +325,54 @@ class SetMaster(Step):
                 raise NetError(op, self.ifname, self.netns, e.code) from None
             wait_until(lambda: (m := get_link(ipr, index=port["index"])) is None or not m.get("IFLA_MASTER"),
                        "the port detached", op, self.ifname, self.netns)
+
+
+@dataclass
+class SetLinkUp(Step):
+    """Bring up an interface the run did not create (a physical NIC it takes), with
+    an MTU large enough for the run's frames when `mtu` is given; undo puts back
+    its up/down state and MTU, and only on the same interface (ifindex).
+
+    state: ifindex, was_up, mtu_before.
+    """
+
+    kind = "link-up"
+    ifname: str
+    mtu: int | None = None  # at least this MTU [B]; None: leave it
+    netns: str | None = None
+
+    def describe(self):
+        return f"bring {self.ifname} up ({where(self.netns)})" + (f", MTU at least {self.mtu}" if self.mtu else "")
+
+    def describe_undo(self):
+        return f"put {self.ifname} back down (if it was) and its MTU back"
+
+    def apply(self, ctx):
+        _validate((self.ifname, self.netns))
+        with rtnl(self.netns, "bring up", self.ifname) as ipr:
+            msg = get_link(ipr, self.ifname)
+            if msg is None:
+                raise NetError("bring up", self.ifname, self.netns, _errno.ENODEV)
+            self.state.update(ifindex=msg["index"], was_up=bool(msg["flags"] & IFF_UP),
+                              mtu_before=msg.get("IFLA_MTU"))
+            ctx.journal_state()
+            if self.mtu and (msg.get("IFLA_MTU") or 0) < self.mtu:
+                _netlink("set MTU of", self.ifname, self.netns, ipr.link, "set", index=msg["index"], mtu=self.mtu)
+            if not self.state["was_up"]:
+                _netlink("bring up", self.ifname, self.netns, ipr.link, "set", index=msg["index"], state="up")
+
+    def undo(self, ctx):
+        index = self.state.get("ifindex")
+        if index is None:
+            return
+        with rtnl(self.netns, "restore", self.ifname, missing_ok=True) as ipr:
+            if ipr is None:
+                return
+            msg = get_link(ipr, index=index)
+            if msg is None:
+                return  # gone (its driver was unbound): nothing of ours is left on it
+            if not self.state.get("was_up") and msg["flags"] & IFF_UP:
+                _netlink("bring down", self.ifname, self.netns, ipr.link, "set", index=index, state="down")
+            before = self.state.get("mtu_before")
+            if before and msg.get("IFLA_MTU") != before:
+                _netlink("restore MTU of", self.ifname, self.netns, ipr.link, "set", index=index, mtu=before)

@@ -48,8 +48,10 @@ def current_override(pci: str, root: str) -> str | None:
     return None if v in (None, "", "(null)") else v
 
 
-def bind_refusal(pci: str, driver: str, root: str = "/", allow_in_use: bool = False) -> str | None:
-    """Why BindDriver(pci, driver) must not run on this host, or None (reads only)."""
+def bind_refusal(pci: str, driver: str, root: str = "/", allow_in_use: bool = False,
+                 loading: bool = False) -> str | None:
+    """Why BindDriver(pci, driver) must not run on this host, or None (reads only).
+    loading: an earlier step of the plan loads `driver`, so it need not be loaded now."""
     addr = _sysfs.normalize_pci(pci)
     if addr is None:
         return f"{pci!r} is not a PCI address (expected dddd:bb:dd.f)"
@@ -67,7 +69,7 @@ def bind_refusal(pci: str, driver: str, root: str = "/", allow_in_use: bool = Fa
         if used:
             return (f"{addr} is in use: {'; '.join(used)} (bring it down and remove its addresses, "
                     "or pass allow_in_use=True)")
-    if not os.path.isdir(os.path.join(root, "sys/bus/pci/drivers", driver)):
+    if not loading and not os.path.isdir(os.path.join(root, "sys/bus/pci/drivers", driver)):
         return f"driver {driver} is not loaded (no /sys/bus/pci/drivers/{driver}); load it first (modprobe {driver})"
     if driver == "vfio-pci":
         iommu = _sysfs.read_iommu(root, _sysfs.Cmdline.parse(_sysfs.read_attr(root, "proc/cmdline", "") or ""))

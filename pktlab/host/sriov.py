@@ -67,6 +67,23 @@ def vfs_refusal(pf: str, count: int, root: str = "/", allow_in_use: bool = False
     return None
 
 
+def vf_addresses(pf: str, count: int, root: str = "/") -> list[str]:
+    """The PCI addresses VFs 0..count-1 of PF `pf` will have, before they exist:
+    routing ID = PF's + sriov_offset + i * sriov_stride (PCIe SR-IOV, 3.3.9-10)."""
+    dev = f"sys/bus/pci/devices/{pf}"
+    offset, stride = (_sysfs.read_attr(root, f"{dev}/{a}") for a in ("sriov_offset", "sriov_stride"))
+    if offset is None or stride is None or not offset.isdigit() or not stride.isdigit():
+        raise ValueError(f"{pf} does not say where its VFs go (no sriov_offset/sriov_stride)")
+    domain, bus, rest = pf.split(":")
+    slot, fn = rest.split(".")
+    rid = (int(bus, 16) << 8) | (int(slot, 16) << 3) | int(fn)
+    out = []
+    for i in range(count):
+        r = rid + int(offset) + i * int(stride)
+        out.append(f"{domain}:{r >> 8:02x}:{(r >> 3) & 0x1f:02x}.{r & 7}")
+    return out
+
+
 def _write(root, rel, value, what):
     try:
         _sysfs.write_attr(root, rel, value)
@@ -152,7 +169,43 @@ def parse_vfinfo(msg) -> dict[int, dict]:
             a = info.get(f"IFLA_VF_{key.upper()}")
             if a is not None and a[key] != 0xFFFFFFFF:  # -1: the driver cannot say
                 s[key] = bool(a[key])
+        stats = info.get("IFLA_VF_STATS")
+        if stats is not None:
+            s["stats"] = {k: int(stats.get(f"IFLA_VF_STATS_{k.upper()}") or 0) for k in VF_STATS}
     return out
+
+
+VF_STATS = ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "rx_dropped", "tx_dropped", "multicast")
+
+
+class VfCounters:
+    """The PF driver's own per-VF counters (IFLA_VF_STATS, as `ip -s link show <pf>`),
+    the independent count for the SR-IOV path: what each VF sent and received
+    through the embedded switch. Drivers refresh them from a periodic task
+    (ixgbe every 2 s), so settled() waits until two reads 2.5 s apart agree."""
+
+    source = "netlink:IFLA_VF_STATS"
+    REFRESH_S = 2.5
+
+    def __init__(self, pf_ifname: str, vfs):
+        self.pf_ifname, self.vfs = pf_ifname, tuple(vfs)
+
+    def snapshot(self) -> dict[str, dict[str, int]]:
+        _, info = netlink.read(self.pf_ifname)
+        missing = [vf for vf in self.vfs if "stats" not in info.get(vf, {})]
+        if missing:
+            raise StepError(f"{self.pf_ifname}: the driver reports no counters for VF {missing[0]}")
+        return {f"vf{vf}": dict(info[vf]["stats"]) for vf in self.vfs}
+
+    def settled(self, poll_s: float = 0.0) -> dict[str, dict[str, int]]:
+        last = self.snapshot()
+        for _ in range(4):
+            time.sleep(self.REFRESH_S)
+            now = self.snapshot()
+            if now == last:
+                break
+            last = now
+        return last
 
 
 class VfNetlink:

@@ -15,6 +15,7 @@ anything here: a list of dicts, each with a "check" and its fields:
     {"check": "hugepages", "size": "1G", "count": 4, "node": 1}    # free pages; node None: anywhere
     {"check": "iommu"}
     {"check": "driver", "name": "vfio-pci"}                        # loaded, or loadable
+    {"check": "module", "name": "openvswitch"}                     # a kernel module: loaded, or loadable
     {"check": "nic", "port": "0000:03:00.0", "free": True, "vfs": 4}  # exists, a PMD claims it,
                                                                    # not in use, has the VFs
     {"check": "placement", "dut_ports": [...], "pmd_cores": 2, ...}  # planner.Demand fields
@@ -182,6 +183,17 @@ def _check_driver(inv, req, root):
     return [Finding(f"driver {name} loaded", st.loaded, st.detail, fix, warning=st.available and not st.loaded)]
 
 
+def _check_module(inv, req, root):
+    """A kernel module (not a PCI driver): loaded, or loadable by modprobe."""
+    name = req["name"]
+    if Path(root, "sys/module", name.replace("-", "_")).is_dir():
+        return [Finding(f"kernel module {name}", True, "loaded")]
+    st = driver_status(name, root, inv.kernel or "", inv.cmdline)
+    return [Finding(f"kernel module {name}", st.available, st.detail.replace("not loaded;", "not loaded yet;"),
+                    None if st.available else f"install a kernel that has the {name} module, and boot it with "
+                                              "module loading on")]
+
+
 def _check_nic(inv, req, pmds, root):
     port = req["port"]
     out = []
@@ -270,8 +282,12 @@ def _check_placement(inv, req):
     try:
         p = planner.plan(inv, planner.Demand(**args))
     except PrecheckError as e:
-        return [Finding("placement on NUMA nodes", False, f"{e.key}: {e.reason}",
-                        "free or add cores/hugepages on that node, or allow cross-NUMA placement")]
+        fix = {"dut_ports": "name a NIC this host has (NICs table above), by PCI address or interface name",
+               "gen_ports": "name a NIC this host has (NICs table above), by PCI address or interface name",
+               "hugepages": "reserve the hugepages on that node (the reason says how)",
+               "page_size": "use a page size this host has"}.get(
+            e.key, "free or add cores on that node, or allow cross-NUMA placement")
+        return [Finding("placement on NUMA nodes", False, f"{e.key}: {e.reason}", fix)]
     out = [Finding("placement on NUMA nodes", True,
                    f"PMDs {format_cpulist(p.ovs_pmd) or '-'}, generator {format_cpulist(p.generator) or '-'}, "
                    f"guest {format_cpulist(p.guest_vcpus) or '-'}; " +
@@ -304,11 +320,13 @@ def check(inv: Inventory, scenario: str, requirements, pmds: dict, root: str = "
                 v.findings += _check_driver(inv, req, root)
             elif kind == "nic":
                 v.findings += _check_nic(inv, req, pmds, root)
+            elif kind == "module":
+                v.findings += _check_module(inv, req, root)
             elif kind == "placement":
                 v.findings += _check_placement(inv, req)
             else:
                 raise _bad(scenario, i, "check", f"unknown check {kind!r} (known: cores, driver, hugepages, "
-                                                 "iommu, nic, numa_nodes, placement)")
+                                                 "iommu, module, nic, numa_nodes, placement)")
         except (KeyError, TypeError, ValueError) as e:
             raise _bad(scenario, i, None, f"{kind}: {e}") from None
     return v
@@ -320,6 +338,8 @@ def diagnose(requirements: dict[str, list] | None = None, root: str = "/", pmd_i
     Without any, judges the generic needs of DPDK on a physical port (generic=False: none)."""
     inv = read_inventory(root)
     index = pmd_index if pmd_index is not None else PmdIndex.load(root=root)
+    if not len(index) and pmd_index is None and Path(root).resolve() != Path("/"):
+        index = PmdIndex.load()  # a copy of a host's sysfs carries no DPDK: judge by the one installed here
     pmds = {nic.pci: index.lookup(nic.vendor, nic.device, nic.subsystem_vendor, nic.subsystem_device)
             for nic in inv.nics}
     if not requirements and generic:

@@ -310,7 +310,13 @@ def plan(inv: Inventory, demand: Demand) -> Placement:
         users = tuple(f"{who} {m} MiB" for who, m in need[node])
         if pool is None:
             raise PrecheckError(src, "page_size", f"node {node} has no {demand.page_size} hugepage pool")
-        if pool.free < count:
+        short = max(0, count - pool.free)
+        # 2M pages can still be reserved on the node at run time when it has the memory
+        # (a quarter kept back); 1G pages must be free already: after boot, memory is
+        # rarely left contiguous enough to give them.
+        grows = short and size_kb == 2048 and n.mem_free_kb is not None and \
+            short * size_kb <= n.mem_free_kb * 3 // 4
+        if short and not grows:
             path = f"/sys/devices/system/node/node{node}/hugepages/hugepages-{size_kb}kB/nr_hugepages"
             raise PrecheckError(src, "hugepages",
                                 f"node {node} has {pool.free} free {demand.page_size} hugepages "
@@ -320,7 +326,8 @@ def plan(inv: Inventory, demand: Demand) -> Placement:
                                              if size_kb == 1048576 else ""))
         pages.append(NodePages(node, size_kb, count, pool.free, users))
         choices.append(Choice("hugepages", f"{count}x{size_label(size_kb)}@node{node}",
-                              f"{' + '.join(users)} on node {node}; {pool.free} free there"))
+                              f"{' + '.join(users)} on node {node}; {pool.free} free there" +
+                              (f", the run reserves {short} more and gives them back" if short else "")))
     top = max([n.id for n in inv.nodes] + [0])
     socket_mem = tuple(demand.ovs_mem_mb if n in need and any(w == "OVS" for w, _ in need[n]) else 0
                        for n in range(top + 1))

@@ -1,7 +1,7 @@
 """A netdev bridge and its ports, through OVSDB."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..plan import Step
@@ -44,9 +44,11 @@ class AddPort(Step):
     options: dict
     ofport: int = 0  # requested OpenFlow port number (0: let OVS choose)
     wait_up: float = 0.0  # wait this long [s] for ofport and link up (0: don't wait)
+    other_config: dict = field(default_factory=dict)  # Interface other_config (pmd-rxq-affinity, ...)
 
     def describe(self):
         opts = " ".join(f"{k}={v}" for k, v in self.options.items())
+        opts += "".join(f" other_config:{k}={v}" for k, v in self.other_config.items())
         up = ", wait until it is up" if self.wait_up else ""
         return f"add port {self.name} to {self.bridge} (type={self.type} {opts}".rstrip() + f"){up}"
 
@@ -56,6 +58,8 @@ class AddPort(Step):
     def apply(self, ctx):
         db = ctx.ovsdb(db_sock(self.ovs_dir))
         attrs = {"type": self.type, "options": dict(self.options)}
+        if self.other_config:
+            attrs["other_config"] = dict(self.other_config)
         if self.ofport:
             attrs["ofport_request"] = self.ofport
         db.execute(db.api.add_port(self.bridge, self.name, may_exist=False),

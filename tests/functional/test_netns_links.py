@@ -374,3 +374,27 @@ def test_steps_round_trip_through_the_journal_and_describe_themselves():
         "delete Linux bridge plabcdefbr (netns pktlab-abcdef-br)",
         "detach plabcdefa1 from bridge plabcdefbr (netns pktlab-abcdef-br)",
     ]
+
+
+def test_set_link_up_raises_mtu_and_undo_puts_both_back(tag, state_dir):
+    """SetLinkUp on an interface the run did not create (a stand-in for a physical NIC:
+    a veth made down, MTU 1500, in a namespace): up with MTU 9000, then back."""
+    from pktlab.host.links import SetLinkUp
+
+    L, N = (lambda s: names.link_name(tag, s)), (lambda s: names.netns_name(tag, s))
+    with applied(state_dir, "setup") as outer:
+        outer.apply_all(Plan([AddNetns(N("a")), AddVethPair(L("a0"), L("a1"), N("a"), N("a"), up=False)]))
+        before = links_in(N("a"))[L("a0")]
+        assert not before["flags"] & 1 and before.get("IFLA_MTU") == 1500
+        with applied(state_dir) as a:
+            a.apply(SetLinkUp(L("a0"), mtu=9000, netns=N("a")))
+            now = links_in(N("a"))[L("a0")]
+            assert now["flags"] & 1 and now.get("IFLA_MTU") == 9000
+        after = links_in(N("a"))[L("a0")]
+        assert not after["flags"] & 1 and after.get("IFLA_MTU") == 1500
+        # already up with a larger MTU: nothing to change, nothing to undo
+        with applied(state_dir, "r2") as a:
+            a.apply(SetLinkUp(L("a1"), netns=N("a")))
+            a.apply(SetLinkUp(L("a1"), mtu=1400, netns=N("a")))
+        assert links_in(N("a"))[L("a1")].get("IFLA_MTU") == 1500
+    assert leftovers(tag) == []

@@ -326,42 +326,9 @@ def test_descriptions_say_what_happens():
 
 # ---------------------------------------------------------------- ConfigureVf (netlink stand-in)
 
-class FakeVfNetlink:
-    """Stands in for sriov.VfNetlink: a PF with ifindex 7 and its VFs' settings, applying each set."""
-
-    def __init__(self, vfs, index=7, fail=None):
-        self.index, self.vfs, self.calls, self.fail = index, vfs, [], fail
-
-    def read(self, pf_ifname):
-        self.calls.append(("read", pf_ifname))
-        return self.index, json.loads(json.dumps(self.vfs), object_hook=lambda d: {
-            int(k) if k.isdigit() else k: v for k, v in d.items()})
-
-    def set(self, index, request):
-        self.calls.append(("set", index, json.loads(json.dumps(request))))
-        if self.fail:
-            from pyroute2.netlink.exceptions import NetlinkError
-            raise NetlinkError(self.fail)
-        s = self.vfs[request["vf"]]
-        for k, v in request.items():
-            if k == "vlan":
-                s.update(vlan=v["vlan"], qos=v["qos"])
-            elif k in ("spoofchk", "trust"):
-                s[k] = bool(v)
-            elif k != "vf":
-                s[k] = v
-
-    def sets(self):
-        return [c for c in self.calls if c[0] == "set"]
-
-
-def vf_table():
-    return {i: {"mac": "00:00:00:00:00:00", "vlan": 0, "qos": 0, "spoofchk": True, "trust": False} for i in range(4)}
-
-
 def test_configure_vf_sends_the_request_and_undo_sends_the_old_settings(monkeypatch, state_dir):
     """Netlink stand-in: the exact pyroute2 vf spec, then the one restoring what was read."""
-    nl = FakeVfNetlink(vf_table())
+    nl = fakesys.FakeVfNetlink(fakesys.vf_table())
     monkeypatch.setattr(sriov, "netlink", nl)
     with applied(state_dir) as a:
         step = a.apply(ConfigureVf("enp3s0f0", 1, mac="02:00:00:00:01:01", vlan=100, spoofchk=False, trust=True))
@@ -373,14 +340,14 @@ def test_configure_vf_sends_the_request_and_undo_sends_the_old_settings(monkeypa
         ("set", 7, {"vf": 1, "mac": "02:00:00:00:01:01", "vlan": {"vlan": 100, "qos": 0}, "spoofchk": 0, "trust": 1}),
         ("set", 7, {"vf": 1, "mac": "00:00:00:00:00:00", "vlan": {"vlan": 0, "qos": 0}, "spoofchk": 1, "trust": 0}),
     ]
-    assert nl.vfs == vf_table()
+    assert nl.vfs == fakesys.vf_table()
     assert step.describe_undo() == ("restore VF 1 of enp3s0f0: mac 00:00:00:00:00:00, vlan 0, spoofchk on, "
                                     "trust off, qos 0")
 
 
 def test_configure_vf_touches_only_what_it_was_given(monkeypatch, state_dir):
     """Netlink stand-in: trust alone is set, and only trust is restored; a second undo sends nothing."""
-    nl = FakeVfNetlink(vf_table())
+    nl = fakesys.FakeVfNetlink(fakesys.vf_table())
     monkeypatch.setattr(sriov, "netlink", nl)
     ctx = RunContext(state_dir, "r1")
     step = ConfigureVf("enp3s0f0", 2, trust=True)
@@ -392,7 +359,7 @@ def test_configure_vf_touches_only_what_it_was_given(monkeypatch, state_dir):
 
 def test_configure_vf_undo_from_the_journal_of_a_dead_run(monkeypatch, state_dir):
     """Netlink stand-in: the step rebuilt from its journal record restores the old MAC."""
-    nl = FakeVfNetlink(vf_table())
+    nl = fakesys.FakeVfNetlink(fakesys.vf_table())
     monkeypatch.setattr(sriov, "netlink", nl)
     step = ConfigureVf("enp3s0f0", 3, mac="02:00:00:00:03:03")
     step.apply(RunContext(state_dir, "dead"))
@@ -413,7 +380,7 @@ def test_configure_vf_undo_from_the_journal_of_a_dead_run(monkeypatch, state_dir
 ])
 def test_configure_vf_refusals_send_nothing(monkeypatch, state_dir, kw, reason):
     """Netlink stand-in: bad input or a missing VF is refused before any set."""
-    nl = FakeVfNetlink(vf_table())
+    nl = fakesys.FakeVfNetlink(fakesys.vf_table())
     monkeypatch.setattr(sriov, "netlink", nl)
     with pytest.raises(StepError, match=reason):
         with applied(state_dir) as a:
@@ -423,7 +390,7 @@ def test_configure_vf_refusals_send_nothing(monkeypatch, state_dir, kw, reason):
 
 def test_configure_vf_error_carries_errno(monkeypatch, state_dir):
     """Netlink stand-in: the driver says EOPNOTSUPP; the StepError says so, undo restores nothing more."""
-    nl = FakeVfNetlink(vf_table(), fail=errno.EOPNOTSUPP)
+    nl = fakesys.FakeVfNetlink(fakesys.vf_table(), fail=errno.EOPNOTSUPP)
     monkeypatch.setattr(sriov, "netlink", nl)
     with pytest.raises(StepError, match=r"set VF 0 of enp3s0f0: Operation not supported \((EOPNOTSUPP|ENOTSUP)\)"):
         with applied(state_dir) as a:

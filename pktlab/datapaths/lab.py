@@ -1,0 +1,287 @@
+"""What the data paths on physical NICs share: finding the NICs, refusing the
+ones pktlab must not take, placing pollers and hugepages by NUMA node, binding
+NICs for DPDK, and the generator on PCI ports.
+
+Everything about the host is read under `root` ("/" on a real host; a fake
+sysfs tree in tests and for planning a lab server from a copy of its sysfs), and
+every refusal is a PrecheckError naming the scenario file and key, raised
+before any step runs. A fake root can be planned (`--dry-run`), never run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import time
+
+from ..errors import PrecheckError, StepError
+from ..gen.step import StartGenerator
+from ..host import hugepages
+from ..host.dpdk_runtime import DpdkRuntimeDir
+from ..host.kmod import LoadModule
+from ..host.links import SetLinkUp
+from ..host.pci import BindDriver, bind_refusal
+from ..inventory import planner
+from ..inventory.sysfs import Nic, read_inventory, size_label
+from .base import DataPath
+from .streams import streams_for
+
+# planner keys -> the scenario keys a user edits ("{where}" is datapath[i])
+_KEYS = {"dut_ports": "{where}.dut_ports", "gen_ports": "{where}.gen_ports", "pmd_cores": "{where}.pmd_cores",
+         "gen_lcores": "{where}.gen_lcores", "guest_vcpus": "{where}.guest_vcpus", "pmd_pins": "cpu.ovs_pmd",
+         "gen_pins": "cpu.generator", "guest_pins": "cpu.guest", "page_size": "{where}.page_size",
+         "hugepages": "{where}.page_size", "placement": "{where}"}
+L2_OVERHEAD = 18  # Ethernet header + FCS: MTU = frame size - 18
+
+
+@functools.lru_cache(maxsize=1)
+def pmd_index():
+    """The PMDs of the DPDK installed here (the generator's and OVS's), read once."""
+    from ..inventory.pmdinfo import PmdIndex
+
+    return PmdIndex.load()
+
+
+class LabPath(DataPath):
+    """Base of ovs-kernel-p2p, ovs-dpdk-p2p and sriov-vf."""
+
+    uses_ovs_dpdk = False  # OVS PMDs and dpdk-socket-mem are placed
+
+    def __init__(self, scenario, entry, run_dir, run_id, root="/"):
+        super().__init__(scenario, entry, run_dir, run_id, root)
+        self.huge_dir = str(self.run_dir / "hugepages")
+        self.gen_prefix = f"pktlab-gen-{run_id}"
+
+    @property
+    def where(self) -> str:
+        return f"datapath[{self.scenario.datapaths.index(self.entry)}]"
+
+    def fail(self, key, reason):
+        raise PrecheckError(self.scenario.file, key.format(where=self.where) if key else key, reason)
+
+    # -- the host, read under root ---------------------------------------------
+    @functools.cached_property
+    def inventory(self):
+        return read_inventory(self.root)
+
+    def nic(self, name: str, key: str) -> Nic:
+        nic = self.inventory.nic(name)
+        if nic is None:
+            have = ", ".join(f"{n.pci} ({n.ifname})" if n.ifname else n.pci for n in self.inventory.nics) or "none"
+            self.fail(key, f"{name}: no such NIC on this host (NICs: {have})")
+        return nic
+
+    def allowed(self, nic: Nic) -> bool:
+        """Named in allow_in_use (by PCI address or interface name)."""
+        names = {nic.pci, *(n.name for n in nic.netdevs)}
+        from ..inventory.sysfs import normalize_pci
+
+        return any(a in names or normalize_pci(a) == nic.pci for a in self.options.allow_in_use)
+
+    def refuse_taking(self, nic: Nic, name: str, key: str) -> None:
+        """The management NIC never; a NIC that is up, addressed, routed or enslaved
+        only when the scenario names it in allow_in_use."""
+        if nic.management:
+            self.fail(key, f"{name} ({nic.pci}) is the management NIC (it carries the default route); "
+                           "pktlab never reconfigures or unbinds it")
+        used = [u for u in nic.in_use()]
+        if used and not self.allowed(nic):
+            self.fail(key, f"{name} ({nic.pci}) is in use: {'; '.join(used)}; bring it down and remove its "
+                           f"addresses, or name it in {self.where}.allow_in_use to take it anyway")
+
+    def dpdk_binding(self, nic: Nic, name: str, key: str) -> str | None:
+        """The kernel driver a DPDK PMD wants this NIC on (vfio-pci, ...), or None when
+        its PMD is bifurcated (mlx5: the port stays on its kernel driver)."""
+        pmds = pmd_index().for_nic(nic)
+        if not pmds:
+            self.fail(key, f"{name} ({nic.pci}, {nic.vendor_device}): no DPDK poll-mode driver installed here "
+                           "claims it (pktlab doctor lists the NICs DPDK supports)")
+        return pmds[0].binding if not pmds[0].bifurcated else None
+
+    def check_bind(self, nic: Nic, name: str, key: str, driver: str) -> None:
+        status = self.inventory.drivers.get(driver)
+        if status is not None and not status.available:
+            self.fail(key, f"{name} needs {driver}: {status.detail}")
+        why = bind_refusal(nic.pci, driver, self.root, allow_in_use=self.allowed(nic),
+                           loading=status is not None and not status.loaded)
+        if why:
+            self.fail(key, f"{name}: {why}")
+
+    # -- placement ---------------------------------------------------------------
+    def demand(self) -> planner.Demand:
+        """What the planner places: overridden per path for the ports and memory."""
+        raise NotImplementedError
+
+    def _demand(self, dut_ports=(), gen_ports=(), ovs_mem_mb=0) -> planner.Demand:
+        cpu, opt = self.scenario.cpu, self.options
+        return planner.Demand(
+            dut_ports=tuple(dut_ports), gen_ports=tuple(gen_ports),
+            pmd_cores=0 if cpu.ovs_pmd or not self.uses_ovs_dpdk else opt.pmd_cores,
+            gen_lcores=0 if cpu.generator is not None else opt.gen_lcores,
+            page_size=opt.page_size, ovs_mem_mb=ovs_mem_mb, gen_mem_mb=opt.generator_mem,
+            pmd_pins=tuple(cpu.ovs_pmd) if self.uses_ovs_dpdk else (),
+            gen_pins=(cpu.generator,) if cpu.generator is not None else (),
+            allow_cross_numa=opt.allow_cross_numa, source=str(self.scenario.file))
+
+    @functools.cached_property
+    def placement(self) -> planner.Placement:
+        try:
+            return planner.plan(self.inventory, self.demand())
+        except PrecheckError as e:
+            key = _KEYS.get(e.key, "{where}." + str(e.key)).format(where=self.where)
+            raise PrecheckError(self.scenario.file, key, e.reason) from None
+
+    def explain(self) -> str:
+        return self.placement.render()
+
+    def cores_used(self):
+        try:
+            p = self.placement
+        except PrecheckError:
+            return {}
+        used = {"generator": list(p.generator)}
+        if p.ovs_pmd:
+            used["ovs_pmd"] = list(p.ovs_pmd)
+        if p.ovs_lcore is not None and self.uses_ovs_dpdk:
+            used["ovs_lcore"] = [p.ovs_lcore]
+        return used
+
+    def node_mem(self, mb: int, nodes) -> str:
+        """--socket-mem / dpdk-socket-mem: `mb` on each of `nodes`, 0 elsewhere."""
+        top = max([n.id for n in self.inventory.nodes] + [0])
+        return ",".join(str(mb if n in nodes else 0) for n in range(top + 1))
+
+    def gen_nodes(self) -> set[int]:
+        p = self.placement
+        return {n for who, n in ((w, pages.node) for pages in p.hugepages for w in pages.users)
+                if who.startswith("generator")}
+
+    # -- common steps --------------------------------------------------------------
+    def precheck(self):
+        """Read-only, in the order a user fixes things: the NICs, then where things go."""
+        iommu = self.inventory.iommu
+        if self.needs_vfio() and not iommu.enabled and not iommu.vfio_noiommu:
+            self.fail("{where}.kind", f"{self.entry.kind} binds NICs to vfio-pci, which needs the IOMMU, and "
+                                      f"it is {iommu.detail}")
+        self.check_ports()
+        self.placement  # noqa: B018 - cores and hugepages on the NICs' nodes, or a PrecheckError
+        # Last, so a dry run from a copy of a host's sysfs still shows every refusal above.
+        if os.path.realpath(self.root) != "/":
+            self.fail(None, f"the host was read from {self.root}, a copy: it can be planned (--dry-run), not run")
+        if os.geteuid() != 0:
+            self.fail(None, "pktlab run changes the host (drivers, hugepages, daemons): run it as root")
+
+    def check_ports(self) -> None:
+        """Refuse NICs pktlab must not take (PrecheckError naming the key)."""
+        raise NotImplementedError
+
+    def nic_names(self) -> list[tuple[str, int]]:
+        """(NIC as the scenario names it, VFs it needs) for doctor."""
+        return [(n, 0) for n in (*self.options.dut_ports, *self.options.gen_ports)]
+
+    def needs_vfio(self) -> bool:
+        return True
+
+    def check_ovs(self) -> None:
+        from ..ovs import daemons
+
+        missing = daemons.missing_binaries()
+        if missing:
+            self.fail("{where}.kind", f"{self.entry.kind} needs Open vSwitch, missing: {', '.join(missing)}; "
+                                      f"{daemons.APT_HINT}")
+
+    def check_extension(self) -> None:
+        try:
+            import pktlab._pktgen  # noqa: F401 - the generator's compiled extension
+        except ImportError as e:
+            self.fail(f"{self.where}.kind", f"the generator's C extension is not built ({e}); "
+                                            "reinstall pktlab (pip install .) with libdpdk-dev present")
+
+    def hugepage_steps(self) -> list:
+        """Each node's pages (reserved where short, given back after), and one private
+        hugetlbfs of that page size for OVS and the generator."""
+        p = self.placement
+        steps = [hugepages.ReserveHugepages(np.count, np.size_kb, self.root, np.node) for np in p.hugepages]
+        if p.hugepages:
+            steps.append(hugepages.MountHugetlbfs(self.huge_dir, p.hugepages[0].size_kb))
+        return steps
+
+    def take_for_dpdk(self, names, key: str) -> list:
+        """Steps that hand each NIC to its DPDK PMD: load and bind vfio-pci (or what the
+        PMD wants), or, for a bifurcated PMD, bring its kernel interface up."""
+        steps, loading = [], set()
+        for name in names:
+            nic = self.nic(name, key)
+            driver = self.dpdk_binding(nic, name, key)
+            if driver is None:
+                if nic.ifname:
+                    steps.append(SetLinkUp(nic.ifname, self.mtu()))
+                continue
+            status = self.inventory.drivers.get(driver)
+            if status is not None and not status.loaded and driver not in loading:
+                loading.add(driver)
+                steps.append(LoadModule(driver, self.root))
+            steps.append(BindDriver(nic.pci, driver, self.root, allow_in_use=self.allowed(nic)))
+        return steps
+
+    def check_dpdk_ports(self, names, key: str) -> None:
+        for name in names:
+            nic = self.nic(name, key)
+            self.refuse_taking(nic, name, key)
+            driver = self.dpdk_binding(nic, name, key)
+            if driver is not None:
+                self.check_bind(nic, name, key, driver)
+
+    def mtu(self) -> int | None:
+        """MTU the run's largest frame needs, when above the default 1500."""
+        need = self.scenario.traffic.frame_size - L2_OVERHEAD
+        return need if need > 1500 else None
+
+    def wait_links(self, ctx, timeout: float, hint: str) -> None:
+        """Until every generator port has link (a physical link needs its cable and
+        autonegotiation); StepError with `hint` when it does not come."""
+        gen = ctx.live["generator"]
+        deadline = time.monotonic() + timeout
+        while not all(gen.link_up()):
+            if time.monotonic() > deadline:
+                raise StepError(f"generator ports without link after {timeout:.0f} s ({gen.link_up()}): {hint}")
+            time.sleep(0.2)
+
+    def generator_lcores(self) -> tuple[int, ...]:
+        return tuple(self.placement.generator)
+
+    def dpdk_generator_step(self, pcis, traffic=None):
+        """The generator's DPDK backend on PCI functions, its lcores and memory where
+        the planner put them (one RX/TX queue pair per lcore on every port)."""
+        from ..gen.config import GenConfig
+
+        lcores = self.generator_lcores()
+        eal = ("--in-memory", "--no-telemetry", f"--huge-dir={self.huge_dir}",
+               f"--socket-mem={self.node_mem(self.options.generator_mem, self.gen_nodes())}",
+               f"--file-prefix={self.gen_prefix}")
+        t = traffic or self.scenario.traffic
+        extra = {"lcores": lcores} if len(lcores) > 1 else {}
+        cfg = GenConfig(eal_args=eal, ports=tuple(pcis), streams=streams_for(t, 2), core=lcores[0], **extra)
+        return StartGenerator(cfg.to_dict(), log=str(self.run_dir / "generator.log"))
+
+    @staticmethod
+    def runtime_dir(prefix: str):
+        """EAL leaves /var/run/dpdk/<prefix> behind even with --in-memory."""
+        return DpdkRuntimeDir(prefix)
+
+    def requirements(self) -> list[dict]:
+        """What `pktlab doctor <scenario>` checks for this path."""
+        d = self.demand()
+        reqs: list[dict] = []
+        if self.needs_vfio():
+            reqs += [{"check": "iommu"}, {"check": "driver", "name": "vfio-pci"}]
+        for name, vfs in self.nic_names():
+            req = {"check": "nic", "port": name, "free": name not in self.options.allow_in_use}
+            reqs.append({**req, "vfs": vfs} if vfs else req)
+        fields = {f.name: getattr(d, f.name) for f in dataclasses.fields(d) if f.name != "source"}
+        reqs.append({"check": "placement", **{k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}})
+        return reqs
+
+
+def page_label(size: str) -> str:
+    return size_label(planner.PAGE_SIZES_KB[size])

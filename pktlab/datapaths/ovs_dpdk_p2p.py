@@ -1,0 +1,122 @@
+"""OVS-DPDK phy->phy: generator NIC -> DUT NIC 0 (dpdk0) -> netdev bridge ->
+DUT NIC 1 (dpdk1) -> generator NIC, the way lab servers are cabled for it.
+
+The DUT NICs are bound to vfio-pci (or left on their kernel driver when their
+PMD is bifurcated, as mlx5's is) and become OVS `dpdk` ports with
+dpdk-devargs, n_rxq and the descriptor counts; PMDs run on the NICs' NUMA
+node and each RX queue is pinned to one of them (pmd-rxq-affinity), so the
+measured rate does not depend on OVS's rebalancing. OVS's EAL is limited to
+the DUT NICs (-a), so it cannot grab the generator's, which the generator's
+own EAL drives on lcores of their node.
+"""
+from __future__ import annotations
+
+from ..host.files import MakeRunDir
+from ..ovs import daemons
+from ..ovs.bridge import AddBridge, AddPort
+from ..ovs.counters import OvsCounters
+from ..ovs.daemons import SetOvsOtherConfig, StartOvsdbServer, StartOvsVswitchd
+from ..ovs.openflow import AddFlows
+from ..plan import Plan
+from .lab import LabPath
+
+PORTS = ("dpdk0", "dpdk1")
+
+
+def _mask(cores) -> str:
+    return hex(sum(1 << c for c in cores))
+
+
+def rxq_affinity(pmds_by_node: dict[int, list[int]], port_nodes: list[int], n_rxq: int) -> list[str]:
+    """pmd-rxq-affinity per port ("0:3,1:7"): queues dealt round robin over the PMDs
+    on the port's node (all PMDs when it has none), carried on from port to port, so
+    with one queue per port each port has a PMD of its own."""
+    everyone = sorted(c for cs in pmds_by_node.values() for c in cs)
+    turn: dict[int, int] = {}
+    out = []
+    for node in port_nodes:
+        pmds = sorted(pmds_by_node.get(node) or everyone)
+        pairs = []
+        for q in range(n_rxq):
+            i = turn.get(node, 0)
+            pairs.append(f"{q}:{pmds[i % len(pmds)]}")
+            turn[node] = i + 1
+        out.append(",".join(pairs))
+    return out
+
+
+class OvsDpdkP2pPath(LabPath):
+    uses_ovs_dpdk = True
+
+    def __init__(self, scenario, entry, run_dir, run_id, root="/"):
+        super().__init__(scenario, entry, run_dir, run_id, root)
+        self.ovs_dir = str(self.run_dir / "ovs")
+        self.ovs_prefix = f"pktlab-ovs-{run_id}"
+
+    def demand(self):
+        opt = self.options
+        return self._demand(opt.dut_ports, opt.gen_ports, ovs_mem_mb=opt.socket_mem)
+
+    def check_ports(self):
+        self.check_ovs()
+        self.check_extension()
+        self.check_dpdk_ports(self.options.dut_ports, "{where}.dut_ports")
+        self.check_dpdk_ports(self.options.gen_ports, "{where}.gen_ports")
+
+    def affinity(self) -> list[str]:
+        p = self.placement
+        by_node: dict[int, list[int]] = {}
+        for c in p.ovs_pmd:
+            by_node.setdefault(self.inventory.cpu(c).node, []).append(c)
+        nodes = [p.port_nodes[name] or 0 for name in self.options.dut_ports]
+        return rxq_affinity(by_node, nodes, self.options.n_rxq)
+
+    def host_plan(self):
+        opt, p = self.options, self.placement
+        dut = [self.nic(n, "{where}.dut_ports") for n in opt.dut_ports]
+        ovs_nodes = {n for n, mb in enumerate(p.ovs_socket_mem) if mb}
+        mem = self.node_mem(opt.socket_mem, ovs_nodes)
+        allow = " ".join(f"-a {nic.pci}" for nic in dut)
+        other = {
+            "dpdk-init": "true",
+            "dpdk-socket-mem": mem,
+            "dpdk-socket-limit": mem,
+            "pmd-cpu-mask": _mask(p.ovs_pmd),
+            "dpdk-extra": f"--in-memory --no-telemetry --huge-dir={self.huge_dir} "
+                          f"--file-prefix={self.ovs_prefix} {allow}",
+        }
+        if p.ovs_lcore is not None:
+            other["dpdk-lcore-mask"] = _mask([p.ovs_lcore])
+        steps = [MakeRunDir(str(self.run_dir)), *self.hugepage_steps(),
+                 *self.take_for_dpdk(opt.dut_ports, "{where}.dut_ports"),
+                 *self.take_for_dpdk(opt.gen_ports, "{where}.gen_ports"),
+                 StartOvsdbServer(self.ovs_dir), SetOvsOtherConfig(self.ovs_dir, other),
+                 self.runtime_dir(self.ovs_prefix), self.runtime_dir(self.gen_prefix),
+                 StartOvsVswitchd(self.ovs_dir), AddBridge(self.ovs_dir, opt.bridge, "netdev")]
+        for ofport, (name, nic, affinity) in enumerate(zip(PORTS, dut, self.affinity()), 1):
+            options = {"dpdk-devargs": nic.pci, "n_rxq": str(opt.n_rxq), "n_rxq_desc": str(opt.rxq_desc),
+                       "n_txq_desc": str(opt.txq_desc)}
+            if self.mtu():
+                options["mtu_request"] = str(self.mtu())
+            # link up needs the cable and the peer: a minute covers autonegotiation
+            steps.append(AddPort(self.ovs_dir, opt.bridge, name, "dpdk", options, ofport, wait_up=60.0,
+                                 other_config={"pmd-rxq-affinity": affinity}))
+        steps.append(AddFlows(self.ovs_dir, opt.bridge, ("priority=100,in_port=1,actions=output:2",
+                                                         "priority=100,in_port=2,actions=output:1")))
+        return Plan(steps)
+
+    def generator_step(self):
+        gen = [self.nic(n, "{where}.gen_ports").pci for n in self.options.gen_ports]
+        return self.dpdk_generator_step(gen)
+
+    def wait_ready(self, ctx):
+        ctx.ovsdb(daemons.db_sock(self.ovs_dir)).wait_ports_up(PORTS, timeout=60)
+        self.wait_links(ctx, 60, f"check the cabling to {', '.join(self.options.dut_ports)}")
+
+    def counters(self, ctx):
+        return OvsCounters(ctx.ovsdb(daemons.db_sock(self.ovs_dir)), PORTS)
+
+    def versions(self, ctx):
+        from ..provenance import ovs_version
+
+        return {"ovs_version": ovs_version(daemons.OVS_VSWITCHD_DPDK)}

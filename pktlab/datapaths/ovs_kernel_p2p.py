@@ -1,0 +1,119 @@
+"""OVS kernel datapath phy->phy: generator NIC -> DUT NIC 0 -> system bridge
+(the openvswitch module forwards) -> DUT NIC 1 -> generator NIC.
+
+The DUT NICs stay on their kernel driver: the run brings them up (MTU for the
+frames) and adds them as system ports; undo takes them out and puts their
+state back. The generator drives its NICs with DPDK (bound to vfio-pci, the
+default: it then outruns what it measures) or, with generator = "kernel",
+through AF_XDP on their interfaces, for hosts where they cannot leave the kernel.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from ..gen.step import StartGenerator
+from ..host.files import MakeRunDir
+from ..host.kmod import LoadModule
+from ..host.links import SetLinkUp
+from ..ovs import daemons
+from ..ovs.bridge import AddBridge, AddPort
+from ..ovs.counters import OvsCounters
+from ..ovs.daemons import StartOvsdbServer, StartOvsVswitchd
+from ..ovs.openflow import AddFlows
+from ..plan import Plan
+from .kernel import openvswitch_module_missing
+from .lab import LabPath
+from .streams import streams_for
+
+
+class OvsKernelP2pPath(LabPath):
+    def __init__(self, scenario, entry, run_dir, run_id, root="/"):
+        super().__init__(scenario, entry, run_dir, run_id, root)
+        self.ovs_dir = str(self.run_dir / "ovs")
+
+    @property
+    def dpdk_generator(self) -> bool:
+        return self.options.generator == "dpdk"
+
+    def unavailable(self):
+        return openvswitch_module_missing(self.root)
+
+    def needs_vfio(self):
+        return self.dpdk_generator
+
+    def demand(self):
+        opt = self.options
+        d = self._demand(opt.dut_ports, opt.gen_ports)
+        return d if self.dpdk_generator else dataclasses.replace(d, gen_mem_mb=0)  # AF_XDP: no hugepages
+
+    def requirements(self):
+        return [{"check": "module", "name": "openvswitch"}, *super().requirements()]
+
+    def check_ports(self):
+        self.check_ovs()
+        self.check_extension()
+        for name in self.options.dut_ports:
+            nic = self.nic(name, "{where}.dut_ports")
+            self.refuse_taking(nic, name, "{where}.dut_ports")
+            if nic.ifname is None:
+                self.fail("{where}.dut_ports", f"{name} ({nic.pci}) has no kernel interface (driver "
+                                               f"{nic.driver or 'none'}): the kernel datapath forwards between "
+                                               "interfaces; bind it back to its network driver")
+        if self.dpdk_generator:
+            self.check_dpdk_ports(self.options.gen_ports, "{where}.gen_ports")
+        else:
+            for name in self.options.gen_ports:
+                nic = self.nic(name, "{where}.gen_ports")
+                self.refuse_taking(nic, name, "{where}.gen_ports")
+                if nic.ifname is None:
+                    self.fail("{where}.gen_ports", f"{name} ({nic.pci}) has no kernel interface for the "
+                                                   "kernel generator")
+
+    def explain(self):
+        return (super().explain() + "\n  note: the kernel datapath forwards in softirq on the cores that take "
+                "the DUT NICs' interrupts; pktlab leaves IRQ affinity as the host has it")
+
+    def dut_ifnames(self) -> list[str]:
+        return [self.nic(n, "{where}.dut_ports").ifname for n in self.options.dut_ports]
+
+    def host_plan(self):
+        opt = self.options
+        steps = [MakeRunDir(str(self.run_dir))]
+        if not Path(self.root, "sys/module/openvswitch").is_dir():
+            steps.append(LoadModule("openvswitch", self.root))
+        if self.dpdk_generator:
+            steps += self.hugepage_steps() + self.take_for_dpdk(opt.gen_ports, "{where}.gen_ports")
+            steps.append(self.runtime_dir(self.gen_prefix))
+        else:
+            steps += [SetLinkUp(self.nic(n, "{where}.gen_ports").ifname, self.mtu()) for n in opt.gen_ports]
+        dut = self.dut_ifnames()
+        steps += [SetLinkUp(ifname, self.mtu()) for ifname in dut]
+        steps += [StartOvsdbServer(self.ovs_dir), StartOvsVswitchd(self.ovs_dir, dpdk=False), AddBridge(self.ovs_dir, opt.bridge, "system")]
+        steps += [AddPort(self.ovs_dir, opt.bridge, ifname, "system", {}, ofport, wait_up=60.0)
+                  for ofport, ifname in enumerate(dut, 1)]
+        steps.append(AddFlows(self.ovs_dir, opt.bridge, ("priority=100,in_port=1,actions=output:2",
+                                                         "priority=100,in_port=2,actions=output:1")))
+        return Plan(steps)
+
+    def generator_step(self):
+        ports = [self.nic(n, "{where}.gen_ports") for n in self.options.gen_ports]
+        if self.dpdk_generator:
+            return self.dpdk_generator_step([nic.pci for nic in ports])
+        from ..gen.config import GenConfig
+
+        cfg = GenConfig(eal_args=(), ports=tuple(nic.ifname for nic in ports), backend="kernel",
+                        streams=streams_for(self.scenario.traffic, 2), core=self.generator_lcores()[0])
+        return StartGenerator(cfg.to_dict(), log=str(self.run_dir / "generator.log"))
+
+    def wait_ready(self, ctx):
+        ctx.ovsdb(daemons.db_sock(self.ovs_dir)).wait_ports_up(tuple(self.dut_ifnames()), timeout=60)
+        self.wait_links(ctx, 60, f"check the cabling to {', '.join(self.options.dut_ports)}")
+
+    def counters(self, ctx):
+        return OvsCounters(ctx.ovsdb(daemons.db_sock(self.ovs_dir)), tuple(self.dut_ifnames()))
+
+    def versions(self, ctx):
+        from ..provenance import ovs_version
+
+        return {"ovs_version": ovs_version(daemons.OVS_VSWITCHD_DPDK)}
