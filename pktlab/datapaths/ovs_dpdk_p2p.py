@@ -11,6 +11,7 @@ own EAL drives on lcores of their node.
 """
 from __future__ import annotations
 
+from ..gen.config import is_pci
 from ..host.files import MakeRunDir
 from ..ovs import daemons
 from ..ovs.bridge import AddBridge, AddPort
@@ -71,43 +72,52 @@ class OvsDpdkP2pPath(LabPath):
         nodes = [p.port_nodes[name] or 0 for name in self.options.dut_ports]
         return rxq_affinity(by_node, nodes, self.options.n_rxq)
 
+    def dut_devargs(self) -> list[str]:
+        """What OVS opens each DUT port by (its dpdk-devargs): the NICs' PCI addresses."""
+        return [self.nic(n, "{where}.dut_ports").pci for n in self.options.dut_ports]
+
+    def gen_devices(self) -> list[str]:
+        """The generator's devices: its NICs' PCI addresses."""
+        return [self.nic(n, "{where}.gen_ports").pci for n in self.options.gen_ports]
+
+    def take_nics(self) -> list:
+        return (self.take_for_dpdk(self.options.dut_ports, "{where}.dut_ports") +
+                self.take_for_dpdk(self.options.gen_ports, "{where}.gen_ports"))
+
     def host_plan(self):
         opt, p = self.options, self.placement
-        dut = [self.nic(n, "{where}.dut_ports") for n in opt.dut_ports]
+        devargs = self.dut_devargs()
         ovs_nodes = {n for n, mb in enumerate(p.ovs_socket_mem) if mb}
         mem = self.node_mem(opt.socket_mem, ovs_nodes)
-        allow = " ".join(f"-a {nic.pci}" for nic in dut)
+        # OVS's EAL probes the DUT NICs only (-a): the generator's are not for it
+        allow = "".join(f" -a {d}" for d in devargs if is_pci(d))
         other = {
             "dpdk-init": "true",
             "dpdk-socket-mem": mem,
             "dpdk-socket-limit": mem,
             "pmd-cpu-mask": _mask(p.ovs_pmd),
             "dpdk-extra": f"--in-memory --no-telemetry --huge-dir={self.huge_dir} "
-                          f"--file-prefix={self.ovs_prefix} {allow}",
+                          f"--file-prefix={self.ovs_prefix}{allow}",
         }
         if p.ovs_lcore is not None:
             other["dpdk-lcore-mask"] = _mask([p.ovs_lcore])
-        steps = [MakeRunDir(str(self.run_dir)), *self.hugepage_steps(),
-                 *self.take_for_dpdk(opt.dut_ports, "{where}.dut_ports"),
-                 *self.take_for_dpdk(opt.gen_ports, "{where}.gen_ports"),
+        steps = [MakeRunDir(str(self.run_dir)), *self.hugepage_steps(), *self.take_nics(),
                  StartOvsdbServer(self.ovs_dir), SetOvsOtherConfig(self.ovs_dir, other),
                  self.runtime_dir(self.ovs_prefix), self.runtime_dir(self.gen_prefix),
                  StartOvsVswitchd(self.ovs_dir), AddBridge(self.ovs_dir, opt.bridge, "netdev")]
-        for ofport, (name, nic, affinity) in enumerate(zip(PORTS, dut, self.affinity()), 1):
-            options = {"dpdk-devargs": nic.pci, "n_rxq": str(opt.n_rxq), "n_rxq_desc": str(opt.rxq_desc),
+        for ofport, (name, dev, affinity) in enumerate(zip(PORTS, devargs, self.affinity()), 1):
+            options = {"dpdk-devargs": dev, "n_rxq": str(opt.n_rxq), "n_rxq_desc": str(opt.rxq_desc),
                        "n_txq_desc": str(opt.txq_desc)}
-            if self.mtu():
-                options["mtu_request"] = str(self.mtu())
-            # link up needs the cable and the peer: a minute covers autonegotiation
-            steps.append(AddPort(self.ovs_dir, opt.bridge, name, "dpdk", options, ofport, wait_up=60.0,
-                                 other_config={"pmd-rxq-affinity": affinity}))
+            # No waiting for link here: the far end is the generator's NIC, whose PHY may stay
+            # down until the generator starts its port; wait_ready waits for both sides.
+            steps.append(AddPort(self.ovs_dir, opt.bridge, name, "dpdk", options, ofport,
+                                 other_config={"pmd-rxq-affinity": affinity}, mtu_request=self.mtu() or 0))
         steps.append(AddFlows(self.ovs_dir, opt.bridge, ("priority=100,in_port=1,actions=output:2",
                                                          "priority=100,in_port=2,actions=output:1")))
         return Plan(steps)
 
     def generator_step(self):
-        gen = [self.nic(n, "{where}.gen_ports").pci for n in self.options.gen_ports]
-        return self.dpdk_generator_step(gen)
+        return self.dpdk_generator_step(self.gen_devices())
 
     def wait_ready(self, ctx):
         ctx.ovsdb(daemons.db_sock(self.ovs_dir)).wait_ports_up(PORTS, timeout=60)

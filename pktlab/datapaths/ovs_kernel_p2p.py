@@ -90,7 +90,8 @@ class OvsKernelP2pPath(LabPath):
         dut = self.dut_ifnames()
         steps += [SetLinkUp(ifname, self.mtu()) for ifname in dut]
         steps += [StartOvsdbServer(self.ovs_dir), StartOvsVswitchd(self.ovs_dir, dpdk=False), AddBridge(self.ovs_dir, opt.bridge, "system")]
-        steps += [AddPort(self.ovs_dir, opt.bridge, ifname, "system", {}, ofport, wait_up=60.0)
+        # link comes when the generator starts its NICs: wait_ready waits for it
+        steps += [AddPort(self.ovs_dir, opt.bridge, ifname, "system", {}, ofport)
                   for ofport, ifname in enumerate(dut, 1)]
         steps.append(AddFlows(self.ovs_dir, opt.bridge, ("priority=100,in_port=1,actions=output:2",
                                                          "priority=100,in_port=2,actions=output:1")))

@@ -45,10 +45,12 @@ class AddPort(Step):
     ofport: int = 0  # requested OpenFlow port number (0: let OVS choose)
     wait_up: float = 0.0  # wait this long [s] for ofport and link up (0: don't wait)
     other_config: dict = field(default_factory=dict)  # Interface other_config (pmd-rxq-affinity, ...)
+    mtu_request: int = 0  # Interface mtu_request [B] (0: OVS's default, 1500)
 
     def describe(self):
         opts = " ".join(f"{k}={v}" for k, v in self.options.items())
         opts += "".join(f" other_config:{k}={v}" for k, v in self.other_config.items())
+        opts += f" mtu_request={self.mtu_request}" if self.mtu_request else ""
         up = ", wait until it is up" if self.wait_up else ""
         return f"add port {self.name} to {self.bridge} (type={self.type} {opts}".rstrip() + f"){up}"
 
@@ -60,6 +62,8 @@ class AddPort(Step):
         attrs = {"type": self.type, "options": dict(self.options)}
         if self.other_config:
             attrs["other_config"] = dict(self.other_config)
+        if self.mtu_request:
+            attrs["mtu_request"] = self.mtu_request
         if self.ofport:
             attrs["ofport_request"] = self.ofport
         db.execute(db.api.add_port(self.bridge, self.name, may_exist=False),
