@@ -20,7 +20,7 @@ _TIMEOUT_S = 10
 
 def collect(cores_used: dict[str, list[int]], dpdk_version: str | None = None,
             ovs_version: str | None = None, root: str | os.PathLike = "/",
-            guest: dict | None = None) -> Provenance:
+            guest: dict | None = None, nics: list | None = None) -> Provenance:
     """Provenance of a run starting now; root prefixes the /proc and /sys reads (tests)."""
     root = Path(root)
     return Provenance(
@@ -35,6 +35,7 @@ def collect(cores_used: dict[str, list[int]], dpdk_version: str | None = None,
         git_commit=git_commit(Path(pktlab.__file__).resolve().parent),
         utc_time=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         guest=guest,
+        nics=nics,
     )
 
 

@@ -94,6 +94,9 @@ class Provenance:
     utc_time: str  # ISO 8601 with "Z", when this was collected; also names the result file
     # PVP: the guest's kernel, forwarder, vCPUs and their host cores, acceleration (KVM or emulated)
     guest: dict | None = None
+    # Lab paths: each NIC the run took (role, PCI address, vendor:device, kernel driver,
+    # DPDK PMD, NUMA node, link speed), as it was before the run
+    nics: list | None = None
 
     def __post_init__(self):
         for role, cores in self.cores_used.items():
@@ -122,7 +125,8 @@ class Provenance:
                 "numa_nodes": self.numa_nodes, "dpdk_version": self.dpdk_version,
                 "ovs_version": self.ovs_version, "pktlab_version": self.pktlab_version,
                 "git_commit": self.git_commit, "utc_time": self.utc_time,
-                **({"guest": copy.deepcopy(self.guest)} if self.guest is not None else {})}
+                **({"guest": copy.deepcopy(self.guest)} if self.guest is not None else {}),
+                **({"nics": copy.deepcopy(self.nics)} if self.nics is not None else {})}
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "provenance") -> "Provenance":
@@ -136,7 +140,8 @@ class Provenance:
                 _get(cores[role], i, int, f"{where}.cores_used.{role}")
         return _build(cls, where, cores_used=cores,
                       numa_nodes=_get(d, "numa_nodes", int, where),
-                      guest=_get(d, "guest", dict, where, nullable=True, required=False), **kw)
+                      guest=_get(d, "guest", dict, where, nullable=True, required=False),
+                      nics=_get(d, "nics", list, where, nullable=True, required=False), **kw)
 
 
 @dataclass(frozen=True)

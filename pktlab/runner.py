@@ -150,7 +150,8 @@ class Runner:
 
         t = p.scenario.traffic
         prov = collect(p.cores_used(), dpdk_version=versions.get("dpdk_version"),
-                       ovs_version=versions.get("ovs_version"), guest=versions.get("guest"))
+                       ovs_version=versions.get("ovs_version"), guest=versions.get("guest"),
+                       nics=versions.get("nics"))
         return Result(schema_version=SCHEMA_VERSION, scenario=self.scenario.as_dict(), datapath=p.name,
                       frame_size=t.frame_size, flows=t.flows, provenance=prov, trials=trials,
                       status=status, reason=reason, search=search)

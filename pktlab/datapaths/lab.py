@@ -269,6 +269,30 @@ class LabPath(DataPath):
         """EAL leaves /var/run/dpdk/<prefix> behind even with --in-memory."""
         return DpdkRuntimeDir(prefix)
 
+    def nic_provenance(self) -> list[dict]:
+        """The NICs this path takes, as they were when the plan was made (before any binding)."""
+        out = []
+        for name, _ in self.nic_names():
+            nic = self.inventory.nic(name)
+            if nic is None:
+                continue
+            pmds = pmd_index().for_nic(nic)
+            role = ("dut" if name in getattr(self.options, "dut_ports", ()) else
+                    "pf" if name == getattr(self.options, "pf", None) else "generator")
+            out.append({"role": role, "name": name, "pci": nic.pci, "vendor_device": nic.vendor_device,
+                        "driver": nic.driver, "pmd": pmds[0].name if pmds else None, "numa_node": nic.numa_node,
+                        "speed_mbps": nic.netdev.speed_mbps if nic.netdev else None})
+        return out
+
+    def versions(self, ctx):
+        v = {"nics": self.nic_provenance()}
+        if self.uses_ovs_dpdk or self.entry.kind == "ovs-kernel-p2p":
+            from ..ovs import daemons
+            from ..provenance import ovs_version
+
+            v["ovs_version"] = ovs_version(daemons.OVS_VSWITCHD_DPDK)
+        return v
+
     def requirements(self) -> list[dict]:
         """What `pktlab doctor <scenario>` checks for this path."""
         d = self.demand()

@@ -125,8 +125,3 @@ class OvsDpdkP2pPath(LabPath):
 
     def counters(self, ctx):
         return OvsCounters(ctx.ovsdb(daemons.db_sock(self.ovs_dir)), PORTS)
-
-    def versions(self, ctx):
-        from ..provenance import ovs_version
-
-        return {"ovs_version": ovs_version(daemons.OVS_VSWITCHD_DPDK)}

@@ -113,8 +113,3 @@ class OvsKernelP2pPath(LabPath):
 
     def counters(self, ctx):
         return OvsCounters(ctx.ovsdb(daemons.db_sock(self.ovs_dir)), tuple(self.dut_ifnames()))
-
-    def versions(self, ctx):
-        from ..provenance import ovs_version
-
-        return {"ovs_version": ovs_version(daemons.OVS_VSWITCHD_DPDK)}

@@ -433,3 +433,23 @@ def test_a_bifurcated_pmds_nic_stays_on_its_kernel_driver(tmp_path, fake):
     assert [s.pci for s in plan.steps if s.kind == "pci-bind"] == list(DUT)
     assert [s.ifname for s in plan.steps if s.kind == "link-up"] == ["ens2f0", "ens2f1"]
     assert plan.steps[-1].config["ports"] == list(GEN)
+
+
+def test_results_name_the_nics_as_they_were_before_the_run(tmp_path, fake):
+    from pktlab.provenance import collect
+    from pktlab.results import Provenance
+
+    root, _, _ = fake()
+    p = path_for(load(tmp_path, "lab-ovs-dpdk-p2p.toml", ALLOW_DUT1), root)
+    nics = p.nic_provenance()
+    assert [(n["role"], n["name"], n["pci"], n["vendor_device"], n["driver"], n["pmd"], n["numa_node"])
+            for n in nics] == [
+        ("dut", "enp3s0f0", DUT[0], "8086:10fb", "ixgbe", "net_ixgbe", 1),
+        ("dut", "enp3s0f1", DUT[1], "8086:10fb", "ixgbe", "net_ixgbe", 1),
+        ("generator", "ens2f0", GEN[0], "8086:1572", "i40e", "net_i40e", 0),
+        ("generator", "ens2f1", GEN[1], "8086:1572", "i40e", "net_i40e", 0)]
+    assert nics[1]["speed_mbps"] == 10000 and nics[0]["speed_mbps"] is None  # enp3s0f0 is down
+    prov = collect({"generator": [2], "ovs_pmd": [4, 5]}, nics=nics)
+    assert Provenance.from_dict(prov.to_dict()) == prov
+    sr = path_for(load(tmp_path, "lab-sriov-vf.toml"), root).nic_provenance()
+    assert [(n["role"], n["pci"]) for n in sr] == [("pf", DUT[0])]
