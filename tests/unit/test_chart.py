@@ -87,3 +87,21 @@ def test_speedup_names_the_fastest_path_against_the_baseline():
     assert fastest == "ovs-dpdk" and times == pytest.approx(30.0)
     assert speedup(bars, "ovs-kernel") is None  # a path that did not run is no baseline
     assert speedup(bars, "absent") is None
+
+
+def test_lab_comparison_bars_are_the_ndr_of_each_path(tmp_path):
+    """lab-compare-64b: three searched paths; each bar is its NDR, not its best (lossy) trial,
+    and a path that could not run keeps its labelled slot."""
+    import dataclasses
+
+    def searched(name, best_mpps, ndr_mpps):
+        goals = [{"goal": {"name": "NDR"}, "lower_bound_pps": ndr_mpps * 1e6},
+                 {"goal": {"name": "PDR"}, "lower_bound_pps": ndr_mpps * 1.1e6}]
+        return dataclasses.replace(result(name, best_mpps), search={"goals": goals})
+
+    results = [result("OVS kernel", status="not-run", reason="no openvswitch module"),
+               searched("OVS-DPDK", 12.0, 9.5), searched("SR-IOV VF", 14.9, 14.2)]
+    assert bars_64b(results) == [("OVS kernel", None, "not run: no openvswitch module"),
+                                 ("OVS-DPDK", 9.5, "NDR"), ("SR-IOV VF", 14.2, "NDR")]
+    png = plot_results(results, tmp_path / "lab.png")
+    assert png.read_bytes().startswith(PNG_SIGNATURE)
