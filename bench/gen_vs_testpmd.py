@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
-"""pktlab's generator vs dpdk-testpmd txonly: 64-byte frames into net_null, one core.
+"""pktlab's generator vs dpdk-testpmd txonly: 64-byte frames into net_null, on one
+or more lcores.
 
-Same core, same duration, same memory mode, same device. pktlab runs one
+Same cores, same duration, same memory mode, same device. pktlab runs one
 TX-only stream (rx_port None) through its worker process, exactly as a run
-does; testpmd runs --forward-mode=txonly --txpkts=64 with its forwarding lcore
-on the same CPU (its main lcore too: it only sleeps and prints). testpmd's
-rate is the mean of its periodic Tx-pps (the first period, which includes
-start-up, is dropped). Rounds alternate the two; medians are compared.
+does, with one poll loop per core (GenConfig.lcores) and as many flows as
+loops; testpmd runs --forward-mode=txonly --txpkts=64 with one forwarding
+lcore per core and as many queues (its main lcore shares the first core: it
+only sleeps and prints). testpmd's rate is the mean of its periodic Tx-pps
+(the first period, which includes start-up, is dropped). Rounds alternate the
+two; medians are compared, for each set of cores given.
 
-    python bench/gen_vs_testpmd.py [--core 1] [--duration 10] [--rounds 3] [--huge-dir DIR]
+    python bench/gen_vs_testpmd.py [--lcores 1 0,1] [--duration 10] [--rounds 3] [--huge-dir DIR]
 
-Prints both figures and, last, ratio=X.XX (pktlab / testpmd). Needs root.
+Prints both figures per set and, last, ratio=X.XX (pktlab / testpmd) of the
+last set. Needs root. On a 2-core machine two busy lcores share the CPUs with
+the kernel and the bench itself: the 2-lcore figures are noisy.
 """
 from __future__ import annotations
 
@@ -39,27 +44,34 @@ def mem_args(huge_dir: str | None) -> list[str]:
     return ["--no-huge", "-m", "1024", "--no-shconf"]
 
 
-def run_pktlab(core: int, duration: float, huge_dir: str | None, log: Path) -> float:
+def run_pktlab(cores: tuple[int, ...], duration: float, huge_dir: str | None, log: Path) -> float:
     from pktlab.gen import GenConfig, GeneratorProcess, StreamSpec, build_frame
 
     cfg = GenConfig(eal_args=("--no-pci", "--no-telemetry", f"--file-prefix={PREFIX}-gen",
                               *mem_args(huge_dir)),
-                    ports=("net_null0",), streams=(StreamSpec(0, None, build_frame(64)),), core=core)
+                    ports=("net_null0",), streams=(StreamSpec(0, None, build_frame(64), flows=len(cores)),),
+                    core=cores[0], lcores=cores)
     with GeneratorProcess(cfg, log) as gen:
         gen.wait_ready(60)
         stats = gen.trial(None, duration, 0.0)
+        loops = gen.loops
     if stats.tx_dropped:
         print(f"  (pktlab: {stats.tx_dropped} refused by the TX queue)")
+    if len(loops) > 1:
+        print("  (pktlab loops: " + ", ".join(f"lcore {lp.lcore} {lp.tx_pps / 1e6:.2f} Mpps" for lp in loops) + ")")
     return stats.tx_pps
 
 
-def run_testpmd(core: int, duration: float, huge_dir: str | None, log: Path) -> float:
+def run_testpmd(cores: tuple[int, ...], duration: float, huge_dir: str | None, log: Path) -> float:
     exe = shutil.which("dpdk-testpmd")
     if exe is None:
         sys.exit("dpdk-testpmd not found on PATH")
-    # testpmd needs a main lcore besides the forwarding one: both on `core`
-    cmd = [exe, f"--lcores=0@{core},1@{core}", "--main-lcore=0", "--no-pci", "--no-telemetry",
+    # testpmd needs a main lcore besides the forwarding ones: it shares the first core
+    lcores = ",".join([f"0@{cores[0]}"] + [f"{i + 1}@{c}" for i, c in enumerate(cores)])
+    n = len(cores)
+    cmd = [exe, f"--lcores={lcores}", "--main-lcore=0", "--no-pci", "--no-telemetry",
            f"--file-prefix={PREFIX}-tp", *mem_args(huge_dir), "--vdev=net_null0", "--",
+           f"--nb-cores={n}", f"--txq={n}", f"--rxq={n}",
            "--forward-mode=txonly", "--txpkts=64", "--stats-period=1"]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -96,7 +108,8 @@ def cleanup_runtime_dirs() -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--core", type=int, default=max(os.sched_getaffinity(0)), help="CPU for both")
+    ap.add_argument("--lcores", nargs="+", default=[str(max(os.sched_getaffinity(0)))],
+                    help="sets of cores, each measured: '1' one loop on CPU 1, '0,1' two loops")
     ap.add_argument("--duration", type=float, default=10.0, help="per run [s]")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--huge-dir", help="hugetlbfs mount with free pages (default: --no-huge)")
@@ -104,23 +117,28 @@ def main() -> int:
     if os.geteuid() != 0:
         sys.exit("needs root (DPDK)")
 
+    sets = [tuple(int(c) for c in s.split(",")) for s in args.lcores]
     logs = Path(tempfile.mkdtemp(prefix="pktlab-bench-"))
     mode = f"hugepages in {args.huge_dir}" if args.huge_dir else "--no-huge"
-    print(f"64 B frames into net_null, core {args.core}, {args.duration:g} s per run, {mode}; "
-          f"logs in {logs}")
-    ours, theirs = [], []
+    print(f"64 B frames into net_null, {args.duration:g} s per run, {mode}; logs in {logs}")
+    results = []
     try:
-        for r in range(args.rounds):
-            ours.append(run_pktlab(args.core, args.duration, args.huge_dir, logs / f"pktlab-{r}.log"))
-            theirs.append(run_testpmd(args.core, args.duration, args.huge_dir, logs / f"testpmd-{r}.log"))
-            print(f"round {r + 1}: pktlab {ours[-1] / 1e6:.2f} Mpps, testpmd {theirs[-1] / 1e6:.2f} Mpps",
-                  flush=True)
+        for cores in sets:
+            tag = "-".join(map(str, cores))
+            print(f"lcores {cores}:", flush=True)
+            ours, theirs = [], []
+            for r in range(args.rounds):
+                ours.append(run_pktlab(cores, args.duration, args.huge_dir, logs / f"pktlab-{tag}-{r}.log"))
+                theirs.append(run_testpmd(cores, args.duration, args.huge_dir, logs / f"testpmd-{tag}-{r}.log"))
+                print(f"  round {r + 1}: pktlab {ours[-1] / 1e6:.2f} Mpps, testpmd {theirs[-1] / 1e6:.2f} Mpps",
+                      flush=True)
+            results.append((cores, statistics.median(ours), statistics.median(theirs)))
     finally:
         cleanup_runtime_dirs()
-    p, t = statistics.median(ours), statistics.median(theirs)
-    print(f"pktlab  tx {p / 1e6:.2f} Mpps (median of {len(ours)})")
-    print(f"testpmd tx {t / 1e6:.2f} Mpps (median of {len(theirs)})")
-    print(f"ratio={p / t:.2f}")
+    for cores, p, t in results:
+        print(f"lcores {','.join(map(str, cores))}: pktlab tx {p / 1e6:.2f} Mpps, testpmd tx {t / 1e6:.2f} Mpps "
+              f"(medians of {args.rounds}), pktlab/testpmd {p / t:.2f}")
+    print(f"ratio={results[-1][1] / results[-1][2]:.2f}")
     return 0
 
 

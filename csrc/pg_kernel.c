@@ -1144,6 +1144,9 @@ pgk_check_config(const struct pg_config *cfg, const struct pgk_options *opt)
 		return pgk_fail(NULL, -EINVAL, "burst %u out of 1..%u", cfg->burst, PG_BURST_MAX);
 	if (cfg->ring_size < 64 || cfg->ring_size > 32768)
 		return pgk_fail(NULL, -EINVAL, "ring_size %u out of 64..32768", cfg->ring_size);
+	if (cfg->nb_lcores > 1)
+		return pgk_fail(NULL, -EINVAL, "nb_lcores %u: the kernel backend runs one loop",
+				cfg->nb_lcores);
 	if (opt->mode == PGK_MODE_AFXDP && (cfg->ring_size & (cfg->ring_size - 1)))
 		return pgk_fail(NULL, -EINVAL, "ring_size %u: AF_XDP rings need a power of two",
 				cfg->ring_size);
@@ -1281,6 +1284,7 @@ pgk_create(const struct pg_config *cfg, const struct pgk_options *opt, struct pg
 	}
 	ctx->lc.rx.nb_streams = cfg->nb_streams;
 	ctx->lc.rx.rxs = ctx->lc.rxs;
+	ctx->lc.rx.sst = ctx->lc.stats.streams;	/* one loop: no sub-streams */
 	ctx->lc.rx.stats = &ctx->lc.stats;
 	pgk_describe(ctx);
 	pgk_begin_trial(ctx);

@@ -122,6 +122,19 @@ pg_txs_begin(struct pg_txs *s, const uint8_t *frame, uint16_t stream_id, uint16_
 	s->port = s->port0;
 }
 
+void
+pg_txs_partition(struct pg_txs *s, uint32_t part, uint32_t nb_parts)
+{
+	/* the cursor steps by the same increments, only wider */
+	s->ip0 += part * s->ip_step;
+	s->port0 = (uint16_t)(s->port0 + part * s->port_step);
+	s->nb_flows = (s->nb_flows - part + nb_parts - 1) / nb_parts;
+	s->ip_step *= nb_parts;
+	s->port_step = (uint16_t)(s->port_step * nb_parts);
+	s->ip = s->ip0;
+	s->port = s->port0;
+}
+
 static volatile int *volatile pg_sig_stop;
 static volatile int pg_sig_fd = -1;
 static volatile sig_atomic_t pg_sig_signo;

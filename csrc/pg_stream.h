@@ -42,7 +42,7 @@ struct pg_txs {
 	uint32_t frame_len;	/* [B] without FCS */
 	uint32_t nb_flows;
 	uint32_t ip0;		/* first source address, host order */
-	uint32_t ip_step;	/* 1 if the source address varies, else 0 */
+	uint32_t ip_step;	/* between flows: 0 if fixed, 1 (N for 1 of N loops) */
 	uint16_t port0;		/* first source port, host order */
 	uint16_t port_step;
 	/* cursor */
@@ -60,12 +60,14 @@ struct pg_rxs {
 	uint32_t started;	/* max_seq is valid */
 };
 
-/* Everything pg_rx_account() needs. */
+/* Everything pg_rx_account() needs. Streams here are the stamp's stream ids:
+ * the configured streams, or their sub-streams when several loops send. */
 struct pg_rx {
 	uint32_t sig;		/* this trial's signature */
 	uint32_t nb_streams;
 	struct pg_rxs *rxs;	/* [nb_streams] */
-	struct pg_stats *stats;
+	struct pg_stream_stats *sst;	/* [nb_streams] */
+	struct pg_stats *stats;	/* ports and latency */
 };
 
 /* Unaligned stores/loads; memcpy compiles to one mov. */
@@ -260,7 +262,7 @@ pg_rx_account(const struct pg_rx *rx, uint32_t port_index, const uint8_t *frame,
 	if (PG_UNLIKELY(sid >= rx->nb_streams || rx->rxs[sid].rx_port != (int32_t)port_index))
 		goto foreign;
 
-	pg_rxs_seq(&rx->rxs[sid], &stats->streams[sid], pg_ld32(frame + 6));
+	pg_rxs_seq(&rx->rxs[sid], &rx->sst[sid], pg_ld32(frame + 6));
 
 	d = (int64_t)(now - pg_ld64(frame + 10));
 	lat = d > 0 ? (uint64_t)d : 0;
@@ -282,6 +284,9 @@ foreign:
 int pg_txs_prepare(struct pg_txs *s, const uint8_t *frame, uint32_t len, uint32_t nb_flows,
 		   uint32_t vary, char *err, size_t err_len);
 void pg_txs_begin(struct pg_txs *s, const uint8_t *frame, uint16_t stream_id, uint16_t trial_id);
+/* Keep only flows f with f % nb_parts == part (nb_flows > part), so one of
+ * nb_parts loops sends each flow and a flow keeps its order on the wire. */
+void pg_txs_partition(struct pg_txs *s, uint32_t part, uint32_t nb_parts);
 
 /* SIGINT/SIGTERM end the running trial of either backend: the handler sets
  * *stop (a loop's sticky stop flag) and writes a byte to wake_fd (-1: none).

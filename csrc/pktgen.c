@@ -1,6 +1,13 @@
 /*
- * pktgen.c - DPDK backend of the pktlab generator: ports, pools and the one
- * poll loop that transmits and receives on the calling lcore.
+ * pktgen.c - DPDK backend of the pktlab generator: ports, pools and the poll
+ * loops, one per lcore, each on its own queue of every port.
+ *
+ * Loop i sends flows f % N == i of every stream (a sub-stream: its own
+ * sequence space, stamp stream id stream * N + i) on queue i and receives
+ * queue i of every port. A flow hashes to one RX queue, so a loop sees each
+ * sub-stream's frames on it in order and keeps its own windows, counters and
+ * histogram; nothing on the hot path is shared or atomic. pg_read_stats adds
+ * the loops up.
  */
 #include <errno.h>
 #include <limits.h>
@@ -16,10 +23,12 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_pause.h>
 #include <rte_prefetch.h>
 #include <rte_version.h>
 
@@ -29,50 +38,77 @@
 #define PG_POOL_CACHE 256	/* per-lcore mempool cache [mbufs] */
 #define PG_RX_PREFETCH 4	/* frames prefetched ahead on receive */
 
-/* One TX stream: its template, its pool (every mbuf holds the template) and
- * the per-packet state of pg_stream.h. */
+/* pg_run_trial could not launch every loop: the launched ones return at once. */
+#define PG_START_ABORT UINT64_MAX
+
+/* One loop's share of a TX stream: its pool (every mbuf holds the template)
+ * and the per-packet state of pg_stream.h, for this loop's flows. */
 struct pg_tx_stream {
-	struct pg_txs txs;
+	struct pg_txs txs;	/* txs.stream_id is the sub-stream: index into sst[] */
 	struct rte_mempool *pool;
+	const uint8_t *frame;	/* the stream's template, for the per-trial base sums */
 	uint16_t port_id;
 	uint16_t port_index;
 	uint16_t nb_pending;	/* built and stamped, refused by a full TX queue */
-	uint8_t *frame;		/* template copy, for the per-trial base sums */
 	struct rte_mbuf *pending[PG_BURST_MAX];
 };
 
+struct pg_ctx;
+
 /*
- * Everything the loop touches, on one lcore: configuration (and the stream
- * cursors, which only this lcore writes) first, then the counters on their
- * own cache lines. Python reads the counters (pg_read_stats), never packets.
+ * Everything one loop touches, on its lcore: configuration (and the stream
+ * cursors and this trial's share, which only this loop writes once running)
+ * first, then the counters on their own cache lines. Python reads the
+ * counters (pg_read_stats), never packets.
  */
 struct pg_lcore {
-	volatile int stop;	/* set by pg_stop(), sticky */
-	uint32_t nb_streams;
+	struct pg_ctx *ctx;
+	volatile int *stop;	/* &ctx->stop: one flag stops every loop */
+	uint32_t loop;		/* index among the loops */
+	uint32_t lcore_id;	/* EAL lcore it is launched on (loops 1..N-1) */
+	uint32_t nb_loops;
+	uint32_t nb_streams;	/* configured streams; sub-streams are nb_streams * nb_loops */
 	uint32_t burst;
 	uint32_t nb_rx;		/* ports polled for receive */
+	uint16_t queue_id;	/* RX and TX queue on every port: the loop index */
 	uint16_t rx_port_id[PG_MAX_PORTS];
 	uint32_t rx_port_index[PG_MAX_PORTS];
+	/* this trial's share, set before the loops start */
+	uint64_t rate_fp;	/* [pps] 48.16 fixed point, 0: as fast as possible */
+	uint64_t window;	/* frames the paced window sends */
+	uint64_t tx_cycles;
+	uint64_t drain_cycles;
 	struct pg_rx rx;
-	struct pg_rxs rxs[PG_MAX_STREAMS];
-	struct pg_tx_stream tx[PG_MAX_STREAMS];
+	struct pg_rxs rxs[PG_MAX_SUBSTREAMS];	/* by sub-stream */
+	struct pg_tx_stream tx[PG_MAX_STREAMS];	/* by configured stream */
 	uint32_t nb_sched;	/* streams' turns, weighted (pg_sched_build) */
 	uint8_t sched[PG_MAX_STREAMS * PG_WEIGHT_MAX];
 
-	struct pg_stats stats __rte_cache_aligned;
+	/* written by this loop only; others read them in the drain */
+	struct pg_stream_stats sst[PG_MAX_SUBSTREAMS] __rte_cache_aligned;	/* by sub-stream */
+	struct pg_stats stats __rte_cache_aligned;	/* ports, latency, times; streams[] unused */
+	uint32_t tx_done;	/* window over, tx counts final (release store) */
 } __rte_cache_aligned;
 
 struct pg_port {
 	uint16_t port_id;
 	int started;
-	struct rte_mempool *rx_pool;
+	struct rte_mempool *rx_pool[PG_MAX_LCORES];	/* one per RX queue: per loop */
 };
 
 struct pg_ctx {
-	struct pg_lcore lc;	/* first, so it starts on a cache line */
+	struct pg_lcore lc[PG_MAX_LCORES];	/* first, so each starts on a cache line */
+	/* read by every loop all the time, written once to stop them: alone */
+	volatile int stop __rte_cache_aligned;	/* pg_stop() or a signal; sticky */
+	/* trial start: the loops spin until start_tsc is set */
+	uint32_t nb_ready __rte_cache_aligned;	/* loops 1..N-1 launched and waiting */
+	uint64_t start_tsc;	/* 0: not yet; PG_START_ABORT */
 	uint16_t trial_id;
 	uint32_t nb_ports;
+	uint32_t nb_loops;
+	uint32_t nb_streams;
 	struct pg_port ports[PG_MAX_PORTS];
+	uint8_t *frames[PG_MAX_STREAMS];	/* template copies */
 	char err[PG_ERRMSG_LEN];
 };
 
@@ -166,9 +202,10 @@ pg_port_setup(struct pg_ctx *ctx, const struct pg_config *cfg, uint32_t pi)
 {
 	struct pg_port *port = &ctx->ports[pi];
 	const char *name = cfg->port_names[pi];
+	const uint16_t nb_q = (uint16_t)ctx->nb_loops;
 	struct rte_eth_conf conf;
 	struct rte_eth_dev_info info;
-	uint16_t nb_rxd = (uint16_t)cfg->ring_size, nb_txd = (uint16_t)cfg->ring_size;
+	uint16_t nb_rxd = (uint16_t)cfg->ring_size, nb_txd = (uint16_t)cfg->ring_size, q;
 	uint32_t max_frame = 0, room, si;
 	char pool_name[RTE_MEMPOOL_NAMESIZE];
 	int ret;
@@ -191,6 +228,10 @@ pg_port_setup(struct pg_ctx *ctx, const struct pg_config *cfg, uint32_t pi)
 	if (ret != 0)
 		return pg_fail(NULL, ret, "port %s: rte_eth_dev_info_get: %s", name,
 			       rte_strerror(-ret));
+	if (info.max_rx_queues < nb_q || info.max_tx_queues < nb_q)
+		return pg_fail(NULL, -EINVAL, "port %s: %u loops need %u RX and %u TX queues, the "
+			       "device offers %u RX and %u TX", name, nb_q, nb_q, nb_q,
+			       info.max_rx_queues, info.max_tx_queues);
 
 	/* largest frame this port sends or receives sizes the MTU and RX mbufs */
 	for (si = 0; si < cfg->nb_streams; si++) {
@@ -208,17 +249,29 @@ pg_port_setup(struct pg_ctx *ctx, const struct pg_config *cfg, uint32_t pi)
 				       "device max is %u", name, max_frame, mtu, info.max_mtu);
 		conf.rxmode.mtu = mtu;
 	}
+	if (nb_q > 1) {
+		/* spread flows over the loops' queues by whatever of the IP and
+		 * UDP hashes the device has; one without RSS (net_ring) needs
+		 * none: its TX queue i is its RX queue i */
+		conf.rx_adv_conf.rss_conf.rss_hf = (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP) &
+						   info.flow_type_rss_offloads;
+		if (conf.rx_adv_conf.rss_conf.rss_hf != 0)
+			conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+	}
 	/* room for the largest frame plus a tag a data path might push */
 	room = RTE_MAX((uint32_t)RTE_MBUF_DEFAULT_DATAROOM, RTE_ALIGN_CEIL(max_frame + 8, 1024));
-	snprintf(pool_name, sizeof(pool_name), "pg%u_rx%u", pg_instance, pi);
-	port->rx_pool = rte_pktmbuf_pool_create(pool_name, cfg->nb_mbufs, PG_POOL_CACHE, 0,
-						(uint16_t)(RTE_PKTMBUF_HEADROOM + room),
-						pg_socket(port->port_id));
-	if (port->rx_pool == NULL)
-		return pg_fail(NULL, -rte_errno, "port %s: RX pool of %u x %u B: %s", name,
-			       cfg->nb_mbufs, RTE_PKTMBUF_HEADROOM + room, rte_strerror(rte_errno));
+	for (q = 0; q < nb_q; q++) {
+		snprintf(pool_name, sizeof(pool_name), "pg%u_rx%u_%u", pg_instance, pi, q);
+		port->rx_pool[q] = rte_pktmbuf_pool_create(pool_name, cfg->nb_mbufs, PG_POOL_CACHE, 0,
+							   (uint16_t)(RTE_PKTMBUF_HEADROOM + room),
+							   pg_socket(port->port_id));
+		if (port->rx_pool[q] == NULL)
+			return pg_fail(NULL, -rte_errno, "port %s: RX pool %u of %u x %u B: %s", name,
+				       q, cfg->nb_mbufs, RTE_PKTMBUF_HEADROOM + room,
+				       rte_strerror(rte_errno));
+	}
 
-	ret = rte_eth_dev_configure(port->port_id, 1, 1, &conf);
+	ret = rte_eth_dev_configure(port->port_id, nb_q, nb_q, &conf);
 	if (ret != 0)
 		return pg_fail(NULL, ret, "port %s: rte_eth_dev_configure: %s", name,
 			       rte_strerror(-ret));
@@ -226,15 +279,18 @@ pg_port_setup(struct pg_ctx *ctx, const struct pg_config *cfg, uint32_t pi)
 	if (ret != 0)
 		return pg_fail(NULL, ret, "port %s: adjust descriptors %u: %s", name,
 			       cfg->ring_size, rte_strerror(-ret));
-	ret = rte_eth_rx_queue_setup(port->port_id, 0, nb_rxd, pg_socket(port->port_id), NULL,
-				     port->rx_pool);
-	if (ret != 0)
-		return pg_fail(NULL, ret, "port %s: RX queue of %u: %s", name, nb_rxd,
-			       rte_strerror(-ret));
-	ret = rte_eth_tx_queue_setup(port->port_id, 0, nb_txd, pg_socket(port->port_id), NULL);
-	if (ret != 0)
-		return pg_fail(NULL, ret, "port %s: TX queue of %u: %s", name, nb_txd,
-			       rte_strerror(-ret));
+	for (q = 0; q < nb_q; q++) {
+		ret = rte_eth_rx_queue_setup(port->port_id, q, nb_rxd, pg_socket(port->port_id),
+					     NULL, port->rx_pool[q]);
+		if (ret != 0)
+			return pg_fail(NULL, ret, "port %s: RX queue %u of %u: %s", name, q, nb_rxd,
+				       rte_strerror(-ret));
+		ret = rte_eth_tx_queue_setup(port->port_id, q, nb_txd, pg_socket(port->port_id),
+					     NULL);
+		if (ret != 0)
+			return pg_fail(NULL, ret, "port %s: TX queue %u of %u: %s", name, q, nb_txd,
+				       rte_strerror(-ret));
+	}
 	ret = rte_eth_dev_start(port->port_id);
 	if (ret != 0)
 		return pg_fail(NULL, ret, "port %s: rte_eth_dev_start: %s", name,
@@ -248,37 +304,54 @@ pg_port_setup(struct pg_ctx *ctx, const struct pg_config *cfg, uint32_t pi)
 	return 0;
 }
 
+/* Stream si on every loop: the loop's share of its flows (from the template
+ * prepared in ctx->lc[0]), a TX pool per loop, and in every loop a receive
+ * window for each of its sub-streams (any of them may hash to any queue). */
 static int
 pg_stream_setup(struct pg_ctx *ctx, const struct pg_config *cfg, uint32_t si)
 {
 	const struct pg_stream_config *sc = &cfg->streams[si];
-	struct pg_tx_stream *ts = &ctx->lc.tx[si];
-	struct pg_rxs *rs = &ctx->lc.rxs[si];
+	const struct pg_txs base = ctx->lc[0].tx[si].txs;
+	const uint32_t nb_loops = ctx->nb_loops;
 	char pool_name[RTE_MEMPOOL_NAMESIZE];
+	uint32_t l, j;
 	uint16_t room;
 
-	ts->port_index = (uint16_t)sc->tx_port;
-	ts->port_id = ctx->ports[sc->tx_port].port_id;
-	ts->frame = rte_malloc(NULL, sc->frame_len, 0);
-	if (ts->frame == NULL)
+	ctx->frames[si] = rte_malloc(NULL, sc->frame_len, 0);
+	if (ctx->frames[si] == NULL)
 		return pg_fail(NULL, -ENOMEM, "stream %u: no memory for the template", si);
-	memcpy(ts->frame, sc->frame, sc->frame_len);
-
+	memcpy(ctx->frames[si], sc->frame, sc->frame_len);
 	room = (uint16_t)(RTE_PKTMBUF_HEADROOM + RTE_ALIGN_CEIL(sc->frame_len, RTE_CACHE_LINE_SIZE));
-	snprintf(pool_name, sizeof(pool_name), "pg%u_tx%u", pg_instance, si);
-	ts->pool = rte_pktmbuf_pool_create(pool_name, cfg->nb_mbufs, PG_POOL_CACHE, 0, room,
-					   pg_socket(ts->port_id));
-	if (ts->pool == NULL)
-		return pg_fail(NULL, -rte_errno, "stream %u: TX pool of %u x %u B: %s", si,
-			       cfg->nb_mbufs, room, rte_strerror(rte_errno));
-	rte_mempool_obj_iter(ts->pool, pg_fill_mbuf, ts);
 
-	rs->rx_port = sc->rx_port;
-	if (sc->rx_port >= 0) {
-		rs->seen = rte_zmalloc(NULL, PG_SEEN_BITS / 8, RTE_CACHE_LINE_SIZE);
-		if (rs->seen == NULL)
-			return pg_fail(NULL, -ENOMEM, "stream %u: no memory for the %u-bit window",
-				       si, PG_SEEN_BITS);
+	for (l = 0; l < nb_loops; l++) {
+		struct pg_lcore *lc = &ctx->lc[l];
+		struct pg_tx_stream *ts = &lc->tx[si];
+
+		ts->txs = base;
+		if (nb_loops > 1)
+			pg_txs_partition(&ts->txs, l, nb_loops);
+		ts->port_index = (uint16_t)sc->tx_port;
+		ts->port_id = ctx->ports[sc->tx_port].port_id;
+		ts->frame = ctx->frames[si];
+		snprintf(pool_name, sizeof(pool_name), "pg%u_tx%u_%u", pg_instance, si, l);
+		ts->pool = rte_pktmbuf_pool_create(pool_name, cfg->nb_mbufs, PG_POOL_CACHE, 0, room,
+						   pg_socket(ts->port_id));
+		if (ts->pool == NULL)
+			return pg_fail(NULL, -rte_errno, "stream %u: TX pool %u of %u x %u B: %s", si,
+				       l, cfg->nb_mbufs, room, rte_strerror(rte_errno));
+		rte_mempool_obj_iter(ts->pool, pg_fill_mbuf, ts);
+
+		for (j = 0; j < nb_loops; j++) {
+			struct pg_rxs *rs = &lc->rxs[si * nb_loops + j];
+
+			rs->rx_port = sc->rx_port;
+			if (sc->rx_port < 0)
+				continue;
+			rs->seen = rte_zmalloc(NULL, PG_SEEN_BITS / 8, RTE_CACHE_LINE_SIZE);
+			if (rs->seen == NULL)
+				return pg_fail(NULL, -ENOMEM, "stream %u: no memory for the %u-bit "
+					       "window of loop %u", si, PG_SEEN_BITS, l);
+		}
 	}
 	return 0;
 }
@@ -286,7 +359,8 @@ pg_stream_setup(struct pg_ctx *ctx, const struct pg_config *cfg, uint32_t si)
 static int
 pg_check_config(const struct pg_config *cfg)
 {
-	uint32_t i;
+	const uint32_t nb_loops = cfg->nb_lcores ? cfg->nb_lcores : 1;
+	uint32_t i, j;
 
 	if (cfg->nb_ports < 1 || cfg->nb_ports > PG_MAX_PORTS)
 		return pg_fail(NULL, -EINVAL, "nb_ports %u out of 1..%u", cfg->nb_ports,
@@ -298,13 +372,29 @@ pg_check_config(const struct pg_config *cfg)
 		return pg_fail(NULL, -EINVAL, "burst %u out of 1..%u", cfg->burst, PG_BURST_MAX);
 	if (cfg->ring_size < 64 || cfg->ring_size > 32768)
 		return pg_fail(NULL, -EINVAL, "ring_size %u out of 64..32768", cfg->ring_size);
-	/* an RX ring full of mbufs, bursts in flight and the lcore cache */
+	/* an RX ring full of mbufs, bursts in flight and the lcore cache. Per
+	 * pool, whatever the number of loops: each pool has one loop (its RX
+	 * queue, or its share of a stream), which allocates and frees its
+	 * mbufs, so no loop's cache or ring can starve another's pool. Memory
+	 * so grows with the loops: (ports + streams) x loops pools. */
 	if (cfg->nb_mbufs < cfg->ring_size + 2 * PG_POOL_CACHE + PG_BURST_MAX)
 		return pg_fail(NULL, -EINVAL, "nb_mbufs %u < ring_size %u + %u", cfg->nb_mbufs,
 			       cfg->ring_size, 2 * PG_POOL_CACHE + PG_BURST_MAX);
+	if (cfg->nb_lcores > PG_MAX_LCORES)
+		return pg_fail(NULL, -EINVAL, "nb_lcores %u out of 0..%u", cfg->nb_lcores,
+			       PG_MAX_LCORES);
+	for (i = 0; i < cfg->nb_lcores; i++)
+		for (j = 0; j < i; j++)
+			if (cfg->lcores[i] == cfg->lcores[j])
+				return pg_fail(NULL, -EINVAL, "lcores[%u] and lcores[%u] are both %u",
+					       j, i, cfg->lcores[i]);
 	for (i = 0; i < cfg->nb_streams; i++) {
 		const struct pg_stream_config *sc = &cfg->streams[i];
 
+		if (sc->nb_flows < nb_loops)
+			return pg_fail(NULL, -EINVAL, "stream %u: %u flows for %u loops: each flow is "
+				       "sent by one loop, so each loop needs one", i, sc->nb_flows,
+				       nb_loops);
 		if (sc->tx_port >= cfg->nb_ports)
 			return pg_fail(NULL, -EINVAL, "stream %u: tx_port %u >= nb_ports %u", i,
 				       sc->tx_port, cfg->nb_ports);
@@ -315,16 +405,42 @@ pg_check_config(const struct pg_config *cfg)
 	return 0;
 }
 
+/* The loops' lcores against the running EAL: loop 0 is the main lcore (it
+ * launches the others), the others are enabled worker lcores. One loop runs
+ * on whichever lcore calls pg_run_trial, as it always did. */
+static int
+pg_check_lcores(const struct pg_config *cfg)
+{
+	const unsigned int main_lcore = rte_get_main_lcore();
+	uint32_t i;
+
+	if (cfg->nb_lcores <= 1)
+		return 0;
+	if (cfg->lcores[0] != main_lcore)
+		return pg_fail(NULL, -EINVAL, "lcores[0] is %u, but loop 0 runs on the EAL main "
+			       "lcore, %u (put it first in -l, or pass --main-lcore)", cfg->lcores[0],
+			       main_lcore);
+	for (i = 1; i < cfg->nb_lcores; i++)
+		if (!rte_lcore_is_enabled(cfg->lcores[i]))
+			return pg_fail(NULL, -EINVAL, "lcores[%u]: lcore %u is not one EAL runs (%u "
+				       "enabled): name every loop's lcore in -l", i, cfg->lcores[i],
+				       rte_lcore_count());
+	return 0;
+}
+
 int
 pg_create(const struct pg_config *cfg, struct pg_ctx **ctxp)
 {
 	struct pg_ctx *ctx;
-	uint32_t i, j;
+	uint32_t i, j, l, nb_rx = 0;
+	uint32_t rx_index[PG_MAX_PORTS];
 	int ret;
 
 	*ctxp = NULL;
 	pg_global_err[0] = '\0';
 	ret = pg_check_config(cfg);
+	if (ret == 0)
+		ret = pg_check_lcores(cfg);
 	if (ret != 0)
 		return ret;
 
@@ -333,16 +449,15 @@ pg_create(const struct pg_config *cfg, struct pg_ctx **ctxp)
 		return pg_fail(NULL, -ENOMEM, "no memory for the context (%zu B)", sizeof(*ctx));
 	pg_instance++;
 	ctx->nb_ports = cfg->nb_ports;
-	ctx->lc.nb_streams = cfg->nb_streams;
-	ctx->lc.nb_sched = pg_sched_build(cfg->streams, cfg->nb_streams, ctx->lc.sched);
-	ctx->lc.burst = cfg->burst;
+	ctx->nb_loops = cfg->nb_lcores ? cfg->nb_lcores : 1;
+	ctx->nb_streams = cfg->nb_streams;
 
 	/* templates first: a bad one fails before any port is touched */
 	for (i = 0; i < cfg->nb_streams; i++) {
 		const struct pg_stream_config *sc = &cfg->streams[i];
 		char why[PG_ERRMSG_LEN - 32];
 
-		ret = pg_txs_prepare(&ctx->lc.tx[i].txs, sc->frame, sc->frame_len, sc->nb_flows,
+		ret = pg_txs_prepare(&ctx->lc[0].tx[i].txs, sc->frame, sc->frame_len, sc->nb_flows,
 				     sc->vary, why, sizeof(why));
 		if (ret != 0) {
 			pg_fail(NULL, ret, "stream %u: %s", i, why);
@@ -363,15 +478,33 @@ pg_create(const struct pg_config *cfg, struct pg_ctx **ctxp)
 	for (i = 0; i < cfg->nb_ports; i++) {
 		for (j = 0; j < cfg->nb_streams; j++) {
 			if (cfg->streams[j].rx_port == (int32_t)i) {
-				ctx->lc.rx_port_id[ctx->lc.nb_rx] = ctx->ports[i].port_id;
-				ctx->lc.rx_port_index[ctx->lc.nb_rx++] = i;
+				rx_index[nb_rx++] = i;
 				break;
 			}
 		}
 	}
-	ctx->lc.rx.nb_streams = cfg->nb_streams;
-	ctx->lc.rx.rxs = ctx->lc.rxs;
-	ctx->lc.rx.stats = &ctx->lc.stats;
+	for (l = 0; l < ctx->nb_loops; l++) {
+		struct pg_lcore *lc = &ctx->lc[l];
+
+		lc->ctx = ctx;
+		lc->stop = &ctx->stop;
+		lc->loop = l;
+		lc->lcore_id = cfg->nb_lcores > 1 ? cfg->lcores[l] : rte_get_main_lcore();
+		lc->nb_loops = ctx->nb_loops;
+		lc->nb_streams = cfg->nb_streams;
+		lc->burst = cfg->burst;
+		lc->queue_id = (uint16_t)l;
+		lc->nb_sched = pg_sched_build(cfg->streams, cfg->nb_streams, lc->sched);
+		lc->nb_rx = nb_rx;
+		for (i = 0; i < nb_rx; i++) {
+			lc->rx_port_index[i] = rx_index[i];
+			lc->rx_port_id[i] = ctx->ports[rx_index[i]].port_id;
+		}
+		lc->rx.nb_streams = cfg->nb_streams * ctx->nb_loops;
+		lc->rx.rxs = lc->rxs;
+		lc->rx.sst = lc->sst;
+		lc->rx.stats = &lc->stats;
+	}
 	pg_begin_trial(ctx);
 	*ctxp = ctx;
 	return 0;
@@ -383,11 +516,11 @@ fail:
 void
 pg_destroy(struct pg_ctx *ctx)
 {
-	uint32_t i;
+	uint32_t i, l;
 
 	if (ctx == NULL)
 		return;
-	pg_sig_release(&ctx->lc.stop);
+	pg_sig_release(&ctx->stop);
 	/* ports first: they hold mbufs of the pools freed below */
 	for (i = 0; i < ctx->nb_ports; i++) {
 		if (ctx->ports[i].started) {
@@ -395,13 +528,17 @@ pg_destroy(struct pg_ctx *ctx)
 			rte_eth_dev_close(ctx->ports[i].port_id);
 		}
 	}
-	for (i = 0; i < PG_MAX_STREAMS; i++) {
-		rte_mempool_free(ctx->lc.tx[i].pool);
-		rte_free(ctx->lc.tx[i].frame);
-		rte_free(ctx->lc.rxs[i].seen);
+	for (l = 0; l < PG_MAX_LCORES; l++) {
+		for (i = 0; i < PG_MAX_STREAMS; i++)
+			rte_mempool_free(ctx->lc[l].tx[i].pool);
+		for (i = 0; i < PG_MAX_SUBSTREAMS; i++)
+			rte_free(ctx->lc[l].rxs[i].seen);
 	}
+	for (i = 0; i < PG_MAX_STREAMS; i++)
+		rte_free(ctx->frames[i]);
 	for (i = 0; i < ctx->nb_ports; i++)
-		rte_mempool_free(ctx->ports[i].rx_pool);
+		for (l = 0; l < PG_MAX_LCORES; l++)
+			rte_mempool_free(ctx->ports[i].rx_pool[l]);
 	rte_free(ctx);
 }
 
@@ -439,24 +576,27 @@ pg_link_up(struct pg_ctx *ctx, uint32_t pi)
 int
 pg_begin_trial(struct pg_ctx *ctx)
 {
-	struct pg_lcore *lc = &ctx->lc;
-	struct pg_stats *st = &lc->stats;
-	uint32_t i;
+	const uint32_t nb_loops = ctx->nb_loops;
+	uint32_t i, l;
 
 	ctx->trial_id++;
-	memset(st, 0, sizeof(*st));
-	st->tsc_hz = rte_get_tsc_hz();
-	st->trial_id = ctx->trial_id;
-	st->nb_streams = lc->nb_streams;
-	st->nb_ports = ctx->nb_ports;
-	st->lat_min = UINT64_MAX;
-	lc->rx.sig = PG_MAGIC | (uint32_t)ctx->trial_id << 16;
-	for (i = 0; i < lc->nb_streams; i++) {
-		pg_txs_begin(&lc->tx[i].txs, lc->tx[i].frame, (uint16_t)i, ctx->trial_id);
-		lc->rxs[i].started = 0;
-		lc->rxs[i].max_seq = 0;
-		if (lc->rxs[i].seen != NULL)
-			memset(lc->rxs[i].seen, 0, PG_SEEN_BITS / 8);
+	for (l = 0; l < nb_loops; l++) {
+		struct pg_lcore *lc = &ctx->lc[l];
+
+		memset(&lc->stats, 0, sizeof(lc->stats));
+		memset(lc->sst, 0, sizeof(lc->sst));
+		lc->stats.lat_min = UINT64_MAX;
+		lc->tx_done = 0;
+		lc->rx.sig = PG_MAGIC | (uint32_t)ctx->trial_id << 16;
+		for (i = 0; i < lc->nb_streams; i++)
+			pg_txs_begin(&lc->tx[i].txs, lc->tx[i].frame, (uint16_t)(i * nb_loops + l),
+				     ctx->trial_id);
+		for (i = 0; i < lc->rx.nb_streams; i++) {
+			lc->rxs[i].started = 0;
+			lc->rxs[i].max_seq = 0;
+			if (lc->rxs[i].seen != NULL)
+				memset(lc->rxs[i].seen, 0, PG_SEEN_BITS / 8);
+		}
 	}
 	return ctx->trial_id;
 }
@@ -467,10 +607,11 @@ pg_account_frame(struct pg_ctx *ctx, uint32_t pi, const uint8_t *frame, uint32_t
 {
 	if (pi >= ctx->nb_ports)
 		return pg_fail(ctx, -EINVAL, "port index %u >= %u", pi, ctx->nb_ports);
-	return pg_rx_account(&ctx->lc.rx, pi, frame, len, now_tsc);
+	return pg_rx_account(&ctx->lc[0].rx, pi, frame, len, now_tsc);
 }
 
-/* Build and send up to n frames of one stream; returns how many were built.
+/* Build and send up to n frames of one stream on queue q; returns how many
+ * were built.
  *
  * A full TX queue is back-pressure, often for a moment only (a vhost-user
  * peer's poller was descheduled): refused frames are kept, in order, and
@@ -478,7 +619,8 @@ pg_account_frame(struct pg_ctx *ctx, uint32_t pi, const uint8_t *frame, uint32_t
  * rate through short stalls; a longer one shows as an achieved rate below
  * the intended load (generator-limited), not as frames the DUT lost. */
 static inline uint32_t
-pg_tx_burst(struct pg_tx_stream *ts, struct pg_stream_stats *st, uint32_t n, uint64_t now)
+pg_tx_burst(struct pg_tx_stream *ts, uint16_t q, struct pg_stream_stats *st, uint32_t n,
+	    uint64_t now)
 {
 	struct rte_mbuf *pkts[PG_BURST_MAX];
 	uint8_t *frames[PG_BURST_MAX];
@@ -487,7 +629,7 @@ pg_tx_burst(struct pg_tx_stream *ts, struct pg_stream_stats *st, uint32_t n, uin
 	uint16_t sent;
 
 	if (unlikely(ts->nb_pending != 0)) {
-		sent = rte_eth_tx_burst(ts->port_id, 0, ts->pending, ts->nb_pending);
+		sent = rte_eth_tx_burst(ts->port_id, q, ts->pending, ts->nb_pending);
 		st->tx += sent;
 		ts->nb_pending -= sent;
 		if (ts->nb_pending != 0) {
@@ -505,7 +647,7 @@ pg_tx_burst(struct pg_tx_stream *ts, struct pg_stream_stats *st, uint32_t n, uin
 		frames[i] = rte_pktmbuf_mtod(pkts[i], uint8_t *);
 	}
 	pg_txs_stamp(&ts->txs, frames, n, now);
-	sent = rte_eth_tx_burst(ts->port_id, 0, pkts, (uint16_t)n);
+	sent = rte_eth_tx_burst(ts->port_id, q, pkts, (uint16_t)n);
 	st->tx += sent;
 	if (unlikely(sent < n)) {
 		ts->nb_pending = (uint16_t)(n - sent);
@@ -514,7 +656,7 @@ pg_tx_burst(struct pg_tx_stream *ts, struct pg_stream_stats *st, uint32_t n, uin
 	return n;
 }
 
-/* At the end of a trial: what is still refused was never on the wire. */
+/* At the end of a window: what is still refused was never on the wire. */
 static void
 pg_tx_drop_pending(struct pg_lcore *lc)
 {
@@ -525,14 +667,14 @@ pg_tx_drop_pending(struct pg_lcore *lc)
 
 		if (ts->nb_pending == 0)
 			continue;
-		lc->stats.streams[i].tx_dropped += ts->nb_pending;
+		lc->sst[ts->txs.stream_id].tx_dropped += ts->nb_pending;
 		rte_pktmbuf_free_bulk(ts->pending, ts->nb_pending);
 		ts->nb_pending = 0;
 	}
 }
 
-/* Receive one burst (up to PG_BURST_MAX, whatever the TX burst) on the r-th
- * polled port; returns frames received. */
+/* Receive one burst (up to PG_BURST_MAX, whatever the TX burst) on the
+ * loop's queue of the r-th polled port; returns frames received. */
 static inline uint16_t
 pg_rx_burst(struct pg_lcore *lc, uint32_t r)
 {
@@ -541,7 +683,7 @@ pg_rx_burst(struct pg_lcore *lc, uint32_t r)
 	uint64_t now;
 	uint16_t nb, i;
 
-	nb = rte_eth_rx_burst(lc->rx_port_id[r], 0, pkts, PG_BURST_MAX);
+	nb = rte_eth_rx_burst(lc->rx_port_id[r], lc->queue_id, pkts, PG_BURST_MAX);
 	if (nb == 0)
 		return 0;
 	now = rte_rdtsc();
@@ -557,54 +699,58 @@ pg_rx_burst(struct pg_lcore *lc, uint32_t r)
 	return nb;
 }
 
-/* Every stream that expects frames back has them all. */
+/* Every loop's window is over and every stream that expects frames back has
+ * them all, whichever loops received them. Read while the others run: the
+ * relaxed loads see each counter whole, if not the latest. */
 static int
-pg_all_received(const struct pg_lcore *lc)
+pg_all_received(const struct pg_ctx *ctx)
 {
-	uint32_t i;
+	const uint32_t nb_loops = ctx->nb_loops;
+	uint32_t si, l, j;
 
-	for (i = 0; i < lc->nb_streams; i++)
-		if (lc->rxs[i].rx_port >= 0 &&
-		    lc->stats.streams[i].unique < lc->stats.streams[i].tx)
+	for (l = 0; l < nb_loops; l++)
+		if (!__atomic_load_n(&ctx->lc[l].tx_done, __ATOMIC_ACQUIRE))
 			return 0;
+	for (si = 0; si < ctx->nb_streams; si++) {
+		uint64_t tx = 0, unique = 0;
+
+		if (ctx->lc[0].rxs[si * nb_loops].rx_port < 0)
+			continue;
+		for (l = 0; l < nb_loops; l++) {
+			for (j = 0; j < nb_loops; j++) {
+				const struct pg_stream_stats *st = &ctx->lc[l].sst[si * nb_loops + j];
+
+				tx += __atomic_load_n(&st->tx, __ATOMIC_RELAXED);
+				unique += __atomic_load_n(&st->unique, __ATOMIC_RELAXED);
+			}
+		}
+		if (unique < tx)
+			return 0;
+	}
 	return 1;
 }
 
-int
-pg_run_trial(struct pg_ctx *ctx, const struct pg_trial *trial)
+/* One loop through one trial: its share of the window from the shared
+ * start, then receive only until the drain is over or everything is back. */
+static void
+pg_loop(struct pg_lcore *lc, uint64_t start)
 {
-	struct pg_lcore *lc = &ctx->lc;
 	const uint64_t hz = rte_get_tsc_hz();
 	const unsigned __int128 den = (unsigned __int128)hz << 16;
-	uint64_t rate_fp, window, tx_cycles, drain_cycles, start, now, end, catch_up, built = 0;
-	uint32_t nb_streams, burst, nb_rx, s = 0, r;
+	const uint64_t rate_fp = lc->rate_fp, window = lc->window;
+	const uint32_t burst = lc->burst, nb_rx = lc->nb_rx;
+	const uint16_t q = lc->queue_id;
+	volatile int *const stop = lc->stop;
+	uint64_t now, end, catch_up, built = 0;
+	uint32_t s = 0, r;
 
-	if (!(trial->duration_s > 0 && trial->duration_s < 1e6) ||
-	    !(trial->drain_s >= 0 && trial->drain_s < 1e6) ||
-	    !(trial->rate_pps >= 0 && trial->rate_pps < 1e12))
-		return pg_fail(ctx, -EINVAL, "trial: duration %g s, drain %g s, rate %g pps out of "
-			       "range", trial->duration_s, trial->drain_s, trial->rate_pps);
-	if (rte_lcore_id() == LCORE_ID_ANY)
-		return pg_fail(ctx, -EPERM, "pg_run_trial must run on an EAL lcore thread");
-
-	pg_begin_trial(ctx);
-	/* deadlines and the rate in TSC terms before the loop; the rate is
-	 * 48.16 fixed point so fractional pps are honoured */
-	rate_fp = (uint64_t)(trial->rate_pps * 65536.0 + 0.5);
-	/* what a paced window sends: rate x duration; truncating the window to
-	 * whole TSC cycles would otherwise lose its last frame */
-	window = (uint64_t)(trial->rate_pps * trial->duration_s + 0.5);
-	tx_cycles = (uint64_t)(trial->duration_s * (double)hz);
-	drain_cycles = (uint64_t)(trial->drain_s * (double)hz);
-	nb_streams = lc->nb_streams;
-	burst = lc->burst;
-	nb_rx = lc->nb_rx;
-
-	start = rte_rdtsc();
-	end = start + tx_cycles;
+	/* the others start from the same TSC: their windows coincide */
+	while (rte_rdtsc() < start && !*stop)
+		rte_pause();
+	end = start + lc->tx_cycles;
 	catch_up = end + hz / 100;
 	now = start;
-	while (likely(!lc->stop)) {
+	while (likely(!*stop)) {
 		uint64_t t;
 		uint32_t n = burst;
 
@@ -630,57 +776,212 @@ pg_run_trial(struct pg_ctx *ctx, const struct pg_trial *trial)
 			n = allowed > built ? (uint32_t)RTE_MIN(allowed - built, (uint64_t)burst) : 0;
 		}
 		if (n != 0) {
-			const uint32_t si = lc->sched[s];
+			struct pg_tx_stream *ts = &lc->tx[lc->sched[s]];
 
-			built += pg_tx_burst(&lc->tx[si], &lc->stats.streams[si], n, now);
+			built += pg_tx_burst(ts, q, &lc->sst[ts->txs.stream_id], n, now);
 			if (++s == lc->nb_sched)
 				s = 0;
 		}
 		for (r = 0; r < nb_rx; r++)
 			pg_rx_burst(lc, r);
 	}
-	lc->stats.tx_cycles = now - start;
+	lc->stats.tx_cycles = now > start ? now - start : 0;
 	pg_tx_drop_pending(lc);
+	__atomic_store_n(&lc->tx_done, 1, __ATOMIC_RELEASE);
 	now = rte_rdtsc();
 
 	/* keep receiving so frames in flight are counted, not lost */
 	start = now;
-	end = now + drain_cycles;
-	while (nb_rx != 0 && !lc->stop && now < end) {
+	end = now + lc->drain_cycles;
+	while (nb_rx != 0 && !*stop && now < end) {
 		uint32_t got = 0;
 
 		for (r = 0; r < nb_rx; r++)
 			got += pg_rx_burst(lc, r);
-		if (got == 0 && pg_all_received(lc))
+		if (got == 0 && pg_all_received(lc->ctx))
 			break;
 		now = rte_rdtsc();
 	}
 	lc->stats.drain_cycles = now - start;
-	lc->stats.interrupted = lc->stop != 0;
+	lc->stats.interrupted = *stop != 0;
+}
+
+/* Loops 1..N-1, on their lcores: check in, wait for the shared start. */
+static int
+pg_loop_launched(void *arg)
+{
+	struct pg_lcore *lc = arg;
+	struct pg_ctx *ctx = lc->ctx;
+	uint64_t start;
+
+	__atomic_fetch_add(&ctx->nb_ready, 1, __ATOMIC_RELEASE);
+	while ((start = __atomic_load_n(&ctx->start_tsc, __ATOMIC_ACQUIRE)) == 0)
+		rte_pause();
+	if (start != PG_START_ABORT)
+		pg_loop(lc, start);
+	return 0;
+}
+
+/* Loops 1..upto-1 have returned. */
+static void
+pg_wait_loops(struct pg_ctx *ctx, uint32_t upto)
+{
+	uint32_t l;
+
+	for (l = 1; l < upto; l++)
+		rte_eal_wait_lcore(ctx->lc[l].lcore_id);
+}
+
+int
+pg_run_trial(struct pg_ctx *ctx, const struct pg_trial *trial)
+{
+	const uint64_t hz = rte_get_tsc_hz();
+	const uint32_t nb_loops = ctx->nb_loops;
+	uint64_t window, rate_fp, start, deadline;
+	uint32_t l;
+	int ret;
+
+	if (!(trial->duration_s > 0 && trial->duration_s < 1e6) ||
+	    !(trial->drain_s >= 0 && trial->drain_s < 1e6) ||
+	    !(trial->rate_pps >= 0 && trial->rate_pps < 1e12))
+		return pg_fail(ctx, -EINVAL, "trial: duration %g s, drain %g s, rate %g pps out of "
+			       "range", trial->duration_s, trial->drain_s, trial->rate_pps);
+	if (rte_lcore_id() == LCORE_ID_ANY)
+		return pg_fail(ctx, -EPERM, "pg_run_trial must run on an EAL lcore thread");
+	if (nb_loops > 1 && rte_lcore_id() != rte_get_main_lcore())
+		return pg_fail(ctx, -EPERM, "pg_run_trial with %u loops must run on the main lcore "
+			       "%u (it launches the others), not on lcore %u", nb_loops,
+			       rte_get_main_lcore(), rte_lcore_id());
+
+	pg_begin_trial(ctx);
+	/* deadlines and each loop's share of the rate in TSC terms before the
+	 * loops; the rate is 48.16 fixed point so fractional pps are honoured */
+	rate_fp = (uint64_t)(trial->rate_pps / nb_loops * 65536.0 + 0.5);
+	/* what a paced window sends: rate x duration, split so the loops' shares
+	 * add up to it exactly; truncating the window to whole TSC cycles would
+	 * otherwise lose its last frame */
+	window = (uint64_t)(trial->rate_pps * trial->duration_s + 0.5);
+	for (l = 0; l < nb_loops; l++) {
+		struct pg_lcore *lc = &ctx->lc[l];
+
+		lc->rate_fp = rate_fp;
+		lc->window = window / nb_loops + (l < window % nb_loops);
+		lc->tx_cycles = (uint64_t)(trial->duration_s * (double)hz);
+		lc->drain_cycles = (uint64_t)(trial->drain_s * (double)hz);
+	}
+	if (nb_loops == 1) {
+		pg_loop(&ctx->lc[0], rte_rdtsc());
+		return 0;
+	}
+
+	ctx->nb_ready = 0;
+	ctx->start_tsc = 0;
+	for (l = 1; l < nb_loops; l++) {
+		ret = rte_eal_remote_launch(pg_loop_launched, &ctx->lc[l], ctx->lc[l].lcore_id);
+		if (ret != 0) {
+			__atomic_store_n(&ctx->start_tsc, PG_START_ABORT, __ATOMIC_RELEASE);
+			pg_wait_loops(ctx, l);
+			return pg_fail(ctx, ret, "loop %u: rte_eal_remote_launch on lcore %u: %s", l,
+				       ctx->lc[l].lcore_id, rte_strerror(-ret));
+		}
+	}
+	/* start together once all are spinning; a loop slower than a second
+	 * to come (its CPU is busy) catches up from the shared start */
+	deadline = rte_rdtsc() + hz;
+	while (__atomic_load_n(&ctx->nb_ready, __ATOMIC_ACQUIRE) < nb_loops - 1 && !ctx->stop &&
+	       rte_rdtsc() < deadline)
+		rte_pause();
+	/* 100 us ahead, so every loop reads it before it passes */
+	start = rte_rdtsc() + hz / 10000;
+	__atomic_store_n(&ctx->start_tsc, start, __ATOMIC_RELEASE);
+	pg_loop(&ctx->lc[0], start);
+	pg_wait_loops(ctx, nb_loops);
 	return 0;
 }
 
 void
 pg_stop(struct pg_ctx *ctx)
 {
-	ctx->lc.stop = 1;
+	ctx->stop = 1;
+}
+
+/* Add loop lc's counters to out: its sub-streams to their streams. */
+static void
+pg_stats_add(struct pg_stats *out, const struct pg_ctx *ctx, const struct pg_lcore *lc)
+{
+	const struct pg_stats *st = &lc->stats;
+	const uint32_t nb_loops = ctx->nb_loops;
+	uint32_t si, j, i;
+
+	for (si = 0; si < ctx->nb_streams; si++) {
+		struct pg_stream_stats *o = &out->streams[si];
+
+		for (j = 0; j < nb_loops; j++) {
+			const struct pg_stream_stats *a = &lc->sst[si * nb_loops + j];
+
+			o->tx += a->tx;
+			o->tx_dropped += a->tx_dropped;
+			o->tx_nombuf += a->tx_nombuf;
+			o->rx += a->rx;
+			o->unique += a->unique;
+			o->duplicates += a->duplicates;
+			o->reordered += a->reordered;
+		}
+	}
+	for (i = 0; i < ctx->nb_ports; i++) {
+		out->ports[i].rx += st->ports[i].rx;
+		out->ports[i].rx_foreign += st->ports[i].rx_foreign;
+	}
+	out->tx_cycles = RTE_MAX(out->tx_cycles, st->tx_cycles);
+	out->drain_cycles = RTE_MAX(out->drain_cycles, st->drain_cycles);
+	out->interrupted |= st->interrupted;
+	out->lat_count += st->lat_count;
+	out->lat_sum += st->lat_sum;
+	out->lat_min = RTE_MIN(out->lat_min, st->lat_min);
+	out->lat_max = RTE_MAX(out->lat_max, st->lat_max);
+	if (st->lat_count != 0)
+		for (i = 0; i < PG_LAT_BUCKETS; i++)
+			out->lat_hist[i] += st->lat_hist[i];
+}
+
+/* Merged stats of loops from..to-1. */
+static void
+pg_stats_of(struct pg_ctx *ctx, uint32_t from, uint32_t to, struct pg_stats *out)
+{
+	uint32_t i;
+
+	memset(out, 0, sizeof(*out));
+	out->tsc_hz = rte_get_tsc_hz();
+	out->trial_id = ctx->trial_id;
+	out->nb_streams = ctx->nb_streams;
+	out->nb_ports = ctx->nb_ports;
+	out->lat_min = UINT64_MAX;
+	for (i = from; i < to; i++)
+		pg_stats_add(out, ctx, &ctx->lc[i]);
+	for (i = 0; i < ctx->nb_streams; i++)
+		out->ports[ctx->lc[0].tx[i].port_index].tx += out->streams[i].tx;
 }
 
 int
 pg_read_stats(struct pg_ctx *ctx, struct pg_stats *out)
 {
-	uint32_t i;
+	pg_stats_of(ctx, 0, ctx->nb_loops, out);
+	return 0;
+}
 
-	memcpy(out, &ctx->lc.stats, sizeof(*out));
-	for (i = 0; i < ctx->lc.nb_streams; i++)
-		out->ports[ctx->lc.tx[i].port_index].tx += out->streams[i].tx;
+int
+pg_read_loop_stats(struct pg_ctx *ctx, uint32_t loop, struct pg_stats *out)
+{
+	if (loop >= ctx->nb_loops)
+		return pg_fail(ctx, -EINVAL, "loop %u >= %u loops", loop, ctx->nb_loops);
+	pg_stats_of(ctx, loop, loop + 1, out);
 	return 0;
 }
 
 int
 pg_catch_signals(struct pg_ctx *ctx, int wake_fd)
 {
-	const int ret = pg_sig_catch(&ctx->lc.stop, wake_fd);
+	const int ret = pg_sig_catch(&ctx->stop, wake_fd);
 
 	return ret == 0 ? 0 : pg_fail(ctx, ret, "sigaction: %s", strerror(-ret));
 }

@@ -1,8 +1,10 @@
 /*
  * pktgen.h - public surface of the pktlab poll-mode generator.
  *
- * One lcore runs one loop that transmits the configured streams and receives
- * them back, counting loss, duplicates, reordering and one-way latency.
+ * N lcores run one poll loop each (N = nb_lcores, 1..PG_MAX_LCORES); loop i
+ * owns queue i of every port. Each loop sends its share of every stream and
+ * receives what lands on its queues, counting loss, duplicates, reordering
+ * and one-way latency; pg_read_stats merges the loops.
  * Every call returns 0 or a negative errno; the reason is in pg_errmsg().
  *
  * This header is also the cffi cdef (csrc/build_ffi.py strips the
@@ -16,6 +18,10 @@
 
 #define PG_MAX_PORTS 8
 #define PG_MAX_STREAMS 16
+#define PG_MAX_LCORES 8
+/* A stream sent by N loops is N sub-streams, each with its own sequence
+ * space; the stamp's stream id is stream * N + loop. */
+#define PG_MAX_SUBSTREAMS 128
 #define PG_BURST_MAX 64
 #define PG_MAX_FLOWS 65536
 #define PG_ERRMSG_LEN 512
@@ -33,6 +39,7 @@
  * Payload stamp, right after the UDP header, little endian (18 bytes, the
  * whole payload of an untagged 64-byte frame):
  *   0  u16 magic (PG_MAGIC, "pk")    2  u16 trial id     4  u16 stream id
+ *   (stream * nb_lcores + loop: a sub-stream, see PG_MAX_SUBSTREAMS)
  *   6  u32 sequence number      10  u64 TSC at transmit
  */
 #define PG_MAGIC 27504
@@ -62,12 +69,20 @@ struct pg_config {
 	uint32_t nb_streams;
 	struct pg_stream_config streams[PG_MAX_STREAMS];
 	uint32_t burst;		/* packets per burst, 1..PG_BURST_MAX */
-	uint32_t nb_mbufs;	/* mbufs per pool (one pool per stream, one per port) */
+	uint32_t nb_mbufs;	/* mbufs per pool (one pool per stream and loop, one per port and loop) */
 	uint32_t ring_size;	/* RX and TX descriptors per queue */
+	/* EAL lcore ids of the loops, lcores[0] the main lcore (it calls
+	 * pg_run_trial); 0 or 1 loops: the calling lcore, whichever it is.
+	 * Each port gets nb_lcores RX and TX queues (RSS when the device has it);
+	 * every loop sends every stream at rate / nb_lcores, loop i the flows
+	 * f with f % nb_lcores == i, so each stream needs nb_flows >= nb_lcores.
+	 * The kernel backend runs one loop. */
+	uint32_t nb_lcores;
+	uint32_t lcores[PG_MAX_LCORES];
 };
 
 struct pg_trial {
-	double rate_pps;	/* aggregate over all streams [pps], 0: as fast as possible */
+	double rate_pps;	/* aggregate over all streams and loops [pps], 0: as fast as possible */
 	double duration_s;	/* transmit window [s] */
 	double drain_s;		/* receive-only time after the window [s] */
 };
@@ -88,10 +103,12 @@ struct pg_port_stats {
 	uint64_t rx_foreign;	/* frames without this trial's signature */
 };
 
+/* A trial's counters, summed over the loops (latency merged); streams[] per
+ * configured stream, its sub-streams added up. */
 struct pg_stats {
 	uint64_t tsc_hz;
-	uint64_t tx_cycles;	/* measured transmit window [TSC cycles] */
-	uint64_t drain_cycles;	/* receive-only time actually spent */
+	uint64_t tx_cycles;	/* measured transmit window, the longest loop's [TSC cycles] */
+	uint64_t drain_cycles;	/* receive-only time actually spent, the longest loop's */
 	uint32_t trial_id;
 	uint32_t interrupted;	/* pg_stop() ended the trial early */
 	uint32_t nb_streams;
@@ -127,8 +144,9 @@ const char *pg_errmsg(const struct pg_ctx *ctx);
 int pg_port_info(struct pg_ctx *ctx, uint32_t port_index, uint16_t *port_id, uint8_t *mac);
 int pg_link_up(struct pg_ctx *ctx, uint32_t port_index);
 
-/* Run one trial on the calling thread (the EAL main lcore); returns when
- * the window and the drain are over, or early after pg_stop(). */
+/* Run one trial: loop 0 on the calling thread (the EAL main lcore), the
+ * others launched on their lcores, all from one start TSC; returns when every
+ * loop's window and drain are over, or early after pg_stop(). */
 int pg_run_trial(struct pg_ctx *ctx, const struct pg_trial *trial);
 
 /* Async-signal-safe: end a running trial early (reported interrupted).
@@ -142,11 +160,15 @@ int pg_catch_signals(struct pg_ctx *ctx, int wake_fd);
 int pg_signal_caught(void);
 
 int pg_read_stats(struct pg_ctx *ctx, struct pg_stats *stats);
+/* One loop's share of the last trial, for diagnostics: streams[s].tx what it
+ * sent of stream s, rx and the rest what it received on its queues; ports and
+ * latency what it saw. Summed over the loops this is pg_read_stats. */
+int pg_read_loop_stats(struct pg_ctx *ctx, uint32_t loop, struct pg_stats *stats);
 
 /* Test seam: start a new accounting epoch without sending (counters zeroed,
  * trial id advanced), as pg_run_trial does; returns the new trial id. */
 int pg_begin_trial(struct pg_ctx *ctx);
-/* Test seam: account one received frame exactly as the loop does.
+/* Test seam: account one received frame exactly as loop 0 does.
  * Returns 1 if it was one of this trial's frames, 0 if foreign. */
 int pg_account_frame(struct pg_ctx *ctx, uint32_t port_index, const uint8_t *frame,
 		     uint32_t len, uint64_t now_tsc);
@@ -156,7 +178,8 @@ int pg_account_frame(struct pg_ctx *ctx, uint32_t port_index, const uint8_t *fra
  * owns, without EAL. Same config, trial, stats and semantics; pgk_* mirrors
  * pg_* call for call. Port names are "IFNAME" or "IFNAME@NETNS" (a name
  * under /var/run/netns: the port's sockets are made in that namespace).
- * ring_size is frames per ring (AF_XDP: a power of two); nb_mbufs is unused.
+ * ring_size is frames per ring (AF_XDP: a power of two); nb_mbufs is unused;
+ * nb_lcores must be 0 or 1 (the caller pins the one loop).
  */
 #define PGK_MODE_AFPACKET 1	/* TPACKET_V2 TX/RX rings, qdisc bypass */
 #define PGK_MODE_AFXDP 2	/* AF_XDP sockets (libxdp), XDP program on RX ports */

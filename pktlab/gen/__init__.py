@@ -9,8 +9,8 @@
 from .config import GenConfig, StreamSpec
 from .generator import GeneratorProcess, PortInfo
 from .latency import summarize
-from .stats import LatencySummary, PortStats, TrialStats
+from .stats import LatencySummary, LoopStats, PortStats, TrialStats
 from .template import build_frame
 
-__all__ = ["GenConfig", "GeneratorProcess", "LatencySummary", "PortInfo", "PortStats", "StreamSpec",
-           "TrialStats", "build_frame", "summarize"]
+__all__ = ["GenConfig", "GeneratorProcess", "LatencySummary", "LoopStats", "PortInfo", "PortStats",
+           "StreamSpec", "TrialStats", "build_frame", "summarize"]

@@ -21,6 +21,7 @@ MAX_PORTS = 8  # PG_MAX_PORTS
 MAX_STREAMS = 16  # PG_MAX_STREAMS
 MAX_BURST = 64  # PG_BURST_MAX
 MAX_FLOWS = 65536  # PG_MAX_FLOWS
+MAX_LCORES = 8  # PG_MAX_LCORES
 VARY = {"src_ip": 1, "src_port": 2, "both": 3}  # PG_VARY_* bits
 
 BACKENDS = ("dpdk", "kernel")
@@ -77,13 +78,20 @@ class StreamSpec:
 
 @dataclass(frozen=True)
 class GenConfig:
-    """A generator process: backend, ports, streams, the core it polls on.
+    """A generator process: backend, ports, streams, the cores it polls on.
 
     backend "dpdk": ports are DPDK device strings: vdev devargs
     ("net_virtio_user0,path=...", passed as --vdev) or PCI addresses
     ("0000:03:00.0", passed as -a). eal_args are the rest (memory, --in-memory,
-    --file-prefix...); the worker adds -l <core> unless eal_args already say
-    "-l <core>".
+    --file-prefix...); the worker adds -l <lcores> unless eal_args already say
+    exactly that.
+
+    lcores: the cores of the poll loops, one loop each, lcores[0] == core (the
+    main lcore, the worker's own thread); empty means (core,). Every port gets
+    a RX/TX queue pair per loop (RSS where the device has it); each loop sends
+    rate / len(lcores) of the trial, taking every stream's flows f with
+    f % len(lcores) == its index, so every stream needs flows >= len(lcores).
+    Pools are per loop: memory grows with the loops (see nb_mbufs).
 
     backend "kernel": ports are kernel interfaces, "IFNAME" in the worker's
     namespace or "IFNAME@NETNS" (a namespace under /var/run/netns; the name
@@ -97,10 +105,11 @@ class GenConfig:
     streams: tuple[StreamSpec, ...]
     core: int
     burst: int = 32  # [frames]
-    nb_mbufs: int = 8191  # per pool [mbufs]
+    nb_mbufs: int = 8191  # per pool [mbufs]; a pool per port and per stream, each times the loops
     ring_size: int = 1024  # RX and TX descriptors per queue
     backend: str = "dpdk"  # dpdk or kernel
     kernel_mode: str = DEFAULT_KERNEL_MODE  # kernel backend only: afxdp or afpacket
+    lcores: tuple[int, ...] = ()  # cores of the poll loops, lcores[0] == core; () means (core,)
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
@@ -114,10 +123,12 @@ class GenConfig:
         if self.backend == "kernel" and self.eal_args:
             raise ValueError(f"GenConfig.eal_args: {' '.join(self.eal_args)!r} given, but the kernel backend "
                              "runs no EAL; leave them empty")
-        lcores = lcore_option(self.eal_args)
-        if lcores is not None and lcores != ("-l", str(self.core)):
-            raise ValueError(f"GenConfig.eal_args: {' '.join(lcores)} conflicts with core={self.core}; "
-                             f"leave the lcore option out, the worker adds -l {self.core}")
+        self._check_lcores()
+        given, want = lcore_option(self.eal_args), ",".join(map(str, self.loop_cores))
+        if given is not None and given != ("-l", want):
+            what = f"core={self.core}" if not self.lcores else f"lcores={self.lcores}"
+            raise ValueError(f"GenConfig.eal_args: {' '.join(given)} conflicts with {what}; "
+                             f"leave the lcore option out, the worker adds -l {want}")
         what = "interface names" if self.backend == "kernel" else "device strings"
         if isinstance(self.ports, str) or not 1 <= len(self.ports) <= MAX_PORTS:
             raise ValueError(f"GenConfig.ports: need 1..{MAX_PORTS} {what}, got {self.ports!r}")
@@ -139,6 +150,9 @@ class GenConfig:
                 if p is not None and p >= len(self.ports):
                     raise ValueError(f"GenConfig.streams[{i}].{field}: {p} but only "
                                      f"{len(self.ports)} ports")
+            if s.flows < len(self.loop_cores):
+                raise ValueError(f"GenConfig.streams[{i}].flows: {s.flows} for {len(self.loop_cores)} lcores; "
+                                 "each flow is sent by one loop, so every loop needs one")
         if not isinstance(self.burst, int) or not 1 <= self.burst <= MAX_BURST:
             raise ValueError(f"GenConfig.burst: {self.burst!r} not in 1..{MAX_BURST}")
         if not isinstance(self.ring_size, int) or not 64 <= self.ring_size <= 32768:
@@ -156,10 +170,35 @@ class GenConfig:
         if not isinstance(self.nb_mbufs, int) or self.nb_mbufs < need:
             raise ValueError(f"GenConfig.nb_mbufs: {self.nb_mbufs!r} < {need} (ring_size + caches)")
 
+    def _check_lcores(self) -> None:
+        lc = self.lcores
+        if isinstance(lc, list):  # as TOML and JSON give it
+            lc = tuple(lc)
+            object.__setattr__(self, "lcores", lc)
+        if not isinstance(lc, tuple) or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in lc):
+            raise ValueError(f"GenConfig.lcores: need a tuple of CPU numbers, got {lc!r}")
+        if not lc:
+            return
+        if lc[0] != self.core:
+            raise ValueError(f"GenConfig.lcores: lcores[0] is {lc[0]}, but core is {self.core}; "
+                             "the first loop runs on core (the EAL main lcore)")
+        if len(set(lc)) != len(lc):
+            raise ValueError(f"GenConfig.lcores: {lc} names a core twice")
+        if len(lc) > MAX_LCORES:
+            raise ValueError(f"GenConfig.lcores: {len(lc)} cores, at most {MAX_LCORES}")
+        if self.backend == "kernel" and len(lc) > 1:
+            raise ValueError(f"GenConfig.lcores: {lc} given, but the kernel backend runs one loop")
+
+    @property
+    def loop_cores(self) -> tuple[int, ...]:
+        """The cores the poll loops run on, the first one core."""
+        return self.lcores or (self.core,)
+
     def to_dict(self) -> dict:
         """JSON-able form (templates in base64), as the worker receives it."""
         return {
             "eal_args": list(self.eal_args), "ports": list(self.ports), "core": self.core,
+            "lcores": list(self.lcores),
             "burst": self.burst, "nb_mbufs": self.nb_mbufs, "ring_size": self.ring_size,
             "backend": self.backend, "kernel_mode": self.kernel_mode,
             "streams": [{"tx_port": s.tx_port, "rx_port": s.rx_port, "flows": s.flows, "vary": s.vary,
@@ -175,7 +214,8 @@ class GenConfig:
                         for s in d["streams"])
         return cls(eal_args=tuple(d["eal_args"]), ports=tuple(d["ports"]), streams=streams,
                    core=d["core"], burst=d["burst"], nb_mbufs=d["nb_mbufs"], ring_size=d["ring_size"],
-                   backend=d.get("backend", "dpdk"), kernel_mode=d.get("kernel_mode", DEFAULT_KERNEL_MODE))
+                   backend=d.get("backend", "dpdk"), kernel_mode=d.get("kernel_mode", DEFAULT_KERNEL_MODE),
+                   lcores=tuple(d.get("lcores", ())))
 
     @property
     def port_names(self) -> tuple[str, ...]:
@@ -193,10 +233,14 @@ class GenConfig:
         return tuple(kernel_port(p) for p in self.ports)
 
     def eal_argv(self, prog: str = "pktlab-gen") -> list[str]:
-        """The full EAL command line: program, lcore, caller's arguments, devices."""
+        """The full EAL command line: program, lcores, caller's arguments, devices."""
         argv = [prog]
+        cores = self.loop_cores
         if lcore_option(self.eal_args) is None:
-            argv += ["-l", str(self.core)]
+            argv += ["-l", ",".join(map(str, cores))]
+        if cores[0] != min(cores) and not any(a.startswith("--main-lcore") for a in self.eal_args):
+            # EAL's main lcore is the lowest in -l by default; loop 0 runs on it
+            argv += ["--main-lcore", str(cores[0])]
         argv += list(self.eal_args)
         for p in self.ports:
             argv += device_args(p)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..errors import GeneratorError
 from .config import GenConfig
-from .stats import TrialStats
+from .stats import LoopStats, TrialStats
 
 WORKER_MODULE = "pktlab.gen.worker"
 _POLL = 0.2  # [s] between liveness checks while waiting
@@ -52,6 +52,7 @@ class GeneratorProcess:
         self.backend_info: str | None = None  # DPDK version, or the kernel mode as set up
         self.tsc_hz: int | None = None
         self.ports: list[PortInfo] = []
+        self.loops: tuple[LoopStats, ...] = ()  # each poll loop's share of the last trial
 
     # -- life cycle ------------------------------------------------------------
     @property
@@ -152,6 +153,7 @@ class GeneratorProcess:
             raise ValueError(f"duration_s {duration_s!r} must be > 0 and drain_s {drain_s!r} >= 0")
         self._send({"cmd": "trial", "rate_pps": rate_pps, "duration_s": duration_s, "drain_s": drain_s})
         msg = self._wait("trial", duration_s + drain_s + 30.0, "trial result")
+        self.loops = tuple(LoopStats.from_dict(lp) for lp in msg.get("loops", ()))
         return TrialStats.from_dict(msg["stats"])
 
     # -- plumbing --------------------------------------------------------------

@@ -40,6 +40,31 @@ class PortStats:
 
 
 @dataclass(frozen=True)
+class LoopStats:
+    """One poll loop's share of a trial: what it sent, what its queues received.
+
+    Diagnostics only (a loop short of its share is the generator's limit, not
+    the DUT's); TrialStats is the sum over the loops."""
+
+    lcore: int
+    tx_packets: int
+    rx_packets: int  # own frames received on this loop's queues
+    elapsed_s: float  # this loop's transmit window [s]
+
+    @property
+    def tx_pps(self) -> float:
+        return self.tx_packets / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LoopStats":
+        return cls(lcore=int(d["lcore"]), tx_packets=int(d["tx_packets"]), rx_packets=int(d["rx_packets"]),
+                   elapsed_s=float(d["elapsed_s"]))
+
+
+@dataclass(frozen=True)
 class TrialStats:
     """One trial as the generator saw it.
 

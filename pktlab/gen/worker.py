@@ -11,13 +11,16 @@ parent -> worker  {"cmd": "config", "config": GenConfig.to_dict()}   (first)
                   {"cmd": "link"}  {"cmd": "quit"}
 worker -> parent  {"event": "ready", "dpdk_version", "backend", "tsc_hz",
                    "ports": [{name, port_id, mac, link_up}]}  (kernel: port_id is the ifindex)
-                  {"event": "trial", "stats": TrialStats.to_dict()}
+                  {"event": "trial", "stats": TrialStats.to_dict(),
+                   "loops": [LoopStats.to_dict(), ...]}  (one per poll loop)
                   {"event": "link", "up": [bool, ...]}
                   {"event": "error", "status": int, "reason": str, "fatal": bool}
                   {"event": "bye"}
 
-The loop runs on the main thread, which EAL pins to GenConfig.core (the
-kernel backend: the worker pins itself there, it has no other busy thread).
+The first poll loop runs on the main thread, which EAL pins to GenConfig.core
+(the kernel backend: the worker pins itself there, it has no other busy
+thread); the others, if GenConfig.lcores names more cores, on EAL's worker
+lcores, launched by the C side for each trial.
 EAL init may block (virtio-user in server mode waits for its vhost client);
 SIGINT/SIGTERM then kill the worker outright (nothing to clean: --in-memory).
 Once the generator exists, a C handler catches them: a running trial ends
@@ -38,7 +41,7 @@ import traceback
 from ..errors import GeneratorError
 from .config import KERNEL_MODES, VARY, GenConfig
 from .latency import summarize
-from .stats import PortStats, TrialStats
+from .stats import LoopStats, PortStats, TrialStats
 
 
 class CGenerator:
@@ -89,6 +92,9 @@ class CGenerator:
             cs.frame_len = len(s.template)
             cs.frame = frames[i]
         c.burst, c.nb_mbufs, c.ring_size = cfg.burst, cfg.nb_mbufs, cfg.ring_size
+        c.nb_lcores = len(cfg.loop_cores)
+        for i, core in enumerate(cfg.loop_cores):
+            c.lcores[i] = core
         if self.kernel:
             opts = ffi.new("struct pgk_options *", {"mode": KERNEL_MODES[cfg.kernel_mode]})
             self._keep.append(opts)
@@ -173,6 +179,21 @@ class CGenerator:
         st = self.ffi.new("struct pg_stats *")
         self._check(self._fn("read_stats")(self.ctx, st))
         return st
+
+    def loop_stats(self) -> list[LoopStats]:
+        """Each poll loop's share of the last trial (the kernel backend has one loop)."""
+        cores = self.config.loop_cores
+        out = []
+        for i, core in enumerate(cores):
+            if self.kernel:
+                st = self.raw_stats()
+            else:
+                st = self.ffi.new("struct pg_stats *")
+                self._check(self.lib.pg_read_loop_stats(self.ctx, i, st))
+            streams = [st.streams[k] for k in range(len(self.config.streams))]
+            out.append(LoopStats(lcore=core, tx_packets=sum(s.tx for s in streams),
+                                 rx_packets=sum(s.rx for s in streams), elapsed_s=st.tx_cycles / st.tsc_hz))
+        return out
 
     def trial_stats(self, rate_pps: float | None, duration_s: float) -> TrialStats:
         """The counters of the last trial as the results contract wants them."""
@@ -276,9 +297,12 @@ def serve(gen: CGenerator, lines: _Lines, evt: int, wake: int) -> None:
                 stats = gen.run_trial(msg.get("rate_pps"), float(msg["duration_s"]), float(msg["drain_s"]))
                 _log(f"trial done tx={stats.tx_packets} rx={stats.rx_packets} lost={stats.lost} "
                      f"elapsed={stats.elapsed_s:.6f}s interrupted={stats.interrupted}")
+                loops = gen.loop_stats()
+                if len(loops) > 1:
+                    _log("loops", " ".join(f"lcore{lp.lcore}:tx={lp.tx_packets},rx={lp.rx_packets}" for lp in loops))
                 if gen.kernel and stats.lost:
                     _log("kernel drops before the receive rings:", gen.kernel_drops())
-                _send(evt, {"event": "trial", "stats": stats.to_dict()})
+                _send(evt, {"event": "trial", "stats": stats.to_dict(), "loops": [lp.to_dict() for lp in loops]})
             elif cmd == "link":
                 _send(evt, {"event": "link", "up": gen.link_up()})
             elif cmd == "quit":
@@ -306,11 +330,13 @@ def main(argv: list[str] | None = None) -> int:
     gen, eal_up, status = None, False, 0
     try:
         config = _read_config(lines)
-        # EAL pins this thread (the main lcore, which runs the loop) to the
-        # core with -l; its control threads go to the other CPUs, off the
-        # data path (pinning the whole process here cost ~3 %)
-        if config.core not in os.sched_getaffinity(0):
-            raise GeneratorError(-errno.EINVAL, f"core {config.core} not in this process's CPUs "
+        # EAL pins this thread (the main lcore, which runs the first loop)
+        # to the core with -l, and starts a thread on each other lcore; its
+        # control threads go to the other CPUs, off the data path (pinning
+        # the whole process here cost ~3 %)
+        missing = sorted(set(config.loop_cores) - os.sched_getaffinity(0))
+        if missing:
+            raise GeneratorError(-errno.EINVAL, f"cores {missing} not in this process's CPUs "
                                  f"{sorted(os.sched_getaffinity(0))}")
         gen = CGenerator(config)
         if gen.kernel:

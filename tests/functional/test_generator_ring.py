@@ -27,14 +27,9 @@ def assert_gone(gen: GeneratorProcess):
     assert not runtime_dir(gen.config).exists(), f"{runtime_dir(gen.config)} left behind"
 
 
-@pytest.fixture(scope="module")
-def loop(tmp_path_factory):
-    """One port looped onto itself; one stream out of it and back in, 16 flows."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root: DPDK EAL in the worker")
-    cfg = GenConfig(eal_args=eal("ring"), ports=("net_ring0",),
-                    streams=(StreamSpec(0, 0, build_frame(64), flows=16, vary="both"),), core=CORE)
-    gen = GeneratorProcess(cfg, tmp_path_factory.mktemp("gen") / "generator.log")
+def serving(cfg: GenConfig, log: Path):
+    """A ready worker for a fixture to yield from; nothing of it is left after."""
+    gen = GeneratorProcess(cfg, log)
     try:
         gen.start()
         gen.wait_ready(60)
@@ -42,6 +37,16 @@ def loop(tmp_path_factory):
     finally:
         gen.close()
     assert_gone(gen)
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory):
+    """One port looped onto itself; one stream out of it and back in, 16 flows."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: DPDK EAL in the worker")
+    cfg = GenConfig(eal_args=eal("ring"), ports=("net_ring0",),
+                    streams=(StreamSpec(0, 0, build_frame(64), flows=16, vary="both"),), core=CORE)
+    yield from serving(cfg, tmp_path_factory.mktemp("gen") / "generator.log")
 
 
 def test_ready_reports_the_port(loop):

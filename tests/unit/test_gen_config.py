@@ -81,3 +81,45 @@ def test_device_helpers():
 def test_round_trip_dict():
     c = cfg(streams=(StreamSpec(0, None, build_frame(64), flows=3, vary="both"),))
     assert GenConfig.from_dict(c.to_dict()) == c
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(lcores=(0, 1)), r"GenConfig\.lcores: lcores\[0\] is 0, but core is 1"),
+    (dict(lcores=(1, 1)), r"GenConfig\.lcores: .* names a core twice"),
+    (dict(lcores=tuple(range(1, 10))), r"GenConfig\.lcores: 9 cores, at most 8"),
+    (dict(lcores=(1, -2)), r"GenConfig\.lcores: need a tuple of CPU numbers"),
+    (dict(lcores="1,2"), r"GenConfig\.lcores: need a tuple of CPU numbers"),
+    (dict(lcores=(1, 2), eal_args=("-l", "1")), r"GenConfig\.eal_args: -l 1 conflicts with lcores=\(1, 2\)"),
+    (dict(lcores=(1, 2), streams=(StreamSpec(0, 0, T64),)), r"GenConfig\.streams\[0\]\.flows: 1 for 2 lcores"),
+    (dict(lcores=(1, 2), backend="kernel", eal_args=(), ports=("veth0",),
+          streams=(StreamSpec(0, 0, T64, flows=2),)), r"GenConfig\.lcores: .*the kernel backend runs one loop"),
+])
+def test_lcores_rejects(kw, match):
+    with pytest.raises(ValueError, match=match):
+        cfg(**kw)
+
+
+def test_lcores_default_to_core():
+    c = cfg()
+    assert (c.lcores, c.loop_cores) == ((), (1,))
+    assert cfg(backend="kernel", eal_args=(), ports=("veth0",), lcores=(1,)).loop_cores == (1,)
+
+
+def test_eal_argv_lists_the_lcores():
+    two = (StreamSpec(0, 0, T64, flows=2),)
+    c = cfg(core=0, lcores=(0, 1), streams=two)
+    assert c.eal_argv()[:4] == ["pktlab-gen", "-l", "0,1", "--no-huge"]
+    assert cfg(core=0, lcores=(0, 1), streams=two, eal_args=("-l", "0,1")).eal_argv().count("-l") == 1
+    # EAL's main lcore is the lowest listed unless told: loop 0 must run on core
+    assert cfg(core=3, lcores=(3, 1), streams=two).eal_argv()[:5] == \
+        ["pktlab-gen", "-l", "3,1", "--main-lcore", "3"]
+
+
+def test_lcores_round_trip_dict():
+    c = cfg(core=0, lcores=(0, 1), streams=(StreamSpec(0, 0, build_frame(64), flows=4, vary="both"),))
+    d = c.to_dict()
+    assert d["lcores"] == [0, 1]
+    assert GenConfig.from_dict(d) == c
+    del d["lcores"]  # a config written before lcores existed
+    assert GenConfig.from_dict(d).loop_cores == (0,)
+    assert cfg(core=0, lcores=[0, 1], streams=c.streams).lcores == (0, 1)  # as TOML/JSON give it
