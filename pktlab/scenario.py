@@ -637,7 +637,13 @@ def load(path) -> Scenario:
     if loopback and cpu.generator is None:
         raise ScenarioError(file, "cpu.generator", f"missing: data path kind {loopback[0]} runs the generator "
                                                    "on the core named here (only lab paths place it themselves)")
+    traffic = _load_table(Traffic, raw.get("traffic", {}), file, "traffic")
     for i, d in enumerate(datapaths):
+        # each flow is sent by one generator loop: fewer flows than loops leave a loop idle
+        if d.kind in LAB_KINDS and d.options.gen_lcores > traffic.flows:
+            raise ScenarioError(file, f"datapath[{i}].gen_lcores",
+                                f"{d.options.gen_lcores} generator lcores need at least as many flows "
+                                f"(traffic.flows is {traffic.flows}): each flow is sent by one lcore")
         if d.kind in LAB_KINDS and cpu.generator is not None and d.options.gen_lcores != 1:
             raise ScenarioError(file, f"datapath[{i}].gen_lcores",
                                 f"cpu.generator pins one generator lcore, gen_lcores asks {d.options.gen_lcores}; "
@@ -648,7 +654,7 @@ def load(path) -> Scenario:
         description=description,
         hugepages=_load_table(Hugepages, raw["hugepages"], file, "hugepages") if "hugepages" in raw else None,
         cpu=cpu,
-        traffic=_load_table(Traffic, raw.get("traffic", {}), file, "traffic"),
+        traffic=traffic,
         method=_load_table(Method, raw.get("method", {}), file, "method"),
         datapaths=tuple(datapaths),
         raw=raw,

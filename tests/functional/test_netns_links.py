@@ -173,7 +173,8 @@ def test_bridge_topology_is_built_checked_crossed_and_removed(tag, state_dir):
         extra = d[L("b1")]["tx_packets"] - d[L("a1")]["rx_packets"]
         assert d[L("a0")]["tx_packets"] == n and d[L("a1")]["rx_packets"] == n
         assert 0 <= extra <= 1 and d[L("a0")]["rx_packets"] <= 1
-        assert d[L("b0")]["rx_packets"] == n + extra and d[L("b0")]["tx_packets"] == 0
+        # ...and that frame may still be on its way to (or dropped at) b0 when the counters are read
+        assert n <= d[L("b0")]["rx_packets"] <= n + extra and d[L("b0")]["tx_packets"] == 0
         assert all(d[i][k] == 0 for i in d for k in ("rx_dropped", "tx_dropped", "rx_errors", "tx_errors"))
         t1 = time.monotonic()
     print(f"bridge topology: built in {built_s * 1000:.0f} ms, removed in {(time.monotonic() - t1) * 1000:.0f} ms")

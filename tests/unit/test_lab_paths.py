@@ -453,3 +453,22 @@ def test_results_name_the_nics_as_they_were_before_the_run(tmp_path, fake):
     assert Provenance.from_dict(prov.to_dict()) == prov
     sr = path_for(load(tmp_path, "lab-sriov-vf.toml"), root).nic_provenance()
     assert [(n["role"], n["pci"]) for n in sr] == [("pf", DUT[0])]
+
+
+def test_more_generator_lcores_than_flows_is_refused(tmp_path):
+    from pktlab.errors import ScenarioError
+
+    text = (SCENARIOS / "lab-ovs-dpdk-p2p.toml").read_text()
+    f = tmp_path / "s.toml"
+    f.write_text(text.replace("gen_lcores = 1 ", "gen_lcores = 4 ").replace("flows = 1024", "flows = 2"))
+    with pytest.raises(ScenarioError, match="4 generator lcores need at least as many flows") as e:
+        scenario_mod.load(f)
+    assert e.value.key == "datapath[0].gen_lcores"
+
+
+def test_generator_lcores_are_placed_on_the_generator_nics_node(tmp_path, fake):
+    root, _, _ = fake()
+    sc = load(tmp_path, "lab-ovs-dpdk-p2p.toml", {**ALLOW_DUT1, "gen_lcores = 1 ": "gen_lcores = 3 "})
+    gen = path_for(sc, root).plan().steps[-1].config
+    # node 0's isolated cores, one per physical core first (2, 3), then a sibling (10)
+    assert gen["lcores"] == [2, 3, 10] and gen["core"] == 2
