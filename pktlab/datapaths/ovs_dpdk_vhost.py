@@ -86,6 +86,21 @@ class OvsDpdkVhostPath(DataPath):
                                     f"socket path {path} is longer than {MAX_SOCKET_PATH} bytes; "
                                     "use a shorter --state-dir")
 
+    def explain(self):
+        """Where the scenario's cores sit on this host (node, isolation, shared physical
+        cores), as the planner judges pins; the guest's core when it has one of its own."""
+        from ..inventory import planner
+        from ..inventory.sysfs import read_inventory
+
+        cores = self.cores_used()
+        gen, pmd = tuple(cores["generator"]), tuple(cores.get("ovs_pmd", ()))
+        guest = tuple(c for c in dict.fromkeys(cores.get("guest_vcpu", ())) if c not in gen)
+        try:
+            return planner.plan(read_inventory(self.root), planner.Demand(
+                pmd_pins=pmd, gen_pins=gen, guest_pins=guest, source=str(self.scenario.file))).render()
+        except PrecheckError as e:
+            return f"placement:\n  ! {e.key}: {e.reason}"
+
     def socket_paths(self) -> list[str]:
         ovs = [f"{self.ovs_dir}/{n}" for n in ("db.sock", "ovs-vswitchd.ctl", f"{self.options.bridge}.mgmt")]
         vhost = [f"{self.sock_dir}/{n}.sock" if self.options.vhost_mode == "client" else f"{self.ovs_dir}/{n}"

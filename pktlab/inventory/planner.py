@@ -194,7 +194,10 @@ def plan(inv: Inventory, demand: Demand) -> Placement:
     dut = [(p, *port(p, "dut_ports")) for p in demand.dut_ports]
     gen = [(p, *port(p, "gen_ports")) for p in demand.gen_ports]
     first = inv.nodes[0].id if inv.nodes else 0
-    dut_nodes = list(dict.fromkeys(n for _, _, n in dut)) or list(dict.fromkeys(n for _, _, n in gen)) or [first]
+    # Without NICs (vhost-user only) the PMDs' own node is the reference: memory goes there.
+    pinned = [inv.cpu(c).node for c in demand.pmd_pins if inv.cpu(c) is not None]
+    dut_nodes = (list(dict.fromkeys(n for _, _, n in dut)) or list(dict.fromkeys(n for _, _, n in gen))
+                 or list(dict.fromkeys(pinned)) or [first])
     gen_nodes = list(dict.fromkeys(n for _, _, n in gen)) or dut_nodes
 
     def ports_on(ports, node):

@@ -472,3 +472,15 @@ def test_generator_lcores_are_placed_on_the_generator_nics_node(tmp_path, fake):
     gen = path_for(sc, root).plan().steps[-1].config
     # node 0's isolated cores, one per physical core first (2, 3), then a sibling (10)
     assert gen["lcores"] == [2, 3, 10] and gen["core"] == 2
+
+
+def test_pvp_pins_and_the_guests_core_are_judged_on_the_numa_host(tmp_path, fake):
+    """A PVP scenario's [cpu] pins and guest_core on the fake two-node server: the guest's
+    vCPU is judged against the PMDs' node, the generator's core against it too."""
+    root, _, _ = fake()
+    sc = load(tmp_path, "lab-ovs-dpdk-pvp.toml")
+    text = path_for(sc, root).explain()
+    assert re.search(r"guest_vcpu +6 +as given; node 1 \(the PMDs that copy to and from it\), isolated", text)
+    assert "! cross-NUMA: generator core 2 is on node 0, the PMDs' node on node 1" in text
+    sc = load(tmp_path, "lab-ovs-dpdk-pvp.toml", {"generator = 2": "generator = 5"})
+    assert "cross-NUMA: generator" not in path_for(sc, root).explain()
