@@ -93,6 +93,7 @@ struct pg_lcore {
 struct pg_port {
 	uint16_t port_id;
 	int started;
+	uint64_t missed_base;	/* imissed + rx_nombuf when the trial began */
 	struct rte_mempool *rx_pool[PG_MAX_LCORES];	/* one per RX queue: per loop */
 };
 
@@ -575,12 +576,35 @@ pg_link_up(struct pg_ctx *ctx, uint32_t pi)
 	return link.link_status == RTE_ETH_LINK_UP;
 }
 
+/* Frames the port dropped because our RX queue had no free descriptor or
+ * mbuf: lost at the generator, not in the device under test. */
+static uint64_t
+pg_missed_now(uint16_t port_id)
+{
+	struct rte_eth_stats es;
+
+	if (rte_eth_stats_get(port_id, &es) != 0)
+		return 0;
+	return es.imissed + es.rx_nombuf;
+}
+
+int
+pg_port_rx_missed(struct pg_ctx *ctx, uint32_t pi, uint64_t *missed)
+{
+	if (pi >= ctx->nb_ports)
+		return pg_fail(ctx, -EINVAL, "port index %u >= %u", pi, ctx->nb_ports);
+	*missed = pg_missed_now(ctx->ports[pi].port_id) - ctx->ports[pi].missed_base;
+	return 0;
+}
+
 int
 pg_begin_trial(struct pg_ctx *ctx)
 {
 	const uint32_t nb_loops = ctx->nb_loops;
 	uint32_t i, l;
 
+	for (i = 0; i < ctx->nb_ports; i++)
+		ctx->ports[i].missed_base = pg_missed_now(ctx->ports[i].port_id);
 	ctx->trial_id++;
 	for (l = 0; l < nb_loops; l++) {
 		struct pg_lcore *lc = &ctx->lc[l];

@@ -143,6 +143,9 @@ const char *pg_errmsg(const struct pg_ctx *ctx);
 /* Port by index: MAC as 6 bytes, link state (1 up, 0 down). */
 int pg_port_info(struct pg_ctx *ctx, uint32_t port_index, uint16_t *port_id, uint8_t *mac);
 int pg_link_up(struct pg_ctx *ctx, uint32_t port_index);
+/* Frames the port dropped for want of RX descriptors or mbufs since the trial
+ * began (imissed + rx_nombuf): generator-side loss, not the DUT's. */
+int pg_port_rx_missed(struct pg_ctx *ctx, uint32_t port_index, uint64_t *missed);
 
 /* Run one trial: loop 0 on the calling thread (the EAL main lcore), the
  * others launched on their lcores, all from one start TSC; returns when every

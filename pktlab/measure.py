@@ -55,6 +55,7 @@ class Session:
                              f"{i} rx {c.get('rx_packets', 0)} tx {c.get('tx_packets', 0)}"
                              for i, c in t.counters.items())
         self.out(f"   {what}tx {s.tx_pps / 1e6:.3f} Mpps, rx {s.rx_pps / 1e6:.3f} Mpps, lost {s.lost}"
+                 + (f" ({s.rx_missed} of them at the generator's own receive queues)" if s.rx_missed else "")
                  + (f"; {t.counters_source.split(':')[0]}: {counters}" if counters else "")
                  + ("  [GENERATOR-LIMITED: achieved rate below intended, not a DUT result]"
                     if s.generator_limited else ""))

@@ -338,6 +338,7 @@ def _check_trial_stats(d: dict, where: str) -> None:
         for k in ("tx_packets", "rx_packets"):
             _get(p, k, int, f"{where}.ports[{i}]")
         _get(p, "rx_foreign", int, f"{where}.ports[{i}]", required=False)
+        _get(p, "rx_missed", int, f"{where}.ports[{i}]", required=False)
 
 
 def _build(cls, where: str, **kw):

@@ -32,11 +32,12 @@ class PortStats:
     tx_packets: int
     rx_packets: int
     rx_foreign: int = 0  # frames received that do not carry this trial's signature
+    rx_missed: int = 0  # dropped entering the generator's receive queue (counted lost: not the DUT's loss)
 
     @classmethod
     def from_dict(cls, d: dict) -> "PortStats":
         return cls(name=d["name"], tx_packets=int(d["tx_packets"]), rx_packets=int(d["rx_packets"]),
-                   rx_foreign=int(d.get("rx_foreign", 0)))
+                   rx_foreign=int(d.get("rx_foreign", 0)), rx_missed=int(d.get("rx_missed", 0)))
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,12 @@ class TrialStats:
     GENERATOR_TOLERANCE = 0.005
 
     @property
+    def rx_missed(self) -> int:
+        """Of `lost`, frames dropped entering the generator's own receive queues: loss the
+        DUT did not cause (the generator's core was busy or its queue too short)."""
+        return sum(p.rx_missed for p in self.ports)
+
+    @property
     def generator_limited(self) -> bool:
         """A paced trial whose achieved transmit rate fell short of the intended load."""
         return (self.offered_pps is not None
@@ -108,6 +115,7 @@ class TrialStats:
         d = asdict(self)
         d["tx_pps"], d["rx_pps"] = self.tx_pps, self.rx_pps
         d["generator_limited"] = self.generator_limited
+        d["rx_missed"] = self.rx_missed
         d["latency_histogram"] = [list(b) for b in self.latency_histogram]
         return d
 

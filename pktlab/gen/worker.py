@@ -152,13 +152,15 @@ class CGenerator:
         return [bool(self._check(self._fn("link_up")(self.ctx, i)))
                 for i in range(len(self.config.ports))]
 
-    def kernel_drops(self) -> list[int]:
-        """Frames the kernel dropped before our receive rings in the last trial, per port
-        (counted lost like any other; this says where). Kernel backend only."""
+    def rx_missed(self) -> list[int]:
+        """Frames dropped on the way into the generator's receive queues in the last
+        trial, per port: the kernel's ring drops (kernel backend), the port's imissed +
+        rx_nombuf (DPDK). They are counted lost like any other; this says where."""
         n = self.ffi.new("uint64_t *")
+        fn = self.lib.pgk_port_drops if self.kernel else self.lib.pg_port_rx_missed
         out = []
         for i in range(len(self.config.ports)):
-            self._check(self.lib.pgk_port_drops(self.ctx, i, n))
+            self._check(fn(self.ctx, i, n))
             out.append(int(n[0]))
         return out
 
@@ -215,8 +217,8 @@ class CGenerator:
             tx_dropped=sum(s.tx_dropped for s in streams),
             latency=latency, latency_histogram=buckets,
             ports=tuple(PortStats(name=n, tx_packets=st.ports[i].tx, rx_packets=st.ports[i].rx,
-                                  rx_foreign=st.ports[i].rx_foreign)
-                        for i, n in enumerate(self.config.port_names)),
+                                  rx_foreign=st.ports[i].rx_foreign, rx_missed=missed)
+                        for (i, n), missed in zip(enumerate(self.config.port_names), self.rx_missed())),
             interrupted=bool(st.interrupted),
         )
 
@@ -300,8 +302,6 @@ def serve(gen: CGenerator, lines: _Lines, evt: int, wake: int) -> None:
                 loops = gen.loop_stats()
                 if len(loops) > 1:
                     _log("loops", " ".join(f"lcore{lp.lcore}:tx={lp.tx_packets},rx={lp.rx_packets}" for lp in loops))
-                if gen.kernel and stats.lost:
-                    _log("kernel drops before the receive rings:", gen.kernel_drops())
                 _send(evt, {"event": "trial", "stats": stats.to_dict(), "loops": [lp.to_dict() for lp in loops]})
             elif cmd == "link":
                 _send(evt, {"event": "link", "up": gen.link_up()})

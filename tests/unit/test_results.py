@@ -15,7 +15,7 @@ def stats(rx=299_980, tx=300_000, elapsed=0.1, latency=True, offered=None):
         lost=tx - rx, duplicates=0, reordered=3, tx_dropped=7,
         latency=LatencySummary(1200.0, 2500.5, 2300.0, 9100.0, 15000.0) if latency else None,
         latency_histogram=((1024.0, 10), (2048.0, 250_000), (16384.0, 49_970)) if latency else (),
-        ports=(PortStats("p0", tx, 0), PortStats("p1", 0, rx, rx_foreign=2)),
+        ports=(PortStats("p0", tx, 0), PortStats("p1", 0, rx, rx_foreign=2, rx_missed=5)),
     )
 
 
@@ -169,3 +169,26 @@ def test_frozen_copies_inputs():
     t = Trial(stats(), counters, "ovsdb:Interface.statistics")
     counters["vhu0"]["rx_packets"] = 2
     assert t.counters["vhu0"]["rx_packets"] == 1
+
+
+def test_generator_side_loss_is_kept_apart_from_the_duts(tmp_path):
+    """rx_missed: of the lost frames, those dropped entering the generator's own receive
+    queues; it survives the file and reads 0 from results written before it existed."""
+    r = result()
+    t = r.trials[0].stats
+    assert t.rx_missed == 5 and t.lost == 20
+    d = t.to_dict()
+    assert d["rx_missed"] == 5 and d["ports"][1]["rx_missed"] == 5
+    assert load_result(write_result(r, tmp_path)).trials[0].stats.rx_missed == 5
+    del d["ports"][1]["rx_missed"]
+    assert TrialStats.from_dict(d).rx_missed == 0
+
+
+def test_the_run_output_says_where_frames_were_lost():
+    from pktlab.measure import Session
+
+    lines = []
+    s = Session.__new__(Session)
+    s.out = lines.append
+    s.say(trial())
+    assert "lost 20 (5 of them at the generator's own receive queues)" in lines[0]
