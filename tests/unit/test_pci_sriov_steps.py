@@ -408,7 +408,10 @@ def test_parse_vfinfo_reads_a_pyroute2_message():
         ("IFLA_VF_INFO", {"attrs": [("IFLA_VF_MAC", {"vf": 0, "mac": "02:00:00:00:00:0a"}),
                                     ("IFLA_VF_VLAN", {"vf": 0, "vlan": 100, "qos": 3}),
                                     ("IFLA_VF_SPOOFCHK", {"vf": 0, "spoofchk": 1}),
-                                    ("IFLA_VF_TRUST", {"vf": 0, "trust": 0})]}),
+                                    ("IFLA_VF_TRUST", {"vf": 0, "trust": 0}),
+                                    ("IFLA_VF_STATS", {"attrs": [("IFLA_VF_STATS_RX_PACKETS", 1000),
+                                                                 ("IFLA_VF_STATS_TX_PACKETS", 2000),
+                                                                 ("IFLA_VF_STATS_RX_DROPPED", 3)]})]}),
         ("IFLA_VF_INFO", {"attrs": [("IFLA_VF_MAC", {"vf": 1, "mac": "00:00:00:00:00:00"}),
                                     ("IFLA_VF_VLAN", {"vf": 1, "vlan": 0, "qos": 0}),
                                     ("IFLA_VF_SPOOFCHK", {"vf": 1, "spoofchk": 0xFFFFFFFF}),
@@ -417,6 +420,31 @@ def test_parse_vfinfo_reads_a_pyroute2_message():
     d = ifinfmsg(m.data)
     d.decode()
     assert parse_vfinfo(d) == {
-        0: {"mac": "02:00:00:00:00:0a", "vlan": 100, "qos": 3, "spoofchk": True, "trust": False},
+        0: {"mac": "02:00:00:00:00:0a", "vlan": 100, "qos": 3, "spoofchk": True, "trust": False,
+            "stats": {"rx_packets": 1000, "tx_packets": 2000, "rx_bytes": 0, "tx_bytes": 0, "rx_dropped": 3,
+                      "tx_dropped": 0, "multicast": 0}},
         1: {"mac": "00:00:00:00:00:00", "vlan": 0, "qos": 0, "trust": True},
     }
+
+
+def test_vf_counters_are_the_pfs_per_vf_statistics(monkeypatch):
+    """The SR-IOV path's independent counters: IFLA_VF_STATS of each driven VF, read on the
+    PF (netlink stand-in), settled once two reads a driver refresh apart agree."""
+    table = fakesys.vf_table()
+    for vf in table:
+        table[vf]["stats"] = {k: 0 for k in sriov.VF_STATS}
+    nl = fakesys.FakeVfNetlink(table)
+    monkeypatch.setattr(sriov, "netlink", nl)
+    monkeypatch.setattr(sriov.VfCounters, "REFRESH_S", 0.01)
+    c = sriov.VfCounters("enp3s0f0", range(2))
+    assert c.source == "netlink:IFLA_VF_STATS"
+    before = c.snapshot()
+    table[0]["stats"]["tx_packets"] = 500
+    table[1]["stats"]["rx_packets"] = 500
+    after = c.settled()
+    assert set(after) == {"vf0", "vf1"}
+    assert after["vf0"]["tx_packets"] - before["vf0"]["tx_packets"] == 500
+    assert after["vf1"]["rx_packets"] == 500
+    del table[1]["stats"]
+    with pytest.raises(StepError, match="reports no counters for VF 1"):
+        c.snapshot()
