@@ -1512,8 +1512,8 @@ pgk_run_trial(struct pgk_ctx *ctx, const struct pg_trial *trial)
 	struct pgk_lcore *lc = &ctx->lc;
 	const struct pgk_ops *ops = lc->ops;
 	const uint64_t hz = pgk_hz;
-	const unsigned __int128 den = (unsigned __int128)hz << 16;
-	uint64_t rate_fp, window, tx_cycles, drain_cycles, start, now, end, catch_up, built = 0;
+	struct pg_pace pace;
+	uint64_t rate_fp, window, tx_cycles, drain_cycles, start, now, end;
 	uint32_t nb_streams, burst, s = 0, pending;
 
 	if (!(trial->duration_s > 0 && trial->duration_s < 1e6) ||
@@ -1523,8 +1523,7 @@ pgk_run_trial(struct pgk_ctx *ctx, const struct pg_trial *trial)
 				"range", trial->duration_s, trial->drain_s, trial->rate_pps);
 
 	pgk_begin_trial(ctx);
-	/* as pktgen.c: deadlines and the rate (48.16 fixed point) in TSC
-	 * terms before the loop, paced from the start of the window */
+	/* the rate in 48.16 fixed point and the window in TSC terms, before the loop */
 	rate_fp = (uint64_t)(trial->rate_pps * 65536.0 + 0.5);
 	/* what a paced window sends: rate x duration, whatever the TSC
 	 * frequency (a calibrated one is not round, and truncating the
@@ -1536,36 +1535,18 @@ pgk_run_trial(struct pgk_ctx *ctx, const struct pg_trial *trial)
 	burst = lc->burst;
 
 	start = pgk_rdtsc();
-	end = start + tx_cycles;
-	catch_up = end + hz / 100;
+	pg_pace_init(&pace, start, tx_cycles, hz, rate_fp, window, burst);
 	now = start;
 	while (PG_LIKELY(!lc->stop)) {
-		uint64_t t;
-		uint32_t n = burst;
+		uint32_t n;
 
 		now = pgk_rdtsc();
-		t = now;
-		if (PG_UNLIKELY(now >= end)) {
-			/* paced: still send what the window allowed, 10 ms at most */
-			if (rate_fp == 0 || now >= catch_up)
-				break;
-			t = end;
-		}
-		if (rate_fp != 0) {
-			const uint64_t allowed = t == end ? window :
-				(uint64_t)((unsigned __int128)(t - start) * rate_fp / den);
-
-			if (PG_UNLIKELY(t == end && allowed <= built)) {
-				now = end;	/* the window's frames are all out */
-				break;
-			}
-			n = allowed > built ? (uint32_t)(allowed - built < burst ? allowed - built
-							 : burst) : 0;
-		}
+		if (!pg_pace_next(&pace, &now, &n))
+			break;
 		if (n != 0) {
 			const uint32_t si = lc->sched[s];
 
-			built += ops->tx_burst(&lc->tx[si], &lc->stats.streams[si], n, now);
+			pace.built += ops->tx_burst(&lc->tx[si], &lc->stats.streams[si], n, now);
 			if (++s == lc->nb_sched)
 				s = 0;
 		}

@@ -312,4 +312,60 @@ pg_sched_build(const struct pg_stream_config *streams, uint32_t nb_streams, uint
 	return n;
 }
 
+/*
+ * Pacing of one loop's transmit window, the same for both backends: paced
+ * from the start of the window (no drift), rate in 48.16 fixed point, and a
+ * paced window sends exactly `window` frames, whatever the TSC frequency.
+ */
+struct pg_pace {
+	uint64_t start, end;	/* the window [TSC] */
+	uint64_t catch_up;	/* paced: the window's last frames may still go until then */
+	uint64_t rate_fp;	/* [pps] 48.16 fixed point; 0: as fast as possible */
+	uint64_t window;	/* paced: frames the whole window sends */
+	uint64_t built;		/* frames built so far */
+	unsigned __int128 den;	/* tsc_hz << 16 */
+	uint32_t burst;
+};
+
+static inline void
+pg_pace_init(struct pg_pace *p, uint64_t start, uint64_t tx_cycles, uint64_t hz, uint64_t rate_fp,
+	     uint64_t window, uint32_t burst)
+{
+	p->start = start;
+	p->end = start + tx_cycles;
+	p->catch_up = p->end + hz / 100;	/* 10 ms */
+	p->rate_fp = rate_fp;
+	p->window = window;
+	p->built = 0;
+	p->den = (unsigned __int128)hz << 16;
+	p->burst = burst;
+}
+
+/* How many frames to build at *now (0..burst) into *n; 0 when the window is
+ * over (then *now is when it ended). Past the window's end a paced loop still
+ * sends what the window allowed (it may have been preempted just before). */
+static inline int
+pg_pace_next(const struct pg_pace *p, uint64_t *now, uint32_t *n)
+{
+	uint64_t t = *now, allowed;
+
+	*n = p->burst;
+	if (PG_UNLIKELY(t >= p->end)) {
+		if (p->rate_fp == 0 || t >= p->catch_up)
+			return 0;
+		t = p->end;
+	}
+	if (p->rate_fp == 0)
+		return 1;
+	/* what the rate allows by now, less what was built, capped at a burst */
+	allowed = t == p->end ? p->window
+			      : (uint64_t)((unsigned __int128)(t - p->start) * p->rate_fp / p->den);
+	if (PG_UNLIKELY(t == p->end && allowed <= p->built)) {
+		*now = p->end;	/* the window's frames are all out */
+		return 0;
+	}
+	*n = allowed > p->built ? (uint32_t)(allowed - p->built < p->burst ? allowed - p->built : p->burst) : 0;
+	return 1;
+}
+
 #endif /* PG_STREAM_H */

@@ -761,50 +761,26 @@ pg_all_received(const struct pg_ctx *ctx)
 static void
 pg_loop(struct pg_lcore *lc, uint64_t start)
 {
-	const uint64_t hz = rte_get_tsc_hz();
-	const unsigned __int128 den = (unsigned __int128)hz << 16;
-	const uint64_t rate_fp = lc->rate_fp, window = lc->window;
-	const uint32_t burst = lc->burst, nb_rx = lc->nb_rx;
+	const uint32_t nb_rx = lc->nb_rx;
 	const uint16_t q = lc->queue_id;
 	volatile int *const stop = lc->stop;
-	uint64_t now, end, catch_up, built = 0;
-	uint32_t s = 0, r;
+	struct pg_pace pace;
+	uint64_t now, end;
+	uint32_t s = 0, r, n;
 
 	/* the others start from the same TSC: their windows coincide */
 	while (rte_rdtsc() < start && !*stop)
 		rte_pause();
-	end = start + lc->tx_cycles;
-	catch_up = end + hz / 100;
+	pg_pace_init(&pace, start, lc->tx_cycles, rte_get_tsc_hz(), lc->rate_fp, lc->window, lc->burst);
 	now = start;
 	while (likely(!*stop)) {
-		uint64_t t;
-		uint32_t n = burst;
-
 		now = rte_rdtsc();
-		t = now;
-		if (unlikely(now >= end)) {
-			/* paced: still send what the window allowed (we may have
-			 * been preempted just before its end), for 10 ms at most */
-			if (rate_fp == 0 || now >= catch_up)
-				break;
-			t = end;
-		}
-		if (rate_fp != 0) {
-			/* paced from the start of the window, so no drift: what
-			 * the rate allows by now, less what was built, capped */
-			const uint64_t allowed = t == end ? window :
-				(uint64_t)((unsigned __int128)(t - start) * rate_fp / den);
-
-			if (unlikely(t == end && allowed <= built)) {
-				now = end;	/* the window's frames are all out */
-				break;
-			}
-			n = allowed > built ? (uint32_t)RTE_MIN(allowed - built, (uint64_t)burst) : 0;
-		}
+		if (!pg_pace_next(&pace, &now, &n))
+			break;
 		if (n != 0) {
 			struct pg_tx_stream *ts = &lc->tx[lc->sched[s]];
 
-			built += pg_tx_burst(ts, q, &lc->sst[ts->txs.stream_id], n, now);
+			pace.built += pg_tx_burst(ts, q, &lc->sst[ts->txs.stream_id], n, now);
 			if (++s == lc->nb_sched)
 				s = 0;
 		}
