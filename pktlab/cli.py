@@ -23,7 +23,9 @@ def _run(args) -> int:
         print(runner.render_plan())
         try:
             runner.precheck()
-            print("\nprecheck: this host can run it")
+            runnable = [p for p in runner.paths if p.unavailable() is None]
+            print("\nprecheck: this host can run it" if runnable else
+                  "\nprecheck: no data path of it can run on this host (each is recorded as not run)")
         except PktlabError as e:
             print(f"\nprecheck: a real run would stop here: {e}")
         return 0

@@ -69,3 +69,14 @@ def test_ovs_kernel_p2p_without_the_module_is_recorded_as_not_run(tmp_path, stat
     r = json.loads(f.read_text())
     assert r["status"] == "not-run" and "openvswitch" in r["reason"] and r["trials"] == []
     assert host_state(state_dir) == before
+
+
+def test_dry_run_says_when_nothing_can_run_here(state_dir):
+    from pktlab.datapaths.kernel import openvswitch_module_missing
+
+    if openvswitch_module_missing() is None:
+        pytest.skip("this kernel has the openvswitch module")
+    p = run_cli("run", "--dry-run", LAB / "lab-ovs-kernel-p2p.toml", state_dir=state_dir)
+    assert p.returncode == 0
+    assert "not run here: the openvswitch kernel module is not available" in p.stdout
+    assert "precheck: no data path of it can run on this host" in p.stdout
