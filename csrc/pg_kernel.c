@@ -1128,38 +1128,21 @@ out:
 static int
 pgk_check_config(const struct pg_config *cfg, const struct pgk_options *opt)
 {
+	char why[PG_ERRMSG_LEN];
 	uint32_t i, j;
 
 	if (opt == NULL || (opt->mode != PGK_MODE_AFPACKET && opt->mode != PGK_MODE_AFXDP))
 		return pgk_fail(NULL, -EINVAL, "mode %u: need PGK_MODE_AFPACKET (%u) or "
 				"PGK_MODE_AFXDP (%u)", opt ? opt->mode : 0, PGK_MODE_AFPACKET,
 				PGK_MODE_AFXDP);
-	if (cfg->nb_ports < 1 || cfg->nb_ports > PG_MAX_PORTS)
-		return pgk_fail(NULL, -EINVAL, "nb_ports %u out of 1..%u", cfg->nb_ports,
-				PG_MAX_PORTS);
-	if (cfg->nb_streams < 1 || cfg->nb_streams > PG_MAX_STREAMS)
-		return pgk_fail(NULL, -EINVAL, "nb_streams %u out of 1..%u", cfg->nb_streams,
-				PG_MAX_STREAMS);
-	if (cfg->burst < 1 || cfg->burst > PG_BURST_MAX)
-		return pgk_fail(NULL, -EINVAL, "burst %u out of 1..%u", cfg->burst, PG_BURST_MAX);
-	if (cfg->ring_size < 64 || cfg->ring_size > 32768)
-		return pgk_fail(NULL, -EINVAL, "ring_size %u out of 64..32768", cfg->ring_size);
+	if (pg_config_check(cfg, why, sizeof(why)) != 0)
+		return pgk_fail(NULL, -EINVAL, "%s", why);
 	if (cfg->nb_lcores > 1)
 		return pgk_fail(NULL, -EINVAL, "nb_lcores %u: the kernel backend runs one loop",
 				cfg->nb_lcores);
 	if (opt->mode == PGK_MODE_AFXDP && (cfg->ring_size & (cfg->ring_size - 1)))
 		return pgk_fail(NULL, -EINVAL, "ring_size %u: AF_XDP rings need a power of two",
 				cfg->ring_size);
-	for (i = 0; i < cfg->nb_streams; i++) {
-		const struct pg_stream_config *sc = &cfg->streams[i];
-
-		if (sc->tx_port >= cfg->nb_ports)
-			return pgk_fail(NULL, -EINVAL, "stream %u: tx_port %u >= nb_ports %u", i,
-					sc->tx_port, cfg->nb_ports);
-		if (sc->rx_port < -1 || sc->rx_port >= (int32_t)cfg->nb_ports)
-			return pgk_fail(NULL, -EINVAL, "stream %u: rx_port %d out of -1..%u", i,
-					sc->rx_port, cfg->nb_ports - 1);
-	}
 	for (i = 0; i < cfg->nb_ports; i++)
 		for (j = 0; j < i; j++)
 			if (cfg->port_names[i] && cfg->port_names[j] &&

@@ -30,6 +30,30 @@ pg_sum16(const uint8_t *p, uint32_t len)
 #define PG_BAD(...) do { snprintf(err, err_len, __VA_ARGS__); return -EINVAL; } while (0)
 
 int
+pg_config_check(const struct pg_config *cfg, char *err, size_t err_len)
+{
+	uint32_t i;
+
+	if (cfg->nb_ports < 1 || cfg->nb_ports > PG_MAX_PORTS)
+		PG_BAD("nb_ports %u out of 1..%u", cfg->nb_ports, PG_MAX_PORTS);
+	if (cfg->nb_streams < 1 || cfg->nb_streams > PG_MAX_STREAMS)
+		PG_BAD("nb_streams %u out of 1..%u", cfg->nb_streams, PG_MAX_STREAMS);
+	if (cfg->burst < 1 || cfg->burst > PG_BURST_MAX)
+		PG_BAD("burst %u out of 1..%u", cfg->burst, PG_BURST_MAX);
+	if (cfg->ring_size < 64 || cfg->ring_size > 32768)
+		PG_BAD("ring_size %u out of 64..32768", cfg->ring_size);
+	for (i = 0; i < cfg->nb_streams; i++) {
+		const struct pg_stream_config *sc = &cfg->streams[i];
+
+		if (sc->tx_port >= cfg->nb_ports)
+			PG_BAD("stream %u: tx_port %u >= nb_ports %u", i, sc->tx_port, cfg->nb_ports);
+		if (sc->rx_port < -1 || sc->rx_port >= (int32_t)cfg->nb_ports)
+			PG_BAD("stream %u: rx_port %d out of -1..%u", i, sc->rx_port, cfg->nb_ports - 1);
+	}
+	return 0;
+}
+
+int
 pg_txs_prepare(struct pg_txs *s, const uint8_t *frame, uint32_t len, uint32_t nb_flows,
 	       uint32_t vary, char *err, size_t err_len)
 {

@@ -281,6 +281,10 @@ foreign:
 
 /* Set-up, in pg_stream.c: parse and validate a template (0 or -EINVAL with
  * the reason in err), and compute a trial's base sums. */
+/* The limits both backends share (ports, streams, burst, ring size, each
+ * stream's ports): 0, or -EINVAL with the reason in err. */
+int pg_config_check(const struct pg_config *cfg, char *err, size_t err_len);
+
 int pg_txs_prepare(struct pg_txs *s, const uint8_t *frame, uint32_t len, uint32_t nb_flows,
 		   uint32_t vary, char *err, size_t err_len);
 void pg_txs_begin(struct pg_txs *s, const uint8_t *frame, uint16_t stream_id, uint16_t trial_id);

@@ -363,18 +363,11 @@ static int
 pg_check_config(const struct pg_config *cfg)
 {
 	const uint32_t nb_loops = cfg->nb_lcores ? cfg->nb_lcores : 1;
+	char why[PG_ERRMSG_LEN];
 	uint32_t i, j;
 
-	if (cfg->nb_ports < 1 || cfg->nb_ports > PG_MAX_PORTS)
-		return pg_fail(NULL, -EINVAL, "nb_ports %u out of 1..%u", cfg->nb_ports,
-			       PG_MAX_PORTS);
-	if (cfg->nb_streams < 1 || cfg->nb_streams > PG_MAX_STREAMS)
-		return pg_fail(NULL, -EINVAL, "nb_streams %u out of 1..%u", cfg->nb_streams,
-			       PG_MAX_STREAMS);
-	if (cfg->burst < 1 || cfg->burst > PG_BURST_MAX)
-		return pg_fail(NULL, -EINVAL, "burst %u out of 1..%u", cfg->burst, PG_BURST_MAX);
-	if (cfg->ring_size < 64 || cfg->ring_size > 32768)
-		return pg_fail(NULL, -EINVAL, "ring_size %u out of 64..32768", cfg->ring_size);
+	if (pg_config_check(cfg, why, sizeof(why)) != 0)
+		return pg_fail(NULL, -EINVAL, "%s", why);
 	/* an RX ring full of mbufs, bursts in flight and the lcore cache. Per
 	 * pool, whatever the number of loops: each pool has one loop (its RX
 	 * queue, or its share of a stream), which allocates and frees its
@@ -398,12 +391,6 @@ pg_check_config(const struct pg_config *cfg)
 			return pg_fail(NULL, -EINVAL, "stream %u: %u flows for %u loops: each flow is "
 				       "sent by one loop, so each loop needs one", i, sc->nb_flows,
 				       nb_loops);
-		if (sc->tx_port >= cfg->nb_ports)
-			return pg_fail(NULL, -EINVAL, "stream %u: tx_port %u >= nb_ports %u", i,
-				       sc->tx_port, cfg->nb_ports);
-		if (sc->rx_port < -1 || sc->rx_port >= (int32_t)cfg->nb_ports)
-			return pg_fail(NULL, -EINVAL, "stream %u: rx_port %d out of -1..%u", i,
-				       sc->rx_port, cfg->nb_ports - 1);
 	}
 	return 0;
 }

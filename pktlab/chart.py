@@ -54,8 +54,8 @@ def bars_64b(results: list[Result]) -> list[tuple[str, float | None, str]]:
     for dp, rs in by_dp.items():
         # A search's bar is its NDR (the rate carried without loss), not the best trial,
         # which may have lost frames above it.
-        rated = [(goal_pps(r, "NDR"), "NDR") if goal_pps(r, "NDR") is not None else (r.best_rx_pps, "")
-                 for r in rs if r.status == "ok"]
+        rated = [(ndr, "NDR") if ndr is not None else (r.best_rx_pps, "")
+                 for r in rs if r.status == "ok" for ndr in (goal_pps(r, "NDR"),)]
         ok = [(v, what) for v, what in rated if v is not None]
         if ok:
             best, what = max(ok)

@@ -336,23 +336,11 @@ def _check_nic_names(key: str, names, count: int | None = 2):
         raise _Invalid(key, "names a NIC twice")
 
 
-def _check_lab_common(t):
-    """The generator, hugepage and allow_in_use keys every lab table has."""
-    if not 1 <= t.gen_lcores <= 8:
-        raise _Invalid("gen_lcores", "1 to 8 generator lcores")
-    if t.generator_mem < 64:
-        raise _Invalid("generator_mem", "must be at least 64 MiB")
-    if t.page_size not in ("2M", "1G"):
-        raise _Invalid("page_size", f"must be \"2M\" or \"1G\", not {t.page_size!r}")
-    _check_nic_names("allow_in_use", t.allow_in_use, None)
-
-
 @dataclass(frozen=True)
 class LabPath:
-    """What every data path on physical NICs shares: the generator's NICs and
-    lcores, hugepages per NUMA node, and which busy NICs the scenario may take."""
+    """What every data path on physical NICs shares: the generator's lcores,
+    hugepages per NUMA node, and which busy NICs the scenario may take."""
 
-    gen_ports: tuple[str, ...] = ()  # NICs the generator drives (wired to the DUT's)
     gen_lcores: int = 1  # generator poll loops (one RX/TX queue pair per port each), placed by NUMA node
     generator_mem: int = 1024  # generator's DPDK memory on each of its ports' nodes [MiB]
     page_size: str = "1G"  # hugepages the run uses: "1G" (lab servers reserve them at boot) or "2M"
@@ -361,15 +349,20 @@ class LabPath:
     allow_cross_numa: bool = False  # place on another node when a NIC's node runs short, with warnings
 
     def check(self):
-        if self.gen_ports:
-            _check_nic_names("gen_ports", self.gen_ports)
-        _check_lab_common(self)
+        if not 1 <= self.gen_lcores <= 8:
+            raise _Invalid("gen_lcores", "1 to 8 generator lcores")
+        if self.generator_mem < 64:
+            raise _Invalid("generator_mem", "must be at least 64 MiB")
+        if self.page_size not in ("2M", "1G"):
+            raise _Invalid("page_size", f"must be \"2M\" or \"1G\", not {self.page_size!r}")
+        _check_nic_names("allow_in_use", self.allow_in_use, None)
 
 
 @dataclass(frozen=True)
 class _P2p(LabPath):
     """A switch between two DUT NICs, each wired to one of the generator's."""
 
+    gen_ports: tuple[str, ...] = ()  # NICs the generator drives (wired to dut_ports in order)
     dut_ports: tuple[str, ...] = ()  # the two NICs the bridge forwards between
     bridge: str = "br-pktlab"
 
@@ -423,7 +416,7 @@ class OvsDpdkP2p(_P2p):
 
 
 @dataclass(frozen=True)
-class SriovVf:
+class SriovVf(LabPath):
     """SR-IOV VF-to-VF: VFs created on one PF, configured, bound to vfio-pci and
     driven by the generator; frames between them turn in the NIC's embedded switch."""
 
@@ -434,11 +427,7 @@ class SriovVf:
     qos: int = 0  # 802.1p priority with vlan
     spoofchk: bool = True  # the NIC drops frames whose source MAC is not the VF's
     trust: bool = False  # a trusted VF may change its MAC and go promiscuous
-    gen_lcores: int = 1
-    generator_mem: int = 1024
-    page_size: str = "1G"
-    allow_in_use: tuple[str, ...] = ()  # the PF may be up (it usually is: VFs need their PF's link)
-    allow_cross_numa: bool = False
+    # (allow_in_use: the PF may be up; it usually is, VFs need their PF's link)
 
     def check(self):
         if not self.pf:
@@ -459,7 +448,7 @@ class SriovVf:
             raise _Invalid("vlan", "0 (none) to 4094")
         if not 0 <= self.qos <= 7:
             raise _Invalid("qos", "0 to 7")
-        _check_lab_common(self)
+        super().check()
 
 
 # Data path kinds and the option table each takes.

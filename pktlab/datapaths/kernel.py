@@ -196,12 +196,11 @@ def openvswitch_module_missing(root: str = "/") -> str | None:
     if Path(root, "sys/module/openvswitch").is_dir():
         return None
     if Path(root).resolve() != Path("/"):  # a copy of a host's tree: its module list decides
-        from ..inventory.sysfs import read_attr
+        from ..inventory.sysfs import Cmdline, driver_status, read_attr
 
         release = read_attr(root, "proc/sys/kernel/osrelease") or ""
-        dep = read_attr(root, f"lib/modules/{release}/modules.dep") or ""
-        if any(line.split(":", 1)[0].endswith("/openvswitch.ko" + ext) for line in dep.splitlines()
-               for ext in ("", ".xz", ".zst", ".gz")):
+        cmdline = Cmdline.parse(read_attr(root, "proc/cmdline", "") or "")
+        if driver_status("openvswitch", root, release, cmdline).available:
             return None
         return f"the openvswitch kernel module is neither loaded nor in /lib/modules/{release} on that host"
     p = subprocess.run(["modprobe", "--dry-run", "openvswitch"], capture_output=True, text=True)

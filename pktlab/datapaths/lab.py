@@ -22,15 +22,12 @@ from ..host.kmod import LoadModule
 from ..host.links import SetLinkUp
 from ..host.pci import BindDriver, bind_refusal
 from ..inventory import planner
-from ..inventory.sysfs import Nic, read_inventory, size_label
+from ..inventory.sysfs import Nic, read_inventory, resolve_nic
 from .base import DataPath
 from .streams import streams_for
 
 # planner keys -> the scenario keys a user edits ("{where}" is datapath[i])
-_KEYS = {"dut_ports": "{where}.dut_ports", "gen_ports": "{where}.gen_ports", "pmd_cores": "{where}.pmd_cores",
-         "gen_lcores": "{where}.gen_lcores", "guest_vcpus": "{where}.guest_vcpus", "pmd_pins": "cpu.ovs_pmd",
-         "gen_pins": "cpu.generator", "guest_pins": "cpu.guest", "page_size": "{where}.page_size",
-         "hugepages": "{where}.page_size", "placement": "{where}"}
+_KEYS = {"pmd_pins": "cpu.ovs_pmd", "gen_pins": "cpu.generator", "hugepages": "{where}.page_size"}
 L2_OVERHEAD = 18  # Ethernet header + FCS: MTU = frame size - 18
 
 
@@ -45,6 +42,7 @@ def pmd_index():
 class LabPath(DataPath):
     """Base of ovs-kernel-p2p, ovs-dpdk-p2p and sriov-vf."""
 
+    uses_ovs = False  # runs pktlab's own OVS (its version goes into the results)
     uses_ovs_dpdk = False  # OVS PMDs and dpdk-socket-mem are placed
 
     def __init__(self, scenario, entry, run_dir, run_id, root="/"):
@@ -73,10 +71,7 @@ class LabPath(DataPath):
 
     def allowed(self, nic: Nic) -> bool:
         """Named in allow_in_use (by PCI address or interface name)."""
-        names = {nic.pci, *(n.name for n in nic.netdevs)}
-        from ..inventory.sysfs import normalize_pci
-
-        return any(a in names or normalize_pci(a) == nic.pci for a in self.options.allow_in_use)
+        return any(resolve_nic(a, (nic,)) for a in self.options.allow_in_use)
 
     def refuse_taking(self, nic: Nic, name: str, key: str) -> None:
         """The management NIC never; a NIC that is up, addressed, routed or enslaved
@@ -84,7 +79,7 @@ class LabPath(DataPath):
         if nic.management:
             self.fail(key, f"{name} ({nic.pci}) is the management NIC (it carries the default route); "
                            "pktlab never reconfigures or unbinds it")
-        used = [u for u in nic.in_use()]
+        used = nic.in_use()
         if used and not self.allowed(nic):
             self.fail(key, f"{name} ({nic.pci}) is in use: {'; '.join(used)}; bring it down and remove its "
                            f"addresses, or name it in {self.where}.allow_in_use to take it anyway")
@@ -146,16 +141,6 @@ class LabPath(DataPath):
             used["ovs_lcore"] = [p.ovs_lcore]
         return used
 
-    def node_mem(self, mb: int, nodes) -> str:
-        """--socket-mem / dpdk-socket-mem: `mb` on each of `nodes`, 0 elsewhere."""
-        top = max([n.id for n in self.inventory.nodes] + [0])
-        return ",".join(str(mb if n in nodes else 0) for n in range(top + 1))
-
-    def gen_nodes(self) -> set[int]:
-        p = self.placement
-        return {n for who, n in ((w, pages.node) for pages in p.hugepages for w in pages.users)
-                if who.startswith("generator")}
-
     # -- common steps --------------------------------------------------------------
     def precheck(self):
         """Read-only, in the order a user fixes things: the NICs, then where things go."""
@@ -194,8 +179,8 @@ class LabPath(DataPath):
         try:
             import pktlab._pktgen  # noqa: F401 - the generator's compiled extension
         except ImportError as e:
-            self.fail(f"{self.where}.kind", f"the generator's C extension is not built ({e}); "
-                                            "reinstall pktlab (pip install .) with libdpdk-dev present")
+            self.fail("{where}.kind", f"the generator's C extension is not built ({e}); "
+                                      "reinstall pktlab (pip install .) with libdpdk-dev present")
 
     def hugepage_steps(self) -> list:
         """Each node's pages (reserved where short, given back after), and one private
@@ -206,23 +191,29 @@ class LabPath(DataPath):
             steps.append(hugepages.MountHugetlbfs(self.huge_dir, p.hugepages[0].size_kb))
         return steps
 
-    def take_for_dpdk(self, names, key: str) -> list:
-        """Steps that hand each NIC to its DPDK PMD: load and bind vfio-pci (or what the
-        PMD wants), or, for a bifurcated PMD, bring its kernel interface up."""
-        steps, loading = [], set()
-        for name in names:
-            nic = self.nic(name, key)
-            driver = self.dpdk_binding(nic, name, key)
-            if driver is None:
-                if nic.ifname:
+    def take_for_dpdk(self, *groups) -> list:
+        """Steps that hand each NIC of groups ((names, scenario key), ...) to its DPDK PMD:
+        bind it to vfio-pci (or what the PMD wants), or, for a bifurcated PMD, bring its
+        kernel interface up."""
+        steps, binds = [], []
+        for names, key in groups:
+            for name in names:
+                nic = self.nic(name, key)
+                driver = self.dpdk_binding(nic, name, key)
+                if driver is not None:
+                    binds.append((nic.pci, driver, self.allowed(nic)))
+                elif nic.ifname:
                     steps.append(SetLinkUp(nic.ifname, self.mtu()))
-                continue
+        return steps + self.bind_steps(binds)
+
+    def bind_steps(self, binds) -> list:
+        """BindDriver for each (pci, driver, allow_in_use), each driver not loaded yet loaded first, once."""
+        steps = []
+        for driver in dict.fromkeys(d for _, d, _ in binds):
             status = self.inventory.drivers.get(driver)
-            if status is not None and not status.loaded and driver not in loading:
-                loading.add(driver)
+            if status is not None and not status.loaded:
                 steps.append(LoadModule(driver, self.root))
-            steps.append(BindDriver(nic.pci, driver, self.root, allow_in_use=self.allowed(nic)))
-        return steps
+        return steps + [BindDriver(pci, driver, self.root, allow_in_use=allow) for pci, driver, allow in binds]
 
     def check_dpdk_ports(self, names, key: str) -> None:
         for name in names:
@@ -247,21 +238,17 @@ class LabPath(DataPath):
                 raise StepError(f"generator ports without link after {timeout:.0f} s ({gen.link_up()}): {hint}")
             time.sleep(0.2)
 
-    def generator_lcores(self) -> tuple[int, ...]:
-        return tuple(self.placement.generator)
-
     def dpdk_generator_step(self, pcis, traffic=None):
         """The generator's DPDK backend on PCI functions, its lcores and memory where
         the planner put them (one RX/TX queue pair per lcore on every port)."""
         from ..gen.config import GenConfig
 
-        lcores = self.generator_lcores()
+        lcores = self.placement.generator
         eal = ("--in-memory", "--no-telemetry", f"--huge-dir={self.huge_dir}",
-               f"--socket-mem={self.node_mem(self.options.generator_mem, self.gen_nodes())}",
+               f"--socket-mem={planner.Placement.socket_mem(self.placement.gen_socket_mem)}",
                f"--file-prefix={self.gen_prefix}")
         t = traffic or self.scenario.traffic
-        extra = {"lcores": lcores} if len(lcores) > 1 else {}
-        cfg = GenConfig(eal_args=eal, ports=tuple(pcis), streams=streams_for(t, 2), core=lcores[0], **extra)
+        cfg = GenConfig(eal_args=eal, ports=tuple(pcis), streams=streams_for(t, 2), core=lcores[0], lcores=lcores)
         return StartGenerator(cfg.to_dict(), log=str(self.run_dir / "generator.log"))
 
     @staticmethod
@@ -286,7 +273,7 @@ class LabPath(DataPath):
 
     def versions(self, ctx):
         v = {"nics": self.nic_provenance()}
-        if self.uses_ovs_dpdk or self.entry.kind == "ovs-kernel-p2p":
+        if self.uses_ovs:
             from ..ovs import daemons
             from ..provenance import ovs_version
 
@@ -305,7 +292,3 @@ class LabPath(DataPath):
         fields = {f.name: getattr(d, f.name) for f in dataclasses.fields(d) if f.name != "source"}
         reqs.append({"check": "placement", **{k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}})
         return reqs
-
-
-def page_label(size: str) -> str:
-    return size_label(planner.PAGE_SIZES_KB[size])

@@ -47,7 +47,7 @@ def rxq_affinity(pmds_by_node: dict[int, list[int]], port_nodes: list[int], n_rx
 
 
 class OvsDpdkP2pPath(LabPath):
-    uses_ovs_dpdk = True
+    uses_ovs = uses_ovs_dpdk = True
 
     def __init__(self, scenario, entry, run_dir, run_id, root="/"):
         super().__init__(scenario, entry, run_dir, run_id, root)
@@ -81,14 +81,13 @@ class OvsDpdkP2pPath(LabPath):
         return [self.nic(n, "{where}.gen_ports").pci for n in self.options.gen_ports]
 
     def take_nics(self) -> list:
-        return (self.take_for_dpdk(self.options.dut_ports, "{where}.dut_ports") +
-                self.take_for_dpdk(self.options.gen_ports, "{where}.gen_ports"))
+        return self.take_for_dpdk((self.options.dut_ports, "{where}.dut_ports"),
+                                  (self.options.gen_ports, "{where}.gen_ports"))
 
     def host_plan(self):
         opt, p = self.options, self.placement
         devargs = self.dut_devargs()
-        ovs_nodes = {n for n, mb in enumerate(p.ovs_socket_mem) if mb}
-        mem = self.node_mem(opt.socket_mem, ovs_nodes)
+        mem = p.socket_mem(p.ovs_socket_mem)
         # OVS's EAL probes the DUT NICs only (-a): the generator's are not for it
         allow = "".join(f" -a {d}" for d in devargs if is_pci(d))
         other = {

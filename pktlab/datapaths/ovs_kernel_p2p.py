@@ -28,6 +28,8 @@ from .streams import streams_for
 
 
 class OvsKernelP2pPath(LabPath):
+    uses_ovs = True
+
     def __init__(self, scenario, entry, run_dir, run_id, root="/"):
         super().__init__(scenario, entry, run_dir, run_id, root)
         self.ovs_dir = str(self.run_dir / "ovs")
@@ -83,7 +85,7 @@ class OvsKernelP2pPath(LabPath):
         if not Path(self.root, "sys/module/openvswitch").is_dir():
             steps.append(LoadModule("openvswitch", self.root))
         if self.dpdk_generator:
-            steps += self.hugepage_steps() + self.take_for_dpdk(opt.gen_ports, "{where}.gen_ports")
+            steps += self.hugepage_steps() + self.take_for_dpdk((opt.gen_ports, "{where}.gen_ports"))
             steps.append(self.runtime_dir(self.gen_prefix))
         else:
             steps += [SetLinkUp(self.nic(n, "{where}.gen_ports").ifname, self.mtu()) for n in opt.gen_ports]
@@ -104,7 +106,7 @@ class OvsKernelP2pPath(LabPath):
         from ..gen.config import GenConfig
 
         cfg = GenConfig(eal_args=(), ports=tuple(nic.ifname for nic in ports), backend="kernel",
-                        streams=streams_for(self.scenario.traffic, 2), core=self.generator_lcores()[0])
+                        streams=streams_for(self.scenario.traffic, 2), core=self.placement.generator[0])
         return StartGenerator(cfg.to_dict(), log=str(self.run_dir / "generator.log"))
 
     def wait_ready(self, ctx):

@@ -80,14 +80,8 @@ class SriovVfPath(LabPath):
                  CreateVfs(pf.pci, opt.vfs, self.root, allow_in_use=self.allowed(pf))]
         steps += [ConfigureVf(pf.ifname, i, mac=macs[i], vlan=opt.vlan, qos=opt.qos if opt.vlan else 0,
                               spoofchk=opt.spoofchk, trust=opt.trust) for i in range(opt.vfs)]
-        from ..host.kmod import LoadModule
-        from ..host.pci import BindDriver
-
-        status = self.inventory.drivers.get("vfio-pci")
-        if status is not None and not status.loaded:
-            steps.append(LoadModule("vfio-pci", self.root))
         # The VFs appear with CreateVfs: their in-use check runs when the step does.
-        steps += [BindDriver(vf, "vfio-pci", self.root) for vf in self.vfs()[:DRIVEN]]
+        steps += self.bind_steps([(vf, "vfio-pci", False) for vf in self.vfs()[:DRIVEN]])
         steps.append(self.runtime_dir(self.gen_prefix))
         return Plan(steps)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import StepError
 from ..plan import Step
+from .sysfs_attr import write as write_attr
 
 
 def pool_rel(size_kb: int, node: int | None = None) -> str:
@@ -74,13 +75,8 @@ class ReserveHugepages(Step):
                 f"{before if before is not None else 'its value before'}")
 
     def _set(self, value: int):
-        from ..inventory import sysfs  # its write_attr is the one write path tests watch
-
-        rel = f"{pool_rel(self.size_kb, self.node)}/nr_hugepages"
-        try:
-            sysfs.write_attr(self.root, rel, str(value))
-        except OSError as e:
-            raise StepError(f"writing {value} to /{rel}: {os.strerror(e.errno or 5)}") from None
+        write_attr(self.root, f"{pool_rel(self.size_kb, self.node)}/nr_hugepages", str(value),
+                   f"set {size_name(self.size_kb)} hugepages{self._where()}")
 
     def apply(self, ctx):
         total, free = read_pool(self.size_kb, self.root, self.node)

@@ -22,7 +22,6 @@ gives the same verdict read-only, for a precheck before any step runs.
 """
 from __future__ import annotations
 
-import errno as _errno
 import os
 import time
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from ..errors import StepError
 from ..inventory import sysfs as _sysfs
 from ..plan import Step
+from .sysfs_attr import write as write_attr
 
 WAIT_S = 5.0  # how long the kernel gets to show a bind
 POLL_S = 0.01
@@ -81,15 +81,6 @@ def bind_refusal(pci: str, driver: str, root: str = "/", allow_in_use: bool = Fa
     return None
 
 
-def _write(root: str, rel: str, value: str, what: str) -> None:
-    try:
-        _sysfs.write_attr(root, rel, value)
-    except OSError as e:
-        code = e.errno or _errno.EIO
-        raise StepError(f"{what}: writing {value.strip() or 'an empty line'!r} to /{rel}: "
-                        f"{os.strerror(code)} ({_errno.errorcode.get(code, code)})") from None
-
-
 def _wait_driver(pci: str, root: str, want: str | None, what: str) -> None:
     deadline = time.monotonic() + WAIT_S
     while True:
@@ -138,11 +129,11 @@ class BindDriver(Step):
         if nic.driver == self.driver:
             return
         what = f"bind {pci} to {self.driver}"
-        _write(self.root, f"{_dev(pci)}/driver_override", self.driver, what)
+        write_attr(self.root, f"{_dev(pci)}/driver_override", self.driver, what)
         if nic.driver:
-            _write(self.root, f"sys/bus/pci/drivers/{nic.driver}/unbind", pci, what)
+            write_attr(self.root, f"sys/bus/pci/drivers/{nic.driver}/unbind", pci, what)
             _wait_driver(pci, self.root, None, what)
-        _write(self.root, "sys/bus/pci/drivers_probe", pci, what)
+        write_attr(self.root, "sys/bus/pci/drivers_probe", pci, what)
         _wait_driver(pci, self.root, self.driver, what)
 
     def undo(self, ctx):
@@ -155,12 +146,12 @@ class BindDriver(Step):
         what = f"rebind {pci} to {before or 'no driver'}"
         now = current_driver(pci, root)
         if now != before:
-            _write(root, f"{_dev(pci)}/driver_override", before or "\n", what)
+            write_attr(root, f"{_dev(pci)}/driver_override", before or "\n", what)
             if now:
-                _write(root, f"sys/bus/pci/drivers/{now}/unbind", pci, what)
+                write_attr(root, f"sys/bus/pci/drivers/{now}/unbind", pci, what)
                 _wait_driver(pci, root, None, what)
             if before:
-                _write(root, "sys/bus/pci/drivers_probe", pci, what)
+                write_attr(root, "sys/bus/pci/drivers_probe", pci, what)
                 _wait_driver(pci, root, before, what)
         if current_override(pci, root) != override:
-            _write(root, f"{_dev(pci)}/driver_override", override or "\n", what)
+            write_attr(root, f"{_dev(pci)}/driver_override", override or "\n", what)

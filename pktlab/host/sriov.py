@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from ..errors import StepError
 from ..inventory import sysfs as _sysfs
 from ..plan import Step
+from .sysfs_attr import write as write_attr
 
 WAIT_S = 5.0
 POLL_S = 0.01
@@ -84,15 +85,6 @@ def vf_addresses(pf: str, count: int, root: str = "/") -> list[str]:
     return out
 
 
-def _write(root, rel, value, what):
-    try:
-        _sysfs.write_attr(root, rel, value)
-    except OSError as e:
-        code = e.errno or _errno.EIO
-        raise StepError(f"{what}: writing {value!r} to /{rel}: {os.strerror(code)} "
-                        f"({_errno.errorcode.get(code, code)})") from None
-
-
 def _set_numvfs(pci: str, count: int, root: str, what: str) -> None:
     """Reach `count` VFs: through 0 when another non-zero count is set."""
     rel = f"sys/bus/pci/devices/{pci}/sriov_numvfs"
@@ -100,9 +92,9 @@ def _set_numvfs(pci: str, count: int, root: str, what: str) -> None:
     if now == count:
         return
     if now:
-        _write(root, rel, "0", what)
+        write_attr(root, rel, "0", what)
     if count:
-        _write(root, rel, str(count), what)
+        write_attr(root, rel, str(count), what)
     got = _numvfs(pci, root)
     if got != count:
         raise StepError(f"{what}: sriov_numvfs of {pci} reads {got} after writing {count}")

@@ -91,6 +91,12 @@ class Placement:
     port_nodes: dict[str, int | None]
     choices: tuple[Choice, ...]
     warnings: tuple[str, ...]
+    gen_socket_mem: tuple[int, ...] = ()  # per node 0..max, for the generator's --socket-mem [MiB]
+
+    @staticmethod
+    def socket_mem(per_node: tuple[int, ...]) -> str:
+        """EAL's --socket-mem (OVS's dpdk-socket-mem) spelling: "0,1024"."""
+        return ",".join(map(str, per_node))
 
     @property
     def pmd_cpu_mask(self) -> str:
@@ -332,10 +338,13 @@ def plan(inv: Inventory, demand: Demand) -> Placement:
                               f"{' + '.join(users)} on node {node}; {pool.free} free there" +
                               (f", the run reserves {short} more and gives them back" if short else "")))
     top = max([n.id for n in inv.nodes] + [0])
-    socket_mem = tuple(demand.ovs_mem_mb if n in need and any(w == "OVS" for w, _ in need[n]) else 0
-                       for n in range(top + 1))
-    return Placement(pmd, lcore, gcores, guest, tuple(pages), socket_mem,
-                     {p: node for p, _, node in dut + gen}, tuple(choices), tuple(warnings))
+
+    def per_node(who: str, mb: int) -> tuple[int, ...]:
+        return tuple(mb if any(w == who for w, _ in need.get(n, ())) else 0 for n in range(top + 1))
+
+    return Placement(pmd, lcore, gcores, guest, tuple(pages), per_node("OVS", demand.ovs_mem_mb),
+                     {p: node for p, _, node in dut + gen}, tuple(choices), tuple(warnings),
+                     per_node("generator", demand.gen_mem_mb))
 
 
 def _roles(cores: _Cores, node: int) -> str:

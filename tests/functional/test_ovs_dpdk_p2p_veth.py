@@ -74,7 +74,8 @@ def test_ovs_dpdk_p2p_plan_runs_with_veth_cables(tmp_path, state_dir):
     p.__dict__["placement"] = Placement(
         ovs_pmd=(1,), ovs_lcore=0, generator=(0,), guest_vcpus=(),
         hugepages=(NodePages(0, 2048, PAGES, 0, ("OVS 512 MiB", "generator 256 MiB")),),
-        ovs_socket_mem=(512,), port_nodes={"enp3s0f0": 0, "enp3s0f1": 0}, choices=(), warnings=())
+        ovs_socket_mem=(512,), port_nodes={"enp3s0f0": 0, "enp3s0f1": 0}, choices=(), warnings=(),
+        gen_socket_mem=(256,))
     assert isinstance(p, datapaths.KINDS["ovs-dpdk-p2p"])
     before = host_state(state_dir)
     ctx = RunContext(state_dir, run_id)
