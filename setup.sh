@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PKGS=(dpdk dpdk-dev libdpdk-dev openvswitch-switch-dpdk pkg-config gcc python3-dev python3-venv netsniff-ng libxdp-dev libbpf-dev qemu-system-x86 busybox-static iproute2)
+# python3-pyelftools: Debian's dpdk-pmdinfo.py runs on /usr/bin/python3 and needs it
+# (dpdk only recommends it, and recommends are not installed here).
+PKGS=(dpdk dpdk-dev libdpdk-dev openvswitch-switch-dpdk python3-pyelftools pkg-config gcc python3-dev python3-venv netsniff-ng libxdp-dev libbpf-dev qemu-system-x86 busybox-static iproute2)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
