@@ -180,6 +180,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    # A run's progress lines must reach a log or CI as they happen, not when the
+    # run ends: line-buffer stdout and stderr even when they are not a terminal.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(line_buffering=True)
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="pktlab: %(message)s")

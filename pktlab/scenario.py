@@ -24,6 +24,10 @@ IMIX = ((64, 7), (570, 4), (1518, 1))
 IMIX_MEAN = round(sum(size * n for size, n in IMIX) / sum(n for _, n in IMIX))
 HUGEPAGE_SIZES_KB = (2048, 1048576)
 _MAC = re.compile(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.+-]{0,63}")
+# Largest frame (FCS included) an afxdp port takes: XDP on a veth needs the frame in one
+# 4 KiB page with its headroom. The generator's own kernel backend then uses AF_PACKET.
+AFXDP_MAX_FRAME = 3498
 
 
 class _Invalid(Exception):
@@ -95,7 +99,9 @@ class Traffic:
     src_ip: str = "198.18.0.1"  # RFC 2544 benchmarking range
     dst_ip: str = "198.19.0.1"
     src_port: int = 1024
-    dst_port: int = 4789
+    # Not 4789 (VXLAN's IANA port): a DUT or capture tool that parses tunnels would take
+    # the test frames for VXLAN. 1024 -> 1024 as CSIT's TRex profiles send.
+    dst_port: int = 1024
 
     def check(self):
         if not MIN_FRAME <= self.frame_size <= MAX_FRAME:
@@ -133,6 +139,11 @@ class Traffic:
     def sizes(self) -> tuple[int | str, ...]:
         """The frame sizes to run, in order ("imix" for the mix)."""
         return self.frame_sizes or (("imix",) if self.imix else (self.frame_size,))
+
+    @property
+    def max_frame(self) -> int:
+        """The largest frame any run of this traffic sends [B] (IMIX: its 1518)."""
+        return max(max(s for s, _ in IMIX) if z == "imix" else z for z in self.sizes)
 
 
 @dataclass(frozen=True)
@@ -577,6 +588,9 @@ def load(path) -> Scenario:
         raise ScenarioError(file, None, "is a directory, not a scenario file") from None
     except tomllib.TOMLDecodeError as e:
         raise ScenarioError(file, None, f"not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ScenarioError(file, None, f"not UTF-8 text (a TOML file must be): byte {e.start} "
+                                        f"is {e.object[e.start:e.start + 1]!r}") from None
 
     for key in raw:
         if key not in _TOP:
@@ -613,8 +627,10 @@ def load(path) -> Scenario:
             raise ScenarioError(file, f"{where}.kind",
                                 f"unknown data path {kind!r} (known: {', '.join(sorted(DATAPATHS))})")
         label = entry.get("name", kind)
-        if not isinstance(label, str) or not label:
-            raise ScenarioError(file, f"{where}.name", "must be a non-empty string")
+        if not isinstance(label, str) or not _LABEL.fullmatch(label) or ".." in label:
+            raise ScenarioError(file, f"{where}.name", f"{label!r} is not a safe file name: up to 64 letters, "
+                                                       "digits, spaces, '_', '.', '+' or '-', starting with a "
+                                                       "letter or digit, no '..' (it names the result file)")
         options = {k: v for k, v in entry.items() if k not in ("kind", "name")}
         datapaths.append(Datapath(kind, label, _load_table(DATAPATHS[kind], options, file, where)))
     labels = [d.name for d in datapaths]
@@ -628,6 +644,11 @@ def load(path) -> Scenario:
                                                    "on the core named here (only lab paths place it themselves)")
     traffic = _load_table(Traffic, raw.get("traffic", {}), file, "traffic")
     for i, d in enumerate(datapaths):
+        if d.kind == "ovs-afxdp" and d.options.port_type == "afxdp" and traffic.max_frame > AFXDP_MAX_FRAME:
+            raise ScenarioError(file, "traffic.frame_size" if not traffic.frame_sizes else "traffic.frame_sizes",
+                                f"{traffic.max_frame}-byte frames do not fit OVS's afxdp ports (data path "
+                                f"{d.name!r}: XDP on a veth takes frames up to {AFXDP_MAX_FRAME} B); "
+                                f"use port_type = \"system\" or smaller frames")
         # each flow is sent by one generator loop: fewer flows than loops leave a loop idle
         if d.kind in LAB_KINDS and d.options.gen_lcores > traffic.flows:
             raise ScenarioError(file, f"datapath[{i}].gen_lcores",

@@ -29,7 +29,7 @@ from ..ovs.daemons import SetOvsOtherConfig, StartOvsdbServer, StartOvsVswitchd
 from ..ovs.openflow import AddFlows
 from ..plan import Plan
 from .base import DataPath
-from .streams import streams_for
+from .streams import kernel_mode_for, mtu_for, streams_for
 
 
 class KernelPath(DataPath):
@@ -62,8 +62,9 @@ class KernelPath(DataPath):
     def generator_step(self):
         from ..gen.config import GenConfig
 
-        cfg = GenConfig(eal_args=(), ports=self.generator_ports(), backend="kernel",
-                        streams=streams_for(self.scenario.traffic, 2), core=self.scenario.cpu.generator)
+        t = self.scenario.traffic
+        cfg = GenConfig(eal_args=(), ports=self.generator_ports(), backend="kernel", kernel_mode=kernel_mode_for(t),
+                        streams=streams_for(t, 2), core=self.scenario.cpu.generator)
         return StartGenerator(cfg.to_dict(), log=str(self.run_dir / "generator.log"))
 
     def counters(self, ctx):
@@ -76,8 +77,9 @@ class KernelPath(DataPath):
         if self.ns_sw:
             steps.append(AddNetns(self.ns_sw))
         # Promiscuous: the generator's frames are addressed to a MAC nobody owns.
-        steps += [AddVethPair(i["a0"], i["a1"], self.ns_a, self.ns_sw, promisc=True),
-                  AddVethPair(i["b0"], i["b1"], self.ns_b, self.ns_sw, promisc=True)]
+        mtu = mtu_for(self.scenario.traffic)
+        steps += [AddVethPair(i["a0"], i["a1"], self.ns_a, self.ns_sw, promisc=True, mtu=mtu),
+                  AddVethPair(i["b0"], i["b1"], self.ns_b, self.ns_sw, promisc=True, mtu=mtu)]
         return steps
 
 
@@ -88,7 +90,8 @@ class VethPath(KernelPath):
     def host_plan(self):
         i = self.ifname
         return Plan([MakeRunDir(str(self.run_dir)), AddNetns(self.ns_a), AddNetns(self.ns_b),
-                     AddVethPair(i["a0"], i["b0"], self.ns_a, self.ns_b, promisc=True)])
+                     AddVethPair(i["a0"], i["b0"], self.ns_a, self.ns_b, promisc=True,
+                                 mtu=mtu_for(self.scenario.traffic))])
 
 
 class LinuxBridgePath(KernelPath):

@@ -24,11 +24,10 @@ from ..host.pci import BindDriver, bind_refusal
 from ..inventory import planner
 from ..inventory.sysfs import Nic, read_inventory, resolve_nic
 from .base import DataPath
-from .streams import streams_for
+from .streams import mtu_for, streams_for
 
 # planner keys -> the scenario keys a user edits ("{where}" is datapath[i])
 _KEYS = {"pmd_pins": "cpu.ovs_pmd", "gen_pins": "cpu.generator", "hugepages": "{where}.page_size"}
-L2_OVERHEAD = 18  # Ethernet header + FCS: MTU = frame size - 18
 
 
 @functools.lru_cache(maxsize=1)
@@ -225,8 +224,7 @@ class LabPath(DataPath):
 
     def mtu(self) -> int | None:
         """MTU the run's largest frame needs, when above the default 1500."""
-        need = self.scenario.traffic.frame_size - L2_OVERHEAD
-        return need if need > 1500 else None
+        return mtu_for(self.scenario.traffic)
 
     def wait_links(self, ctx, timeout: float, hint: str) -> None:
         """Until every generator port has link (a physical link needs its cable and

@@ -24,7 +24,7 @@ from ..ovs.openflow import AddFlows
 from ..plan import Plan
 from .kernel import openvswitch_module_missing
 from .lab import LabPath
-from .streams import streams_for
+from .streams import kernel_mode_for, streams_for
 
 
 class OvsKernelP2pPath(LabPath):
@@ -105,8 +105,9 @@ class OvsKernelP2pPath(LabPath):
             return self.dpdk_generator_step([nic.pci for nic in ports])
         from ..gen.config import GenConfig
 
+        t = self.scenario.traffic
         cfg = GenConfig(eal_args=(), ports=tuple(nic.ifname for nic in ports), backend="kernel",
-                        streams=streams_for(self.scenario.traffic, 2), core=self.placement.generator[0])
+                        kernel_mode=kernel_mode_for(t), streams=streams_for(t, 2), core=self.placement.generator[0])
         return StartGenerator(cfg.to_dict(), log=str(self.run_dir / "generator.log"))
 
     def wait_ready(self, ctx):

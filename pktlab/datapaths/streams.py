@@ -26,3 +26,18 @@ def streams_for(traffic, nb_ports: int = 2):
     if t.direction == "bidirectional" and nb_ports > 1:
         out += streams(1, 0, True)
     return tuple(out)
+
+
+def kernel_mode_for(traffic) -> str:
+    """The generator's kernel backend for these frames: AF_XDP (faster) where the
+    frames fit its buffers, AF_PACKET (any size) where they do not."""
+    from ..scenario import AFXDP_MAX_FRAME
+
+    return "afpacket" if traffic.max_frame > AFXDP_MAX_FRAME else "afxdp"
+
+
+def mtu_for(traffic) -> int | None:
+    """The MTU the largest frame needs when above the default 1500, else None.
+    A frame's size counts the Ethernet header and FCS (18 B) around the MTU."""
+    need = traffic.max_frame - 18
+    return need if need > 1500 else None

@@ -88,3 +88,26 @@ def test_state_dir_too_long_for_unix_sockets(tmp_path):
     before = host_state(deep)
     p = run_cli("run", SMOKE, "--out", tmp_path / "out", state_dir=deep)
     check_refused(p, deep, before, "longer than 107 bytes", "--state-dir")
+
+
+@pytest.mark.parametrize("content", [
+    b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x03\x00>\x00\xff\xfe",  # a binary
+    SMOKE.read_text().encode("utf-16"),  # text, but UTF-16
+], ids=["binary", "utf-16"])
+def test_a_scenario_that_is_not_utf8_text(tmp_path, state_dir, content):
+    before = host_state(state_dir)
+    f = tmp_path / "not-text.toml"
+    f.write_bytes(content)
+    p = run_cli("run", f, state_dir=state_dir)
+    check_refused(p, state_dir, before, str(f), "not UTF-8")
+    assert "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "..", ".hidden", ""])
+def test_a_datapath_name_that_is_not_a_safe_file_name_is_refused_at_load(tmp_path, state_dir, name):
+    """Before: accepted, the run measured, and writing the result raised a traceback."""
+    before = host_state(state_dir)
+    f = scenario(tmp_path, 'name = "ovs-dpdk-vhostuser"', f'name = "{name}"')
+    p = run_cli("run", f, state_dir=state_dir)
+    check_refused(p, state_dir, before, str(f), "datapath[0].name", "safe file name")
+    assert "Traceback" not in p.stderr

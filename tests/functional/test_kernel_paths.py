@@ -128,3 +128,40 @@ def test_a_frame_size_sweep_gives_one_result_per_size_and_a_sizes_chart(tmp_path
         a0 = next(v for k, v in t["counters"].items() if k.endswith("a0"))
         assert a0["tx_packets"] == t["ports"][0]["tx_packets"]
     assert len(list((tmp_path / "out").glob("*-sizes.png"))) == 1
+
+
+@pytest.mark.parametrize("kind", ["veth", "linux-bridge"])
+def test_jumbo_frames_run_on_kernel_paths_through_af_packet(tmp_path, state_dir, kind):
+    """9018-byte frames do not fit an AF_XDP buffer: the generator takes AF_PACKET and the
+    veths an MTU of 9000, and the frames arrive whole (before: a ValueError traceback)."""
+    needs_root()
+    f = tmp_path / "jumbo.toml"
+    f.write_text(BASE.format(kind=kind, extra="").replace("frame_size = 64", "frame_size = 9018")
+                 .replace('rates = ["max", 20000]', "rates = [5000]").replace("duration = 2.0", "duration = 1.0"))
+    before = host_state(state_dir), kernel_state()
+    p = run_cli("run", f, "--out", tmp_path / "out", state_dir=state_dir)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "Traceback" not in p.stderr
+    [r] = [json.loads(x.read_text()) for x in (tmp_path / "out").glob("*.json")]
+    [t] = r["trials"]
+    assert r["frame_size"] == 9018
+    assert t["lost"] == 0 and t["rx_packets"] == t["tx_packets"] > 0
+    a0 = next(v for k, v in t["counters"].items() if k.endswith("a0"))
+    # the kernel counted the whole frames leaving a0: 9014 B each without the FCS
+    assert a0["tx_bytes"] == a0["tx_packets"] * 9014 > 0
+    assert (host_state(state_dir), kernel_state()) == before
+
+
+def test_jumbo_frames_on_afxdp_ports_are_refused_at_load(tmp_path, state_dir):
+    before = host_state(state_dir), kernel_state()
+    f = tmp_path / "jumbo.toml"
+    f.write_text(BASE.format(kind="ovs-afxdp", extra="").replace("frame_size = 64", "frame_size = 9018"))
+    p = run_cli("run", f, "--out", tmp_path / "out", state_dir=state_dir)
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    assert str(f) in p.stderr and "traffic.frame_size" in p.stderr and "afxdp" in p.stderr
+    assert not (tmp_path / "out").exists()
+    assert (host_state(state_dir), kernel_state()) == before
+    # system ports take any frame the veths' MTU takes: the same scenario loads
+    ok = tmp_path / "system.toml"
+    ok.write_text(f.read_text().replace('name = "ovs-afxdp"', 'name = "ovs-afxdp"\nport_type = "system"'))
+    assert run_cli("run", ok, "--dry-run", state_dir=state_dir).returncode == 0
