@@ -86,10 +86,10 @@ def max_load(scenario) -> float:
 
 
 def _search(session: Session, scenario) -> dict:
-    from .search import ProgressLine, binary_search, goals_for, run_search
+    from .search import ProgressLine, binary_search, deciding_trials_caveat, goals_for, run_search
 
     m = scenario.method
-    goals = goals_for(m.goals, m.pdr_loss_ratio, m.final_duration or None)
+    goals = goals_for(m.goals, m.pdr_loss_ratio, m.final_duration or None, m.precision or None)
     first = len(session.trials)
 
     def probe(rate_pps, duration_s):
@@ -99,7 +99,7 @@ def _search(session: Session, scenario) -> dict:
     session.out(f"   {m.kind} search ({m.goals} goals) from {top / 1e6:.3f} Mpps down to {m.min_rate:,.0f} pps")
     with ProgressLine() as progress:
         if m.kind == "binary":
-            outcome = binary_search(probe, goals, top, m.min_rate, progress, precision=m.precision or None)
+            outcome = binary_search(probe, goals, top, m.min_rate, progress)
         else:
             outcome = run_search(probe, goals, top, m.min_rate, progress)
     record = outcome.to_dict()
@@ -113,6 +113,13 @@ def _search(session: Session, scenario) -> dict:
     confirm = session.trial(ndr, m.duration)
     record["confirm_trial"] = len(session.trials) - 1
     session.say(confirm, "at NDR: ")
+    # A search's deciding trials can miss rare loss; the confirmation trial may not.
+    record["ndr_confirmed"] = confirm.stats.lost == 0 and not confirm.stats.generator_limited
+    if not record["ndr_confirmed"]:
+        session.out(f"   NDR NOT CONFIRMED: the trial at the NDR lost {confirm.stats.lost} frames")
+    record["caveats"] = [c for c in map(deciding_trials_caveat, goals) if c]
+    for c in record["caveats"]:
+        session.out(f"   note: {c}")
     record["latency"] = [_latency_trial(session, ndr, f, m.duration) for f in m.latency_at]
     return record
 

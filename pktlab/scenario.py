@@ -167,7 +167,7 @@ class Method:
     final_duration: float = 0.0  # searches: deciding trial duration [s]; 0 = the preset's
     max_rate: float = 0.0  # searches: highest load [pps]; 0 = 10 GbE line rate per stream
     min_rate: float = 10000.0  # searches: lowest load [pps]
-    precision: float = 0.0  # binary: relative width to stop at; 0 = the goal's
+    precision: float = 0.0  # searches: final relative width [1]; 0 = the goals preset's
     latency_at: tuple[float, ...] = ()  # searches: fractions of the NDR for latency trials
 
     @property

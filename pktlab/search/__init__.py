@@ -19,7 +19,7 @@ from MLRsearch import Config, MultipleLossRatioSearch
 
 from .binary import binary_search
 from .goals import (DEFAULT_MIN_LOAD_PPS, DEFAULT_PDR_LOSS_RATIO, PRESETS, GoalOutcome,
-                    SearchGoal, SearchOutcome, check_search_args, goals_for)
+                    SearchGoal, SearchOutcome, check_search_args, deciding_trials_caveat, goals_for)
 from .measurer import (GENERATOR_TOLERANCE, SearchError, SearchInterrupted, SearchTrial,
                        TrialFn, TrialMeasurer, limited_at, to_measurement)
 from .progress import ProgressEvent, ProgressLine, format_event

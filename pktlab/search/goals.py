@@ -121,7 +121,8 @@ class SearchGoal:
 
 
 def goals_for(name: str, pdr_loss_ratio: float = DEFAULT_PDR_LOSS_RATIO,
-              final_duration: float | None = None) -> tuple[SearchGoal, SearchGoal]:
+              final_duration: float | None = None,
+              relative_width: float | None = None) -> tuple[SearchGoal, SearchGoal]:
     """(NDR goal, PDR goal) of a named preset; both are found in one search.
 
     rfc2544 -- RFC 2544 section 26.1 throughput, as the MLRsearch draft's "RFC2544
@@ -149,6 +150,8 @@ def goals_for(name: str, pdr_loss_ratio: float = DEFAULT_PDR_LOSS_RATIO,
     final_duration: overrides the deciding trial duration [s]; the duration sum
         keeps its multiple of it (1x, or 2x for tst009) and shorter initial trials
         are capped at it.
+    relative_width: overrides the preset's final width [1]. The NDR is the interval's
+        lower bound, so it may sit up to this far below the true rate.
     """
     if name not in PRESETS:
         raise ValueError(f"goals: unknown preset {name!r} (known: {', '.join(PRESETS)})")
@@ -166,11 +169,26 @@ def goals_for(name: str, pdr_loss_ratio: float = DEFAULT_PDR_LOSS_RATIO,
     if final_duration is not None:
         final = float(final_duration)
         initial = min(initial, final)
+    if relative_width is not None:
+        width = float(relative_width)
     common = dict(exceed_ratio=exceed, relative_width=width, initial_trial_duration=initial,
                   final_trial_duration=final, duration_sum=final * sum_factor,
                   preceding_targets=preceding)
     return (SearchGoal("NDR", loss_ratio=0.0, **common),
             SearchGoal("PDR", loss_ratio=float(pdr_loss_ratio), **common))
+
+
+def deciding_trials_caveat(goal: SearchGoal) -> str | None:
+    """What a bound found with this goal's deciding trials does not promise, or None
+    for RFC 2544's 60 s trials. A load passes on trials of final_trial_duration: loss
+    that comes less often than that (sporadic drops, periodic housekeeping on the
+    DUT) can pass unseen, so the same rate may lose frames in a longer run."""
+    d = goal.final_trial_duration
+    if d >= 60.0:
+        return None
+    return (f"{goal.name} decided by {d:g} s trials: loss rarer than about once in {d:g} s can go "
+            f"unseen, so a longer run at this rate may lose frames; RFC 2544 asks for 60 s trials "
+            f"and the interval's width ({goal.relative_width:.1%}) bounds how far below the true rate it may be")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,10 @@ def test_mlrsearch_finds_the_policer_rate(tmp_path, state_dir):
     [r] = [json.loads(x.read_text()) for x in (tmp_path / "out").glob("*.json")]
     ndr = r["search"]["goals"][0]["lower_bound_pps"]
     assert abs(ndr - 1e6) / 1e6 < 0.02, f"NDR {ndr:.0f} pps, policer 1000000 pps"
+    # the search stopped at the scenario's width, finer than the 2 % asked here
+    assert r["search"]["goals"][0]["goal"]["relative_width"] == 0.005
+    assert any("1 s trials" in c or "2 s trials" in c for c in r["search"]["caveats"])
+    assert isinstance(r["search"]["ndr_confirmed"], bool)
     # every probe is kept, and the confirmation trial carries OVS's counters showing the policer
     confirm = r["trials"][r["search"]["confirm_trial"]]
     assert confirm["counters"]["vhu0"]["rx_packets"] == confirm["tx_packets"]
