@@ -71,7 +71,9 @@ def test_low_fixed_rate_is_loss_free_and_matches_ovs_counters(smoke):
 
 
 def test_latency_summary_is_present_and_ordered(smoke):
-    for t in _result(smoke[1])["trials"]:
+    trials = _result(smoke[1])["trials"]
+    assert trials
+    for t in trials:
         lat = t["latency"]
         assert lat is not None
         assert 0 < lat["min_ns"] <= lat["p50_ns"] <= lat["p99_ns"] <= lat["max_ns"]

@@ -52,6 +52,7 @@ def test_binary_min_load_fails():
 
 def test_binary_generator_limited():
     out = binary_search(Dut(gen_cap=2e6), goals_for("quick"), MAX_LOAD)
+    assert [g.goal.name for g in out.goals] == ["NDR", "PDR"]
     for g in out.goals:
         assert g.lower_bound_pps <= 2e6 / 0.995 < g.upper_bound_pps
         assert g.limited_by_generator
