@@ -2,12 +2,15 @@
 
 Steps are plain data; live objects (an OVSDB connection, a generator process)
 live here so a step rebuilt from a journal by `pktlab restore` still finds a
-context to work with, only without the live objects.
+context to work with, only without the live objects. `watch` holds the
+processes the run started (host/watch.py); only a run arms it.
 """
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+
+from .host.watch import Watcher
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +21,7 @@ class RunContext:
         self.run_id = run_id
         self.run_dir = self.state_dir / "runs" / run_id
         self.live: dict[str, object] = {}  # key -> object with close()
+        self.watch = Watcher()  # the processes this run started; a death ends the run
         self._journal_hook = None
 
     def journal_state(self) -> None:
@@ -43,5 +47,6 @@ class RunContext:
                 log.debug("closing %s: %s", key, e)
 
     def close(self) -> None:
+        self.watch.disarm()
         for key in list(self.live):
             self.drop(key)

@@ -49,6 +49,7 @@ class Journal:
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
+        self.path.with_suffix(".tmp").unlink(missing_ok=True)  # a record cut off by a signal
 
     @classmethod
     def load(cls, path: Path) -> tuple["Journal", list[Step]]:

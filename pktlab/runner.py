@@ -29,6 +29,7 @@ class Runner:
         self.out_dir, self.state_dir = Path(out_dir), Path(state_dir)
         self.out = out
         self.run_id = new_run_id()
+        self._watch = None  # the running path's process watcher
         # One run per data path and frame size: a sweep builds each path afresh per size
         # (the generator's templates and the switch's caches start clean).
         sizes = scenario.traffic.sizes
@@ -79,17 +80,20 @@ class Runner:
         self.precheck()
         process.become_subreaper()
         files, results, failures = [], [], []
-        with _sigterm_as_interrupt():
+        with _sigterm_as_interrupt(before=self._stand_down):
             for p in self.paths:
                 why = p.unavailable()
+                undo_failed = None
                 if why:
                     self.out(f"== {p.name}: not run: {why}")
                     result = self._result(p, (), "not-run", why, {})
                 else:
-                    result = self._run_path(p)
+                    result, undo_failed = self._run_path(p)
                 results.append(result)
                 files.append(write_result(result, self.out_dir))
                 self.out(f"result: {files[-1]}")
+                if undo_failed:  # the trials are written; nothing more runs on a host left changed
+                    raise PktlabError(undo_failed)
                 if result.status == "failed":
                     failures.append(f"{p.name}: {result.reason}")
         from .chart import bars_64b, plot_results
@@ -116,9 +120,11 @@ class Runner:
         session, search, status, reason, versions = None, None, "ok", None, {}
         self.out(f"== {p.name}: setting up")
         applied = Applied(jr, ctx)
+        self._watch = ctx.watch
         try:
             with applied:
                 try:
+                    ctx.watch.arm()  # a process the plan starts dies: ProcessDied, wherever we wait
                     applied.apply_all(p.plan())
                     p.wait_ready(ctx)
                     gen = ctx.live["generator"]
@@ -127,22 +133,38 @@ class Runner:
                     versions = {"dpdk_version": dpdk, **p.versions(ctx)}
                     session = Session(gen, p.counters(ctx), self.scenario.method.drain, self.out)
                     search = run_method(session, p.scenario)
-                except BaseException:
+                except BaseException as e:
+                    ctx.watch.disarm()  # from here on pktlab stops its processes itself
+                    failure = _cause(e, ctx.watch)  # before the undo: logs and exit status are there
+                    if failure is not None:
+                        self.out(f"   failed: {failure}")
                     self._keep_logs(p)
+                    if failure is not None and failure is not e:
+                        raise failure from e
                     raise
+                finally:
+                    ctx.watch.disarm()
         except PktlabError as e:
             status, reason = "failed", str(e)
-            self.out(f"   failed: {e}")
         finally:
+            self._watch = None
             ctx.close()
             self.out(f"== {p.name}: host restored" if not applied.undo_errors else
                      f"== {p.name}: UNDO FAILED, run `pktlab restore`: " + "; ".join(applied.undo_errors))
+        undo_failed = None
         if applied.undo_errors:
-            raise PktlabError("could not restore the host: " + "; ".join(applied.undo_errors))
+            undo_failed = "could not restore the host: " + "; ".join(applied.undo_errors)
+            status, reason = "failed", f"{reason}; {undo_failed}" if reason else undo_failed
         trials = tuple(session.trials) if session else ()
         if status == "ok" and not trials:
             status, reason = "failed", "no trial ran"
-        return self._result(p, trials, status, reason, versions, search)
+        return self._result(p, trials, status, reason, versions, search), undo_failed
+
+    def _stand_down(self):
+        """Ctrl-C or SIGTERM: processes that stop now (the generator shares our process
+        group) are not deaths to report."""
+        if self._watch is not None:
+            self._watch.disarm()
 
     def _result(self, p, trials, status, reason, versions, search=None):
         from .provenance import collect
@@ -168,6 +190,20 @@ class Runner:
             self.out(f"   logs kept in {dest}")
 
 
+def _cause(e: BaseException, watch) -> PktlabError | None:
+    """What to report for an exception that ended a path, or None (Ctrl-C, SIGTERM).
+
+    A watched process found dead is the cause of whatever failed after it (a
+    generator that lost its peer, a timeout talking to a dead daemon), even when
+    that failure surfaced first or as a library's own exception."""
+    if not isinstance(e, Exception):
+        return None
+    died = watch.death()
+    if died is not None:
+        return died
+    return e if isinstance(e, PktlabError) else None
+
+
 class _sigterm_as_interrupt:
     """SIGTERM and SIGHUP unwind like Ctrl-C, so the plan is undone on the way out.
 
@@ -176,12 +212,16 @@ class _sigterm_as_interrupt:
     plan under the parent's feet. A child just exits.
     """
 
+    def __init__(self, before=lambda: None):
+        self.before = before  # called in the handler before it raises
+
     def __enter__(self):
         owner = os.getpid()
 
         def handler(signum, frame):
             if os.getpid() != owner:
                 os._exit(128 + signum)
+            self.before()
             raise KeyboardInterrupt(f"signal {signum}")
 
         self._old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}

@@ -59,6 +59,11 @@ class GeneratorProcess:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
+    @property
+    def returncode(self) -> int | None:
+        """The worker's exit status once collected (negative: the signal that ended it)."""
+        return self._proc.returncode if self._proc is not None else None
+
     def start(self) -> None:
         """Spawn the worker and hand it the config; returns at once."""
         if self._proc is not None:

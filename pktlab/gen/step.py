@@ -48,10 +48,13 @@ class StartGenerator(Step):
         gen.start()
         self.state["pid"] = gen.pid
         ctx.journal_state()
+        # its GeneratorProcess reaps it (and then says how it ended)
+        ctx.watch.add(gen.pid, "generator worker", WORKER, (self.log,), returncode=lambda: gen.returncode)
         if self.wait_ready:
             gen.wait_ready(self.ready_timeout)
 
     def undo(self, ctx):
+        ctx.watch.forget(self.state.get("pid", 0))
         gen = ctx.live.pop("generator", None)
         if gen is not None:
             gen.close()

@@ -260,6 +260,8 @@ class StartGuest(Step):
                                     preexec_fn=(lambda: os.sched_setaffinity(0, emulator)) if emulator else None)
         self.state["pid"] = proc.pid
         ctx.journal_state()
+        ctx.watch.add(proc.pid, f"guest {self.name} ({COMM})", COMM, (self.console_log, self.qemu_log),
+                      returncode=lambda: proc.returncode)
         t0 = time.monotonic()
         deadline = t0 + self.ready_timeout
 
@@ -330,6 +332,7 @@ class StartGuest(Step):
 
     def undo(self, ctx):
         pid = self.state.get("pid", 0)
+        ctx.watch.forget(pid)
         if pid and process.is_running(pid, COMM):
             if not self._quit(pid):
                 process.stop(pid, COMM, timeout=5.0)

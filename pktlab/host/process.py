@@ -45,9 +45,30 @@ def is_running(pid: int, comm: str) -> bool:
     return state != "Z" and (name == comm[:15] or comm.encode() in cmdline)
 
 
+def running_from_pidfile(pidfile: Path, comm: str) -> bool:
+    """Does the process a pid file names still run `comm`? False if there is no pid file."""
+    try:
+        pid = int(Path(pidfile).read_text().strip())
+    except (OSError, ValueError):
+        return False
+    return is_running(pid, comm)
+
+
+def reap(pid: int) -> None:
+    """Collect a dead child (a killed daemon is our zombie: we are its subreaper)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass  # not our child (a restore), or collected already
+
+
 def stop(pid: int, comm: str, timeout: float = 10.0) -> bool:
-    """SIGTERM, wait, SIGKILL. Returns True if a process was stopped."""
-    if not pid or not is_running(pid, comm):
+    """SIGTERM, wait, SIGKILL. Returns True if a process was stopped; one that
+    died already is only collected."""
+    if not pid:
+        return False
+    if not is_running(pid, comm):
+        reap(pid)
         return False
     os.kill(pid, signal.SIGTERM)
     if _wait_gone(pid, comm, timeout):
@@ -64,10 +85,7 @@ def stop(pid: int, comm: str, timeout: float = 10.0) -> bool:
 def _wait_gone(pid: int, comm: str, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:  # reap it if it is our child, so it does not linger as a zombie
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
+        reap(pid)  # if it is our child, so it does not linger as a zombie
         if not is_running(pid, comm):
             return True
         time.sleep(0.05)

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..plan import Step
-from .daemons import db_sock
+from .daemons import db_for_undo, db_sock
 
 
 @dataclass
@@ -29,9 +28,9 @@ class AddBridge(Step):
                    db.api.set_fail_mode(self.name, "secure"))
 
     def undo(self, ctx):
-        if Path(db_sock(self.ovs_dir)).exists():
-            db = ctx.ovsdb(db_sock(self.ovs_dir))
-            db.execute(db.api.del_br(self.name, if_exists=True))
+        db, wait = db_for_undo(ctx, self.ovs_dir)
+        if db is not None:
+            db.execute(db.api.del_br(self.name, if_exists=True), wait_vswitchd=wait)
 
 
 @dataclass
@@ -72,9 +71,9 @@ class AddPort(Step):
             db.wait_ports_up((self.name,), self.wait_up)
 
     def undo(self, ctx):
-        if Path(db_sock(self.ovs_dir)).exists():
-            db = ctx.ovsdb(db_sock(self.ovs_dir))
-            db.execute(db.api.del_port(self.name, bridge=self.bridge, if_exists=True))
+        db, wait = db_for_undo(ctx, self.ovs_dir)
+        if db is not None:
+            db.execute(db.api.del_port(self.name, bridge=self.bridge, if_exists=True), wait_vswitchd=wait)
 
 
 @dataclass
@@ -100,8 +99,6 @@ class SetInterface(Step):
 
     def undo(self, ctx):
         before = self.state.get("before")
-        if before is None or not Path(db_sock(self.ovs_dir)).exists():
-            return
-        db = ctx.ovsdb(db_sock(self.ovs_dir))
-        if db.interface(self.name):
-            db.execute(db.api.db_set("Interface", self.name, *before.items()))
+        db, wait = db_for_undo(ctx, self.ovs_dir) if before is not None else (None, False)
+        if db is not None and db.interface(self.name):
+            db.execute(db.api.db_set("Interface", self.name, *before.items()), wait_vswitchd=wait)

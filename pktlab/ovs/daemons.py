@@ -40,6 +40,29 @@ def db_sock(ovs_dir: str) -> str:
     return f"{ovs_dir}/db.sock"
 
 
+OVSDB_COMM, VSWITCHD_COMM = "ovsdb-server", "ovs-vswitchd-dpdk"
+
+
+def ovsdb_running(ovs_dir: str) -> bool:
+    """Is the run's ovsdb-server alive? If not, what it held (bridges, ports, keys) died
+    with it: undo has nothing to delete there, and nobody to ask."""
+    return process.running_from_pidfile(Path(ovs_dir, "ovsdb-server.pid"), OVSDB_COMM)
+
+
+def vswitchd_running(ovs_dir: str) -> bool:
+    """Is the run's ovs-vswitchd alive? If not, its flows, ports and vhost connections
+    died with it, and a transaction must not wait for it to catch up."""
+    return process.running_from_pidfile(Path(ovs_dir, "ovs-vswitchd.pid"), VSWITCHD_COMM)
+
+
+def db_for_undo(ctx, ovs_dir: str):
+    """(the run's OVSDB, whether a transaction waits for ovs-vswitchd) for an undo step;
+    (None, False) when ovsdb-server is dead: what it held went with it."""
+    if not ovsdb_running(ovs_dir):
+        return None, False
+    return ctx.ovsdb(db_sock(ovs_dir)), vswitchd_running(ovs_dir)
+
+
 @dataclass
 class StartOvsdbServer(Step):
     """A fresh database from the installed schema, served on a socket in the run dir."""
@@ -65,13 +88,15 @@ class StartOvsdbServer(Step):
                     env, what="ovsdb-server")
         self.state["pid"] = process.read_pidfile(pidfile)
         ctx.journal_state()
+        ctx.watch.add(self.state["pid"], "ovsdb-server", OVSDB_COMM, (d / "ovsdb-server.log",))
         # The root row everything hangs off; ovs-vsctl init is the documented way to make it.
         process.run([OVS_VSCTL, f"--db=unix:{db_sock(self.ovs_dir)}", "--no-wait", "init"], env,
                     what="ovs-vsctl init")
 
     def undo(self, ctx):
+        ctx.watch.forget(self.state.get("pid", 0))
         ctx.drop(f"ovsdb:{db_sock(self.ovs_dir)}")
-        process.stop(self.state.get("pid", 0), "ovsdb-server")
+        process.stop(self.state.get("pid", 0), OVSDB_COMM)
         for name in ("conf.db", ".conf.db.~lock~", "db.sock", "ovsdb-server.ctl", "ovsdb-server.pid"):
             Path(self.ovs_dir, name).unlink(missing_ok=True)
 
@@ -96,7 +121,7 @@ class SetOvsOtherConfig(Step):
                    wait_vswitchd=False)
 
     def undo(self, ctx):
-        if not Path(db_sock(self.ovs_dir)).exists():
+        if not ovsdb_running(self.ovs_dir):
             return  # the database is gone, and the keys with it
         db = ctx.ovsdb(db_sock(self.ovs_dir))
         db.execute(db.api.db_remove("Open_vSwitch", ".", "other_config", *self.config, if_exists=True),
@@ -128,12 +153,13 @@ class StartOvsVswitchd(Step):
                     ovs_env(self.ovs_dir), timeout=self.timeout, what="ovs-vswitchd")
         self.state["pid"] = process.read_pidfile(pidfile)
         ctx.journal_state()
+        ctx.watch.add(self.state["pid"], "ovs-vswitchd", VSWITCHD_COMM, (d / "ovs-vswitchd.log",))
         db = ctx.ovsdb(db_sock(self.ovs_dir))
         deadline = time.monotonic() + self.timeout
         # vswitchd fills iface_types once it runs; with DPDK, dpdk_initialized once EAL is up.
         while not (db.get("Open_vSwitch", ".", "dpdk_initialized") is True if self.dpdk
                    else db.get("Open_vSwitch", ".", "iface_types")):
-            if not process.is_running(self.state["pid"], "ovs-vswitchd-dpdk"):
+            if not process.is_running(self.state["pid"], VSWITCHD_COMM):
                 raise StepError(f"ovs-vswitchd exited during start: {_tail(d / 'ovs-vswitchd.log')}")
             if time.monotonic() > deadline:
                 raise StepError(f"ovs-vswitchd not ready after {self.timeout:.0f} s: "
@@ -141,7 +167,8 @@ class StartOvsVswitchd(Step):
             time.sleep(0.1)
 
     def undo(self, ctx):
-        process.stop(self.state.get("pid", 0), "ovs-vswitchd-dpdk", timeout=20)
+        ctx.watch.forget(self.state.get("pid", 0))
+        process.stop(self.state.get("pid", 0), VSWITCHD_COMM, timeout=20)
         for name in ("ovs-vswitchd.pid", "ovs-vswitchd.ctl"):
             Path(self.ovs_dir, name).unlink(missing_ok=True)
 

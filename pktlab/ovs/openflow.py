@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..host import process
 from ..plan import Step
-from .daemons import OVS_OFCTL, ovs_env
+from .daemons import OVS_OFCTL, ovs_env, ovsdb_running, vswitchd_running
 
 
 def mgmt_sock(ovs_dir: str, bridge: str) -> str:
@@ -36,8 +36,12 @@ class AddFlows(Step):
                         ovs_env(self.ovs_dir), what="ovs-ofctl add-flow")
 
     def undo(self, ctx):
-        if not Path(self.ovs_dir, f"{self.bridge}.mgmt").exists():
+        if not Path(self.ovs_dir, f"{self.bridge}.mgmt").exists() or not vswitchd_running(self.ovs_dir):
             return  # bridge or switch already gone, and its flows with it
+        if not ovsdb_running(self.ovs_dir):
+            # ovs-vswitchd serves no OpenFlow without its database (it lost the lock on it):
+            # ovs-ofctl would wait in vain. The flows go when the switch is stopped.
+            return
         for flow in self.flows:
             # strict: same match, same priority; a cookie is no match field
             match = ",".join(f for f in flow.split("actions=")[0].rstrip(",").split(",")
