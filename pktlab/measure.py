@@ -95,7 +95,9 @@ def _search(session: Session, scenario, line: LineRate) -> dict:
         return session.trial(rate_pps, duration_s, counted=False).stats
 
     top = max_load(scenario, line)
-    session.out(f"   {m.kind} search ({m.goals} goals) from {top / 1e6:.3f} Mpps down to {m.min_rate:,.0f} pps")
+    whence = "method.max_rate" if m.max_rate else f"line rate, {line.describe()}"
+    session.out(f"   {m.kind} search ({m.goals} goals) from {top / 1e6:.3f} Mpps ({whence}) "
+                f"down to {m.min_rate:,.0f} pps")
     with ProgressLine() as progress:
         if m.kind == "binary":
             outcome = binary_search(probe, goals, top, m.min_rate, progress, precision=m.precision or None)

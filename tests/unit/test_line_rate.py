@@ -150,8 +150,9 @@ def test_the_search_starts_at_the_paths_line_rate(tmp_path, edits, mpps):
     sc = scenario(tmp_path, **edits, **{'kind = "fixed-rate"': 'kind = "mlrsearch"\ngoals = "quick"'})
     line = datapaths.build(sc, sc.datapaths[0], tmp_path, "r").line_rate()
     assert max_load(sc, line) == pytest.approx(mpps * 1e6, rel=1e-5)
-    gen = FakeGen()
-    record = run_method(Session(gen, NoCounters(), 0.0, out=lambda *_: None), sc, line)
+    gen, said = FakeGen(), []
+    record = run_method(Session(gen, NoCounters(), 0.0, out=said.append), sc, line)
+    assert f"from {mpps:.3f} Mpps (line rate, {line.describe()})" in said[0]
     assert gen.rates[0] == pytest.approx(mpps * 1e6, rel=1e-5)  # MLRsearch tries the maximum first
     assert record["max_load_pps"] == pytest.approx(mpps * 1e6, rel=1e-5)
     # the scenario's own max_rate still wins
