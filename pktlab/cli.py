@@ -34,7 +34,7 @@ def _run(args) -> int:
 
 
 def _plot(args) -> int:
-    from .chart import plot_results
+    from .analysis.charts import plot_results
     from .results import load_results
 
     results = sorted(load_results(args.results), key=lambda r: r.provenance.utc_time)  # run order
@@ -45,13 +45,15 @@ def _plot(args) -> int:
 
 
 def _compare(args) -> int:
-    from .analysis.compare import compare, format_comparison, frame_size_figure, latency_figure, save_figure
+    from .analysis.compare import compare, format_comparison
     from .results import load_results
 
     c = compare(load_results(args.results), load_results(args.baseline) if args.baseline else None,
                 args.tolerance)
     print(format_comparison(c))
     if args.charts:
+        from .analysis.charts import frame_size_figure, latency_figure, save_figure
+
         args.charts.mkdir(parents=True, exist_ok=True)
         for name, fig in (("frame-size", frame_size_figure(c)), ("latency", latency_figure(c))):
             print(save_figure(fig, args.charts / f"compare-{name}.png"))

@@ -8,8 +8,8 @@ them only for its confirmation trial at the NDR, not for every probe).
 """
 from __future__ import annotations
 
-from .chart import line_rate_pps
 from .results import Trial
+from .units import LineRate
 
 
 class Session:
@@ -61,8 +61,10 @@ class Session:
                     if s.generator_limited else ""))
 
 
-def run_method(session: Session, scenario) -> dict | None:
-    """Run the scenario's method; returns the search record for the result (None for fixed rates)."""
+def run_method(session: Session, scenario, line: LineRate) -> dict | None:
+    """Run the scenario's method; returns the search record for the result (None for fixed rates).
+
+    line: the data path's line rate (DataPath.line_rate()), a search's default highest load."""
     m = scenario.method
     if m.warmup:
         rate = m.offered[0] if m.kind == "fixed-rate" else m.min_rate
@@ -73,19 +75,16 @@ def run_method(session: Session, scenario) -> dict | None:
             session.out(f"   trial at {'max' if rate is None else f'{rate:,.0f} pps'} for {m.duration:g} s")
             session.say(session.trial(rate, m.duration))
         return None
-    return _search(session, scenario)
+    return _search(session, scenario, line)
 
 
-def max_load(scenario) -> float:
-    """The search's highest load: the scenario's, else 10 GbE line rate for each stream."""
-    m, t = scenario.method, scenario.traffic
-    if m.max_rate:
-        return m.max_rate
-    streams = 2 if t.direction == "bidirectional" else 1
-    return line_rate_pps(10e9, t.frame_size) * streams
+def max_load(scenario, line: LineRate) -> float:
+    """The search's highest load [pps]: the scenario's max_rate, else line rate at its
+    frame size (link speed x ports sending)."""
+    return scenario.method.max_rate or line.pps(scenario.traffic.frame_size)
 
 
-def _search(session: Session, scenario) -> dict:
+def _search(session: Session, scenario, line: LineRate) -> dict:
     from .search import ProgressLine, binary_search, deciding_trials_caveat, goals_for, run_search
 
     m = scenario.method
@@ -95,8 +94,10 @@ def _search(session: Session, scenario) -> dict:
     def probe(rate_pps, duration_s):
         return session.trial(rate_pps, duration_s, counted=False).stats
 
-    top = max_load(scenario)
-    session.out(f"   {m.kind} search ({m.goals} goals) from {top / 1e6:.3f} Mpps down to {m.min_rate:,.0f} pps")
+    top = max_load(scenario, line)
+    whence = "method.max_rate" if m.max_rate else f"line rate, {line.describe()}"
+    session.out(f"   {m.kind} search ({m.goals} goals) from {top / 1e6:.3f} Mpps ({whence}) "
+                f"down to {m.min_rate:,.0f} pps")
     with ProgressLine() as progress:
         if m.kind == "binary":
             outcome = binary_search(probe, goals, top, m.min_rate, progress)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pktlab.errors import PktlabError
 from pktlab.gen.stats import TrialStats
+from pktlab.units import DEFAULT_LINK_SPEED, LineRate, parse_link_speed
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "failed", "not-run")
@@ -163,6 +164,9 @@ class Result:
     reason: str | None = None
     # NDR/PDR search: goals, bounds and which trials did what (indices into trials); None for fixed-rate
     search: dict | None = None
+    # what the rates are judged against: link speed x generator ports sending; None: assumed
+    # from the scenario as results written before pktlab recorded it were measured
+    line_rate: LineRate | None = None
 
     def __post_init__(self):
         if self.schema_version != SCHEMA_VERSION:
@@ -193,6 +197,10 @@ class Result:
             raise ValueError(f"Result.scenario: not JSON-able ({e})") from None
         object.__setattr__(self, "scenario", copy.deepcopy(self.scenario))
         object.__setattr__(self, "trials", tuple(self.trials))
+        if self.line_rate is None:
+            object.__setattr__(self, "line_rate", assumed_line_rate(self.scenario))
+        elif not isinstance(self.line_rate, LineRate):
+            raise ValueError(f"Result.line_rate = {self.line_rate!r}: must be a LineRate")
 
     @property
     def name(self) -> str:
@@ -209,7 +217,7 @@ class Result:
                 "status": self.status, "reason": self.reason,
                 "provenance": self.provenance.to_dict(),
                 "trials": [t.to_dict() for t in self.trials],
-                "search": copy.deepcopy(self.search)}
+                "search": copy.deepcopy(self.search), "line_rate": self.line_rate.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Result":
@@ -228,7 +236,29 @@ class Result:
                       provenance=Provenance.from_dict(_get(d, "provenance", dict, "")),
                       trials=trials, status=_get(d, "status", str, ""),
                       reason=_get(d, "reason", str, "", nullable=True),
-                      search=_get(d, "search", dict, "", nullable=True, required=False))
+                      search=_get(d, "search", dict, "", nullable=True, required=False),
+                      line_rate=_line_rate(_get(d, "line_rate", dict, "", nullable=True, required=False)))
+
+
+def assumed_line_rate(scenario: dict) -> LineRate:
+    """The line-rate basis of a result that does not record one (written before pktlab
+    did): the ports its traffic.direction sent on, at its traffic.link_speed (10G unset)."""
+    t = scenario.get("traffic") or {}
+    ports = 1 if t.get("direction") == "unidirectional" else 2  # as streams_for sends
+    try:
+        bps = parse_link_speed(t.get("link_speed") or DEFAULT_LINK_SPEED)
+    except ValueError:
+        bps = parse_link_speed(DEFAULT_LINK_SPEED)
+    return LineRate(bps, ports, "assumed: not recorded in the result")
+
+
+def _line_rate(d: dict | None) -> LineRate | None:
+    if d is None:
+        return None
+    where = "line_rate"
+    return _build(LineRate, where, link_bps=_get(d, "link_speed_bps", float, where),
+                  ports=_get(d, "sending_ports", int, where),
+                  source=_get(d, "link_speed_source", str, where, required=False) or "")
 
 
 def result_filename(result: Result) -> str:

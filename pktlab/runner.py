@@ -96,7 +96,7 @@ class Runner:
                     raise PktlabError(undo_failed)
                 if result.status == "failed":
                     failures.append(f"{p.name}: {result.reason}")
-        from .chart import bars_64b, plot_results
+        from .analysis.charts import bars_64b, frame_size_figure, plot_results, save_figure
 
         if any(mpps is not None for _, mpps, _ in bars_64b(results)):
             bridges = [d.name for d in self.scenario.datapaths if d.kind == "linux-bridge"]
@@ -104,7 +104,7 @@ class Runner:
                                baseline=bridges[0] if bridges else None)
             self.out(f"chart: {png}")
         if len(self.scenario.traffic.sizes) > 1 and any(r.status == "ok" for r in results):
-            from .analysis.compare import compare, frame_size_figure, save_figure
+            from .analysis.compare import compare
 
             self.out("chart: " + str(save_figure(frame_size_figure(compare(results)),
                                                  self.out_dir / f"{self.scenario.name}-{self.run_id}-sizes.png")))
@@ -132,7 +132,7 @@ class Runner:
                     dpdk = (gen.dpdk_version or "").removeprefix("DPDK ").strip() or None
                     versions = {"dpdk_version": dpdk, **p.versions(ctx)}
                     session = Session(gen, p.counters(ctx), self.scenario.method.drain, self.out)
-                    search = run_method(session, p.scenario)
+                    search = run_method(session, p.scenario, p.line_rate())
                 except BaseException as e:
                     ctx.watch.disarm()  # from here on pktlab stops its processes itself
                     failure = _cause(e, ctx.watch)  # before the undo: logs and exit status are there
@@ -170,13 +170,17 @@ class Runner:
         from .provenance import collect
         from .results import SCHEMA_VERSION, Result
 
+        try:
+            line = p.line_rate()
+        except PrecheckError:  # a lab path whose NICs' speed is unknown did not run
+            line = None
         t = p.scenario.traffic
         prov = collect(p.cores_used(), dpdk_version=versions.get("dpdk_version"),
                        ovs_version=versions.get("ovs_version"), guest=versions.get("guest"),
                        nics=versions.get("nics"))
         return Result(schema_version=SCHEMA_VERSION, scenario=self.scenario.as_dict(), datapath=p.name,
                       frame_size=t.frame_size, flows=t.flows, provenance=prov, trials=trials,
-                      status=status, reason=reason, search=search)
+                      status=status, reason=reason, search=search, line_rate=line)
 
     def _keep_logs(self, p):
         """Daemon and generator logs die with the run directory; keep them when a run fails."""

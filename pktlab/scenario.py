@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ScenarioError
+from .units import DEFAULT_LINK_SPEED, parse_link_speed
 
 MIN_FRAME, MAX_FRAME = 64, 9018
 # Simple IMIX: 7:4:1 of 64, 570 and 1518-byte frames; its mean size names it in results.
@@ -94,6 +95,10 @@ class Traffic:
     flows: int = 1
     vary: str = "src_ip"  # field stepped per flow: src_ip, src_port or both
     direction: str = "bidirectional"  # or unidirectional (port 0 -> port 1 only)
+    # one port's link speed, "10G" (1G, 10G, 25G, 40G, 50G, 100G, 200G or 400G): the line-rate
+    # reference of loopback paths (unset: 10G); lab paths read their NICs' speed, and use this
+    # only where a NIC does not show one (its link is down), refusing it where it disagrees
+    link_speed: str | None = None
     src_mac: str = "02:00:00:00:00:01"
     dst_mac: str = "02:00:00:00:00:02"
     src_ip: str = "198.18.0.1"  # RFC 2544 benchmarking range
@@ -121,6 +126,11 @@ class Traffic:
             raise _Invalid("vary", f"must be src_ip, src_port or both, not {self.vary!r}")
         if self.direction not in ("bidirectional", "unidirectional"):
             raise _Invalid("direction", f"must be bidirectional or unidirectional, not {self.direction!r}")
+        if self.link_speed is not None:
+            try:
+                parse_link_speed(self.link_speed)
+            except ValueError as e:
+                raise _Invalid("link_speed", str(e)) from None
         for key in ("src_mac", "dst_mac"):
             if not _MAC.match(getattr(self, key)):
                 raise _Invalid(key, f"{getattr(self, key)!r} is not a MAC address")
@@ -134,6 +144,11 @@ class Traffic:
                 raise _Invalid(key, "must be a UDP port 1-65535")
         if self.vary in ("src_port", "both") and self.src_port + self.flows - 1 > 65535:
             raise _Invalid("flows", f"src_port {self.src_port} + {self.flows} flows runs past 65535")
+
+    @property
+    def link_bps(self) -> float:
+        """One port's link speed [bit/s]: link_speed, 10G when unset."""
+        return parse_link_speed(self.link_speed or DEFAULT_LINK_SPEED)
 
     @property
     def sizes(self) -> tuple[int | str, ...]:
@@ -165,7 +180,7 @@ class Method:
     goals: str = "quick"  # searches: rfc2544, tst009 or quick
     pdr_loss_ratio: float = 0.005  # searches: PDR's loss ratio [1]
     final_duration: float = 0.0  # searches: deciding trial duration [s]; 0 = the preset's
-    max_rate: float = 0.0  # searches: highest load [pps]; 0 = 10 GbE line rate per stream
+    max_rate: float = 0.0  # searches: highest load [pps]; 0 = line rate (link speed x ports sending)
     min_rate: float = 10000.0  # searches: lowest load [pps]
     precision: float = 0.0  # searches: final relative width [1]; 0 = the goals preset's
     latency_at: tuple[float, ...] = ()  # searches: fractions of the NDR for latency trials

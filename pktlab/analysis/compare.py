@@ -1,14 +1,15 @@
 """Compare runs: rates per data path and frame size, latency, verdicts against a baseline.
 
 compare() decides every number (pure, tested); format_comparison() prints it as a
-text table; frame_size_figure() and latency_figure() draw it (bare matplotlib
-Figures on the Agg canvas, like pktlab.chart). Nothing here runs a command line.
+text table; charts.py draws it. Nothing here plots or runs a command line.
 
-Rates are aggregate over the generator's streams, received frames over the
-measured transmit window, as pktlab.chart draws them: the best trial of the best
-"ok" run per data path and frame size (the maximum receive rate). Gbps at L1
-count the 20 B of preamble, start delimiter and inter-frame gap per frame; at L2
-the frame itself (FCS included). "% line" is of one 10 GbE link at that frame size.
+Rates are aggregate over the generator's streams (both directions of a
+bidirectional trial), received frames over the measured transmit window, as the
+charts draw them: the best trial of the best "ok" run per data path and frame
+size (the maximum receive rate). Gbps at L1 count the 20 B of preamble, start
+delimiter and inter-frame gap per frame; at L2 the frame itself (FCS included);
+both are the same aggregate. "% line" is of the same ports' line rate: link speed
+x ports sending (each result records both), as RFC 2544 and CSIT report it.
 
 A result that carries a search (an attribute `search`: a SearchOutcome, or its
 to_dict()) also gives NDR and PDR; against a baseline, NDR is the metric when both
@@ -19,23 +20,21 @@ from __future__ import annotations
 import dataclasses
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import NullLocator
-
-from pktlab.chart import WIRE_OVERHEAD_B, label, line_rate_pps
 from pktlab.results import Result
+from pktlab.units import LineRate, l1_bps, l2_bps
 
 from .latency import LatencyPercentiles, trial_percentiles
 
-LINK_BPS = 10e9  # [bit/s] the reference link: 10 GbE
 VERDICTS = ("ok", "regression", "improvement")
 _EPS = 1e-9  # a change of exactly the tolerance is "ok", whatever the float rounding
 
-_COLORS = ("#2f6690", "#d98324", "#3a7d44", "#8e44ad", "#b03a2e", "#16a085", "#7f8c8d")
-_LINE, _MUTED = "#c0392b", "#6b6b6b"
+
+def label(r: Result) -> str:
+    """The data path's name, marked when a guest in it ran emulated (TCG): such a
+    rate says more about the emulator than about the path."""
+    guest = r.provenance.guest or {}
+    return f"{r.datapath} [emulated]" if (guest.get("accel") or {}).get("emulated") else r.datapath
 
 
 def search_of(result: Result) -> dict | None:
@@ -67,6 +66,7 @@ class PathRate:
     pdr_pps: float | None = None  # [pps]
     n_runs: int = 0  # "ok" runs
     note: str = ""  # why there is no number, when there is none
+    line: LineRate | None = None  # line-rate basis of the run rx_pps comes from
 
     @property
     def mpps(self) -> float | None:
@@ -74,21 +74,26 @@ class PathRate:
 
     @property
     def gbps_l1(self) -> float | None:
-        """On the wire, with 20 B preamble/SFD/IFG per frame [Gbit/s]."""
-        return None if self.rx_pps is None else \
-            self.rx_pps * (self.frame_size + WIRE_OVERHEAD_B) * 8 / 1e9
+        """On the wire, with 20 B preamble/SFD/IFG per frame, summed over the ports [Gbit/s]."""
+        return None if self.rx_pps is None else l1_bps(self.rx_pps, self.frame_size) / 1e9
 
     @property
     def gbps_l2(self) -> float | None:
-        """Frames only [Gbit/s]."""
-        return None if self.rx_pps is None else self.rx_pps * self.frame_size * 8 / 1e9
+        """Frames only, summed over the ports [Gbit/s]."""
+        return None if self.rx_pps is None else l2_bps(self.rx_pps, self.frame_size) / 1e9
+
+    @property
+    def line_rate_pps(self) -> float | None:
+        """Line rate of the ports sending, at this frame size [pps]."""
+        return None if self.line is None else self.line.pps(self.frame_size)
 
     @property
     def line_rate_share(self) -> float | None:
-        """Of one 10 GbE link at this frame size [1]."""
-        if self.rx_pps is None:
+        """Of the line rate of the ports sending (link speed x ports) at this frame size [1]:
+        L1 Gbps over the aggregate link capacity."""
+        if self.rx_pps is None or self.line is None:
             return None
-        return self.rx_pps / line_rate_pps(LINK_BPS, self.frame_size)
+        return self.line.share(self.rx_pps, self.frame_size)
 
 
 @dataclass(frozen=True)
@@ -159,8 +164,10 @@ def path_rates(results: list[Result]) -> tuple[PathRate, ...]:
         if not ok:
             last = max(rs, key=lambda r: r.provenance.utc_time)
             note = f"{'not run' if last.status == 'not-run' else last.status}: {last.reason}"
-        out.append(PathRate(dp, size, max((r.best_rx_pps for r in ok), default=None),
-                            max(ndrs, default=None), max(pdrs, default=None), len(ok), note))
+        best = max(ok, key=lambda r: r.best_rx_pps, default=None)
+        out.append(PathRate(dp, size, None if best is None else best.best_rx_pps,
+                            max(ndrs, default=None), max(pdrs, default=None), len(ok), note,
+                            None if best is None else best.line_rate))
     return tuple(out)
 
 
@@ -246,6 +253,13 @@ def compare(results: list[Result], baseline: list[Result] | None = None,
 
 # -- text -----------------------------------------------------------------------------------
 
+def line_text(r: PathRate) -> str:
+    """"29.76 Mpps (2 x 10 GbE)": the line rate a row's share is of, and its basis."""
+    if r.line is None or r.rx_pps is None:
+        return "-"
+    return f"{r.line_rate_pps / 1e6:.2f} Mpps ({r.line.describe()})"
+
+
 def _f(v: float | None, fmt: str) -> str:
     return "-" if v is None else format(v, fmt)
 
@@ -264,22 +278,23 @@ def format_comparison(c: Comparison) -> str:
     sizes = c.frame_sizes
     main = 64 if 64 in sizes else (sizes[0] if sizes else None)
     if main is not None:
-        lr = line_rate_pps(LINK_BPS, main) / 1e6
-        out.append(f"Forwarding rate at {main} B (best trial; 10 GbE line rate {lr:.2f} Mpps)")
+        out.append(f"Forwarding rate at {main} B (best trial; rates and Gbps summed over the ports "
+                   "sending, % of line rate = link speed × ports sending)")
         rows = []
         for r in c.at(main):
             share = None if r.line_rate_share is None else f"{r.line_rate_share * 100:.1f} %"
             rows.append([r.datapath, _f(r.mpps, ".3f"), _f(r.gbps_l1, ".2f"), _f(r.gbps_l2, ".2f"),
-                         share or "-", _f(None if r.ndr_pps is None else r.ndr_pps / 1e6, ".3f"),
+                         line_text(r), share or "-",
+                         _f(None if r.ndr_pps is None else r.ndr_pps / 1e6, ".3f"),
                          _f(None if r.pdr_pps is None else r.pdr_pps / 1e6, ".3f"), str(r.n_runs),
                          r.note])
-        header = ["data path", "rx Mpps", "L1 Gbps", "L2 Gbps", "% line", "NDR Mpps",
+        header = ["data path", "rx Mpps", "L1 Gbps", "L2 Gbps", "line rate", "% line", "NDR Mpps",
                   "PDR Mpps", "runs", "note"]
         if not any(r[-1] for r in rows):
             header, rows = header[:-1], [r[:-1] for r in rows]
         out += _table(header, rows)
     if len(sizes) > 1:
-        out += ["", "Received Mpps by frame size"]
+        out += ["", "Received Mpps by frame size (summed over the ports sending)"]
         rows = []
         for dp in c.datapaths:
             rows.append([dp] + [_f(getattr(c.rate(dp, s), "mpps", None), ".3f") for s in sizes])
@@ -301,78 +316,3 @@ def format_comparison(c: Comparison) -> str:
                        "verdict"], rows)
         out += [f"  {u}" for u in c.unmatched]
     return "\n".join(out) + "\n"
-
-
-# -- charts ---------------------------------------------------------------------------------
-
-def _figure(width: float = 7.2, height: float = 4.8) -> Figure:
-    # a bare Figure on the Agg canvas: no pyplot global state, no display needed
-    fig = Figure(figsize=(width, height), dpi=150, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def frame_size_figure(c: Comparison) -> Figure:
-    """Received Mpps against frame size, one line per data path, with the 10 GbE
-    line-rate curve."""
-    fig = _figure()
-    ax = fig.add_subplot()
-    sizes = c.frame_sizes or [64]
-    lo, hi = min(sizes + [64]), max(sizes + [1518])
-    xs = [lo * (hi / lo) ** (i / 200) for i in range(201)]
-    ax.plot(xs, [line_rate_pps(LINK_BPS, x) / 1e6 for x in xs], color=_LINE, ls="--", lw=1.2,
-            label="10 GbE line rate")
-    for i, dp in enumerate(c.datapaths):
-        pts = [(r.frame_size, r.mpps) for r in c.rates if r.datapath == dp and r.mpps is not None]
-        if pts:
-            ax.plot(*zip(*pts), marker="o", lw=1.6, color=_COLORS[i % len(_COLORS)], label=dp)
-    ax.set_xscale("log", base=2)  # 64, 128, 256 ... 1518 B spread evenly
-    ax.set_xticks(sizes, [str(s) for s in sizes])
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xlabel("Frame size [B, incl. FCS]")
-    ax.set_ylabel("Received rate [Mpps]")
-    ax.set_ylim(bottom=0)
-    ax.grid(color="#dddddd", lw=0.6)
-    ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(fontsize=8, frameon=False)
-    fig.suptitle("Forwarding rate by frame size", fontsize=12, fontweight="bold")
-    return fig
-
-
-def latency_figure(c: Comparison, frame_size: int | None = None) -> Figure:
-    """Latency percentiles per data path (log y) at frame_size (default 64 B, else the
-    smallest size with latency)."""
-    sizes = sorted({lat.frame_size for lat in c.latency})
-    if frame_size is None:
-        frame_size = 64 if 64 in sizes else (sizes[0] if sizes else 64)
-    lats = [lat for lat in c.latency if lat.frame_size == frame_size]
-    fig = _figure()
-    ax = fig.add_subplot()
-    labels = LatencyPercentiles.LABELS
-    for i, lat in enumerate(lats):
-        ax.plot(range(len(labels)), [v / 1e3 for v in lat.percentiles.values_ns], marker="o",
-                lw=1.6, color=_COLORS[i % len(_COLORS)],
-                label=lat.datapath + ("" if lat.lossless else " (lossy trial)"))
-    ax.set_xticks(range(len(labels)), labels)
-    ax.set_yscale("log")
-    ax.set_ylabel("One-way latency [µs]")
-    ax.set_xlabel("Percentile")
-    ax.grid(color="#dddddd", lw=0.6, which="both")
-    ax.spines[["top", "right"]].set_visible(False)
-    if lats:
-        ax.legend(fontsize=8, frameon=False)
-    else:
-        ax.text(0.5, 0.5, "no latency measured", transform=ax.transAxes, ha="center",
-                color=_MUTED, style="italic")
-    fig.suptitle(f"Latency percentiles at {frame_size} B", fontsize=12, fontweight="bold")
-    ax.set_title("lossless trial with the highest received rate per data path", fontsize=8.5,
-                 color=_MUTED)
-    return fig
-
-
-def save_figure(fig: Figure, out) -> Path:
-    """Write fig to out (PNG, or the format its suffix names); return the path."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    return out

@@ -4,7 +4,9 @@ Columns (CSV_COLUMNS, then one dut_<counter> column per DUT counter name found):
 run (the result file's stem: scenario-datapath-time), scenario, datapath,
 frame_size [B], flows, trial (position in the result), offered_pps (intended
 load; "max" for as fast as possible), duration_s and elapsed_s [s], the counts and
-derived rates (tx_pps, rx_pps [pps], loss_ratio = lost / tx_packets), latency
+derived rates (tx_pps, rx_pps [pps], summed over the ports sending; loss_ratio =
+lost / tx_packets), the line-rate basis (link_speed_bps [bit/s] of one port and
+sending_ports: line rate is their product, see pktlab.units), latency
 percentiles [ns] (empty when the trial measured none), and the DUT's own counters
 summed over its interfaces, per direction: dut_rx_packets is every interface's
 rx_packets added up, and so on. Results that carry a search (see
@@ -26,7 +28,7 @@ from .latency import trial_percentiles
 CSV_COLUMNS = (
     "run", "scenario", "datapath", "frame_size", "flows", "trial", "offered_pps",
     "duration_s", "elapsed_s", "tx_packets", "rx_packets", "lost", "tx_dropped", "duplicates",
-    "reordered", "tx_pps", "rx_pps", "loss_ratio",
+    "reordered", "tx_pps", "rx_pps", "loss_ratio", "link_speed_bps", "sending_ports",
     "lat_min_ns", "lat_p50_ns", "lat_p90_ns", "lat_p99_ns", "lat_p999_ns", "lat_max_ns",
     "search_phase", "generator_limited",
 )
@@ -69,6 +71,7 @@ def trial_rows(results: Iterable[Result]) -> list[dict]:
                 "tx_dropped": s.tx_dropped, "duplicates": s.duplicates, "reordered": s.reordered,
                 "tx_pps": s.tx_pps, "rx_pps": s.rx_pps,
                 "loss_ratio": s.lost / s.tx_packets if s.tx_packets else 0.0,
+                "link_speed_bps": r.line_rate.link_bps, "sending_ports": r.line_rate.ports,
                 "search_phase": st.get("phase", ""),
                 "generator_limited": "" if "generator_limited" not in st
                 else str(bool(st["generator_limited"])).lower(),

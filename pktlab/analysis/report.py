@@ -2,7 +2,7 @@
 
 Charts are embedded as base64 PNG data URIs and the style sheet is inline: the
 file can be mailed or attached to a ticket and opens anywhere, offline, with
-nothing fetched. It holds the 64 B chart (pktlab.chart), the frame-size and
+nothing fetched. It holds the 64 B chart, the frame-size and
 latency charts, the comparison tables (and verdicts, given a baseline) and each
 run's provenance: host, CPU, kernel, DPDK/OVS versions, pktlab version and commit,
 scenario and method.
@@ -13,17 +13,15 @@ import base64
 import html
 import io
 import json
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from pktlab.chart import plot_results
 from pktlab.results import Result
 
-from .compare import (LINK_BPS, Comparison, compare, format_comparison, frame_size_figure,
-                      latency_figure, search_of)
+from .charts import figure_64b, frame_size_figure, latency_figure
+from .compare import Comparison, compare, format_comparison, line_text, search_of
 from .export import run_name
 
 _CSS = """
@@ -54,8 +52,7 @@ def _img(png: bytes, alt: str) -> str:
 def _chart_64b(results: list[Result]) -> bytes | None:
     if not any(r.frame_size == 64 for r in results):
         return None
-    with tempfile.TemporaryDirectory(prefix="pktlab-report-") as d:
-        return plot_results(results, Path(d) / "64b.png").read_bytes()
+    return figure_png(figure_64b(results))
 
 
 def _e(v) -> str:
@@ -77,17 +74,20 @@ def _rates_html(c: Comparison) -> str:
         rows = []
         for r in c.at(size):
             if r.rx_pps is None:
-                rows.append([_e(r.datapath), f'<span class="muted">{_e(r.note)}</span>'] + [""] * 6)
+                rows.append([_e(r.datapath), f'<span class="muted">{_e(r.note)}</span>'] + [""] * 7)
                 continue
             rows.append([_e(r.datapath), f"{r.mpps:.3f}", f"{r.gbps_l1:.2f}", f"{r.gbps_l2:.2f}",
-                         f"{r.line_rate_share * 100:.1f} %",
+                         _e(line_text(r)), _e(None if r.line_rate_share is None
+                                              else f"{r.line_rate_share * 100:.1f} %"),
                          _e(None if r.ndr_pps is None else f"{r.ndr_pps / 1e6:.3f}"),
                          _e(None if r.pdr_pps is None else f"{r.pdr_pps / 1e6:.3f}"),
                          str(r.n_runs)])
         out.append(f"<h3>{size} B</h3>" + _rows(
-            ["data path", "rx Mpps", "L1 Gbps", "L2 Gbps", f"% of {LINK_BPS / 1e9:g} GbE",
+            ["data path", "rx Mpps", "L1 Gbps", "L2 Gbps", "line rate", "% of line rate",
              "NDR Mpps", "PDR Mpps", "runs"], rows))
-    return "".join(out)
+    return ('<p class=muted>Rates and Gbps are summed over the generator ports sending (both '
+            'directions of a bidirectional run); line rate = link speed × ports sending.</p>'
+            + "".join(out))
 
 
 def _latency_html(c: Comparison) -> str:

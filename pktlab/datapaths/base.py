@@ -6,6 +6,8 @@ from pathlib import Path
 
 from ..errors import PrecheckError
 from ..plan import Plan
+from ..units import LineRate
+from .streams import sending_ports
 
 
 class DataPath:
@@ -33,6 +35,13 @@ class DataPath:
                 if c not in usable:
                     self.fail(f"cpu.{key}", f"core {c} does not exist or is not usable here "
                                             f"(usable: {sorted(usable)})")
+
+    def line_rate(self) -> LineRate:
+        """What this path's rates are judged against: link speed x generator ports sending.
+        A loopback path has no NIC: its link speed is the scenario's traffic.link_speed."""
+        t = self.scenario.traffic
+        return LineRate(t.link_bps, len(sending_ports(t)),
+                        "traffic.link_speed" if t.link_speed else "traffic.link_speed unset: 10G")
 
     def explain(self) -> str:
         """Why the plan looks as it does (placement choices and warnings), for --dry-run."""

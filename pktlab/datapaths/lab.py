@@ -23,8 +23,9 @@ from ..host.links import SetLinkUp
 from ..host.pci import BindDriver, bind_refusal
 from ..inventory import planner
 from ..inventory.sysfs import Nic, read_inventory, resolve_nic
+from ..units import LineRate, link_name
 from .base import DataPath
-from .streams import mtu_for, streams_for
+from .streams import mtu_for, sending_ports, streams_for
 
 # planner keys -> the scenario keys a user edits ("{where}" is datapath[i])
 _KEYS = {"pmd_pins": "cpu.ovs_pmd", "gen_pins": "cpu.generator", "hugepages": "{where}.page_size"}
@@ -126,7 +127,39 @@ class LabPath(DataPath):
             raise PrecheckError(self.scenario.file, key, e.reason) from None
 
     def explain(self) -> str:
-        return self.placement.render()
+        try:
+            line = self.line_rate()
+        except PrecheckError as e:
+            return self.placement.render() + f"\n! line rate: {e}"
+        return self.placement.render() + f"\nline rate: {line.describe()} ({line.source})"
+
+    # -- line rate -----------------------------------------------------------------
+    def sending_nics(self) -> list[tuple[str, Nic]]:
+        """(name, NIC) of each generator port that transmits; their link speed is the line rate's."""
+        gen = self.options.gen_ports
+        return [(gen[i], self.nic(gen[i], "{where}.gen_ports")) for i in sending_ports(self.scenario.traffic)]
+
+    def line_rate(self) -> LineRate:
+        """Link speed x generator ports sending; the link speed is the slowest sending NIC's
+        (sysfs). traffic.link_speed stands in for a NIC whose speed sysfs does not show (its
+        link is down); PrecheckError when there is neither, or it disagrees with the NICs."""
+        t, key = self.scenario.traffic, "traffic.link_speed"
+        sending = self.sending_nics()
+        known = {name: nic.netdev.speed_mbps * 1e6 for name, nic in sending
+                 if nic.netdev is not None and nic.netdev.speed_mbps}
+        unknown = list(dict.fromkeys(name for name, _ in sending if name not in known))
+        seen = ", ".join(f"{n} {link_name(bps)}" for n, bps in known.items())
+        if t.link_speed is None and unknown:
+            self.fail(key, f"the link speed of {', '.join(unknown)} is unknown (sysfs shows none while a link "
+                           "is down): set traffic.link_speed to the speed its link runs at (e.g. \"25G\")")
+        if t.link_speed is not None and not unknown and t.link_bps != min(known.values()):
+            self.fail(key, f"{t.link_speed!r}, but the generator's sending NICs link at {seen}: correct it, "
+                           "or leave it out (lab paths read their NICs' speed)")
+        speeds = list(known.values()) + ([t.link_bps] if unknown else [])
+        source = "; ".join(x for x in (f"NIC speed (sysfs): {seen}" if known else "",
+                                       f"traffic.link_speed for {', '.join(unknown)} (speed not shown)"
+                                       if unknown else "") if x)
+        return LineRate(min(speeds), len(sending), source)
 
     def cores_used(self):
         try:
@@ -149,6 +182,7 @@ class LabPath(DataPath):
                                       f"it is {iommu.detail}")
         self.check_ports()
         self.placement  # noqa: B018 - cores and hugepages on the NICs' nodes, or a PrecheckError
+        self.line_rate()  # the NICs' link speed, or traffic.link_speed: known before the run
         # Last, so a dry run from a copy of a host's sysfs still shows every refusal above.
         if os.path.realpath(self.root) != "/":
             self.fail(None, f"the host was read from {self.root}, a copy: it can be planned (--dry-run), not run")

@@ -18,6 +18,7 @@ from ..host.links import SetLinkUp
 from ..host.sriov import ConfigureVf, CreateVfs, VfCounters, vf_addresses, vfs_refusal
 from ..plan import Plan
 from .lab import LabPath, pmd_index
+from .streams import sending_ports
 
 DRIVEN = 2  # the generator drives VF 0 and VF 1
 
@@ -28,6 +29,10 @@ class SriovVfPath(LabPath):
 
     def nic_names(self):
         return [(self.options.pf, self.options.vfs)]
+
+    def sending_nics(self):
+        """Both VFs sit on the PF: its link speed is theirs."""
+        return [(self.options.pf, self.pf)] * len(sending_ports(self.scenario.traffic, DRIVEN))
 
     @property
     def pf(self):

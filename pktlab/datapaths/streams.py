@@ -4,6 +4,19 @@ IMIX, one stream per frame size of the mix and direction."""
 from __future__ import annotations
 
 
+def directions(traffic, nb_ports: int = 2) -> list[tuple[int, int, bool]]:
+    """(tx port, rx port, addresses mirrored) per direction the generator sends."""
+    out = [(0, 1 % nb_ports, False)]
+    if traffic.direction == "bidirectional" and nb_ports > 1:
+        out.append((1, 0, True))
+    return out
+
+
+def sending_ports(traffic, nb_ports: int = 2) -> list[int]:
+    """The generator ports that transmit: what line rate is multiplied by."""
+    return sorted({tx for tx, _, _ in directions(traffic, nb_ports)})
+
+
 def streams_for(traffic, nb_ports: int = 2):
     from ..gen.config import StreamSpec
     from ..gen.template import build_frame
@@ -22,10 +35,7 @@ def streams_for(traffic, nb_ports: int = 2):
                            template=build_frame(size, smac, dmac, sip, dip, t.src_port, t.dst_port))
                 for size, weight in mix]
 
-    out = streams(0, 1 % nb_ports, False)
-    if t.direction == "bidirectional" and nb_ports > 1:
-        out += streams(1, 0, True)
-    return tuple(out)
+    return tuple(s for tx, rx, mirror in directions(t, nb_ports) for s in streams(tx, rx, mirror))
 
 
 def kernel_mode_for(traffic) -> str:

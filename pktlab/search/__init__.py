@@ -5,8 +5,9 @@ the scenario), the controller (MLRsearch, or binary.py) and the measurer
 (measurer.py: one generator trial per call).
 
     goals = goals_for("rfc2544")                    # NDR and PDR, 60 s final trials
+    top = units.LineRate(25e9, 2).pps(64)           # line rate (pktlab.units): 2 ports of 25 GbE
     with ProgressLine() as progress:
-        outcome = run_search(gen.trial, goals, max_load_pps=14.88e6, progress=progress)
+        outcome = run_search(gen.trial, goals, max_load_pps=top, progress=progress)
     outcome.ndr_pps, outcome.pdr_pps, outcome.n_trials, outcome.total_trial_seconds
 """
 from __future__ import annotations

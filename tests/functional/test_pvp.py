@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pktlab.chart import bars_64b
+from pktlab.analysis.charts import bars_64b
 from pktlab.results import load_results
 from tests.conftest import REPO, host_state, needs_root, release_state_dir, run_cli
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pktlab.chart import bars_64b, speedup
+from pktlab.analysis.charts import bars_64b, speedup
 from pktlab.results import load_results
 from tests.conftest import REPO, host_state, needs_root, release_state_dir, run_cli
 from tests.functional.test_kernel_paths import kernel_state

@@ -1,5 +1,7 @@
-import pytest
+import dataclasses
 from dataclasses import dataclass
+
+import pytest
 
 from matplotlib.figure import Figure
 
@@ -7,6 +9,7 @@ from pktlab.analysis import (compare, format_comparison, frame_size_figure, judg
                              latency_figure, save_figure, search_of)
 from pktlab.gen.stats import LatencySummary, TrialStats
 from pktlab.results import SCHEMA_VERSION, Provenance, Result, Trial
+from pktlab.units import LineRate
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 BUCKETS = ((1000.0, 500), (2000.0, 400), (5000.0, 90), (20000.0, 9), (1_000_000.0, 1))
@@ -66,8 +69,27 @@ def test_64b_rates_gbps_and_line_rate():
     assert dpdk.mpps == pytest.approx(11.7)
     assert dpdk.gbps_l1 == pytest.approx(11.7e6 * 84 * 8 / 1e9)  # 64 B + 20 B preamble/IFG
     assert dpdk.gbps_l2 == pytest.approx(11.7e6 * 64 * 8 / 1e9)
-    assert dpdk.line_rate_share == pytest.approx(11.7e6 / 14_880_952.38, rel=1e-6)
+    # a result that does not record its line rate was bidirectional at 10 GbE (as pktlab sent)
+    assert (dpdk.line.link_bps, dpdk.line.ports) == (10e9, 2)
+    assert dpdk.line_rate_share == pytest.approx(11.7e6 / (2 * 14_880_952.38), rel=1e-6)
     assert veth.mpps == pytest.approx(0.78)
+
+
+def test_the_share_of_line_rate_is_of_the_ports_sending():
+    """OVS-DPDK's 10.55 Mpps summed over both directions: 35 % of two ports' line rate, not
+    71 % of one; L1/L2 Gbps are the same aggregate; each row says its basis."""
+    both = dataclasses.replace(result("ovs-dpdk", 10.55), line_rate=LineRate(10e9, 2, "traffic.link_speed"))
+    one = dataclasses.replace(result("uni", 10.55), line_rate=LineRate(10e9, 1, "traffic.link_speed"))
+    fast = dataclasses.replace(result("sriov", 10.55), line_rate=LineRate(25e9, 2, "NIC speed (sysfs)"))
+    c = compare([both, one, fast])
+    assert [round(r.line_rate_share * 100, 1) for r in c.at(64)] == [35.4, 70.9, 14.2]
+    assert c.rate("ovs-dpdk", 64).gbps_l1 / 20 == pytest.approx(c.rate("ovs-dpdk", 64).line_rate_share)
+    text = format_comparison(c)
+    row = next(line for line in text.splitlines() if line.startswith("ovs-dpdk"))
+    assert row.split() == ["ovs-dpdk", "10.550", "7.09", "5.40", "29.76", "Mpps", "(2", "×", "10",
+                           "GbE)", "35.4", "%", "-", "-", "1"]
+    assert "14.88 Mpps (10 GbE)" in text and "74.40 Mpps (2 × 25 GbE)" in text
+    assert "summed over the ports sending" in text
 
 
 def test_not_run_path_keeps_its_reason():
@@ -146,5 +168,5 @@ def test_charts(tmp_path):
     assert path.read_bytes().startswith(PNG_SIGNATURE)
     # the line-rate curve is drawn and the path lines carry their names
     ax = frame_size_figure(c).axes[0]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["10 GbE line rate", "dp", "veth"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["line rate, 2 × 10 GbE", "dp", "veth"]
     assert latency_figure(c).axes[0].get_yscale() == "log"

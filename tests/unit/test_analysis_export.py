@@ -31,6 +31,7 @@ def test_one_row_per_trial_with_columns_and_values():
     assert int(r["tx_packets"]) == 11_001_100 and int(r["lost"]) == 1100
     assert float(r["rx_pps"]) == 11e6 and float(r["tx_pps"]) == 11_001_100
     assert float(r["loss_ratio"]) == pytest.approx(1100 / 11_001_100)
+    assert (float(r["link_speed_bps"]), r["sending_ports"]) == (10e9, "2")  # rx_pps is of both ports
     assert float(r["lat_min_ns"]) == 900.0 and float(r["lat_max_ns"]) == 900_000.0
     assert 1000 <= float(r["lat_p50_ns"]) <= 1001 and 5000 <= float(r["lat_p99_ns"]) <= 5005
     # DUT counters summed over vhu0 and vhu1, per direction

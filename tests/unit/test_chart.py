@@ -1,15 +1,18 @@
+import dataclasses
+
 import pytest
 
-from pktlab.chart import LINE_RATE_10G_64B_PPS, bars_64b, line_rate_pps, plot_results
+from pktlab.analysis.charts import bars_64b, figure_64b, plot_results
 from pktlab.errors import PktlabError
 from pktlab.gen.stats import TrialStats
 from pktlab.results import SCHEMA_VERSION, Provenance, Result, Trial
+from pktlab.units import LineRate
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def result(datapath, *rx_mpps, frame_size=64, status="ok", reason=None,
-           utc_time="2025-11-21T09:00:00Z"):
+           utc_time="2025-11-21T09:00:00Z", line=None):
     # one trial per rate, each 1 s long so rx_packets == rx_pps
     trials = tuple(Trial(TrialStats(None, 1.0, 1.0, int(m * 1e6) + 10, int(m * 1e6), 10, 0, 0),
                          {"vhu0": {"rx_packets": int(m * 1e6)}}, "ovsdb:Interface.statistics")
@@ -18,15 +21,52 @@ def result(datapath, *rx_mpps, frame_size=64, status="ok", reason=None,
                       {"generator": [0], "ovs_pmd": [1]}, 1, "22.11.11", "3.1.0", "0.1.0",
                       "0123456789abcdef0123456789abcdef01234567", utc_time)
     return Result(SCHEMA_VERSION, {"name": "loopback"}, datapath, frame_size, 1, prov, trials,
-                  status, reason)
+                  status, reason, line_rate=line)
 
 
-def test_line_rate():
-    assert int(LINE_RATE_10G_64B_PPS) == 14_880_952
-    assert int(line_rate_pps(10e9, 1518)) == 812_743
-    assert line_rate_pps(100e9, 64) == pytest.approx(148.81e6, rel=1e-4)
-    with pytest.raises(ValueError):
-        line_rate_pps(10e9, 0)
+def reference(fig):
+    """(Mpps of the line-rate line drawn across the chart, its label) of a 64 B chart."""
+    ax = fig.axes[0]
+    (line,) = [ln for ln in ax.lines if ln.get_linestyle() == "--"]
+    (text,) = [t.get_text() for t in ax.texts if t.get_text().startswith("line rate @")]
+    return line.get_ydata()[0], text
+
+
+def bar_texts(fig):
+    return [t.get_text() for t in fig.axes[0].texts if "\nof " in t.get_text()]
+
+
+def test_the_share_of_a_bidirectional_rate_is_of_both_ports():
+    """10.55 Mpps summed over both directions of two 10 GbE ports: 35 % of 2 x 14.88 Mpps."""
+    fig = figure_64b([result("ovs-dpdk", 10.55, line=LineRate(10e9, 2, "traffic.link_speed"))])
+    mpps, text = reference(fig)
+    assert mpps == pytest.approx(29.762, abs=1e-3)
+    assert text == "line rate @ 64 B, 2 × 10 GbE (aggregate of 2 ports): 29.76 Mpps"
+    assert bar_texts(fig) == ["35%\nof 2 × 10 GbE"]
+    assert "aggregate of 2 ports" in fig.axes[0].get_ylabel()
+    uni = figure_64b([result("ovs-dpdk", 10.55, line=LineRate(10e9, 1))])
+    assert reference(uni)[0] == pytest.approx(14.881, abs=1e-3)
+    assert bar_texts(uni) == ["71%\nof 10 GbE"] and "one direction" in uni.axes[0].get_ylabel()
+
+
+@pytest.mark.parametrize("gbps, line_mpps", [(25, 2 * 37.202), (100, 2 * 148.810)])
+def test_the_reference_line_follows_the_link_speed(gbps, line_mpps):
+    fig = figure_64b([result("sriov", 20.0, line=LineRate(gbps * 1e9, 2))])
+    mpps, text = reference(fig)
+    assert mpps == pytest.approx(line_mpps, abs=1e-3)
+    assert f"2 × {gbps} GbE" in text
+    assert fig.axes[0].get_ylim()[1] == pytest.approx(mpps * 1.2)  # the line sets the scale
+
+
+def test_paths_on_different_line_rates_each_get_their_own_mark():
+    fig = figure_64b([result("a", 10.0, line=LineRate(10e9, 2)), result("b", 10.0, line=LineRate(25e9, 1))])
+    ax = fig.axes[0]
+    assert not [t for t in ax.texts if t.get_text().startswith("line rate @")]  # no one line for both
+    assert [t.get_text() for t in ax.texts if t.get_text().startswith("line rate")] == \
+        ["line rate 29.76", "line rate 37.20"]
+    marks = sorted(round(seg[0][1], 2) for c in ax.collections for seg in c.get_segments())
+    assert marks == [29.76, 37.2]
+    assert bar_texts(fig) == ["34%\nof 2 × 10 GbE", "27%\nof 25 GbE"]
 
 
 def test_bars_pick_best_64b_per_datapath():
@@ -80,7 +120,7 @@ def test_plot_needs_64b_results(tmp_path):
 
 
 def test_speedup_names_the_fastest_path_against_the_baseline():
-    from pktlab.chart import speedup
+    from pktlab.analysis.charts import speedup
 
     bars = [("linux-bridge", 0.4, ""), ("ovs-afxdp", 0.5, ""), ("ovs-dpdk", 12.0, ""), ("ovs-kernel", None, "not run")]
     fastest, times = speedup(bars, "linux-bridge")
@@ -92,8 +132,6 @@ def test_speedup_names_the_fastest_path_against_the_baseline():
 def test_lab_comparison_bars_are_the_ndr_of_each_path(tmp_path):
     """lab-compare-64b: three searched paths; each bar is its NDR, not its best (lossy) trial,
     and a path that could not run keeps its labelled slot."""
-    import dataclasses
-
     def searched(name, best_mpps, ndr_mpps):
         goals = [{"goal": {"name": "NDR"}, "lower_bound_pps": ndr_mpps * 1e6},
                  {"goal": {"name": "PDR"}, "lower_bound_pps": ndr_mpps * 1.1e6}]
