@@ -8,7 +8,7 @@ them only for its confirmation trial at the NDR, not for every probe).
 """
 from __future__ import annotations
 
-from .results import Trial
+from .results import SearchRecord, Trial
 from .units import LineRate
 
 
@@ -61,7 +61,7 @@ class Session:
                     if s.generator_limited else ""))
 
 
-def run_method(session: Session, scenario, line: LineRate) -> dict | None:
+def run_method(session: Session, scenario, line: LineRate) -> SearchRecord | None:
     """Run the scenario's method; returns the search record for the result (None for fixed rates).
 
     line: the data path's line rate (DataPath.line_rate()), a search's default highest load."""
@@ -84,7 +84,7 @@ def max_load(scenario, line: LineRate) -> float:
     return scenario.method.max_rate or line.pps(scenario.traffic.frame_size)
 
 
-def _search(session: Session, scenario, line: LineRate) -> dict:
+def _search(session: Session, scenario, line: LineRate) -> SearchRecord:
     from .search import ProgressLine, binary_search, deciding_trials_caveat, goals_for, run_search
 
     m = scenario.method
@@ -103,26 +103,29 @@ def _search(session: Session, scenario, line: LineRate) -> dict:
             outcome = binary_search(probe, goals, top, m.min_rate, progress)
         else:
             outcome = run_search(probe, goals, top, m.min_rate, progress)
-    record = outcome.to_dict()
-    record["trial_offset"] = first  # outcome's trial i is result trial first + i
-    ndr = outcome.ndr_pps
-    session.out(f"   NDR {ndr / 1e6:.4f} Mpps, PDR {outcome.pdr_pps / 1e6:.4f} Mpps "
+    ndr, pdr = outcome.ndr_pps, outcome.pdr_pps
+    session.out(f"   NDR {_mpps(ndr)}, PDR {_mpps(pdr)} "
                 f"({outcome.n_trials} trials, {outcome.total_trial_seconds:.0f} trial seconds)")
-
-    # The search's probes skip the slow DUT counters; one trial at the NDR carries them.
-    session.resync()
-    confirm = session.trial(ndr, m.duration)
-    record["confirm_trial"] = len(session.trials) - 1
-    session.say(confirm, "at NDR: ")
-    # A search's deciding trials can miss rare loss; the confirmation trial may not.
-    record["ndr_confirmed"] = confirm.stats.lost == 0 and not confirm.stats.generator_limited
-    if not record["ndr_confirmed"]:
-        session.out(f"   NDR NOT CONFIRMED: the trial at the NDR lost {confirm.stats.lost} frames")
-    record["caveats"] = [c for c in map(deciding_trials_caveat, goals) if c]
-    for c in record["caveats"]:
+    caveats = [c for c in map(deciding_trials_caveat, goals) if c]
+    extra = {"trial_offset": first, "caveats": caveats}  # outcome's trial i is result trial first + i
+    if ndr is not None:
+        # The search's probes skip the slow DUT counters; one trial at the NDR carries them.
+        session.resync()
+        confirm = session.trial(ndr, m.duration)
+        session.say(confirm, "at NDR: ")
+        # A search's deciding trials can miss rare loss; the confirmation trial may not.
+        extra["confirm_trial"] = len(session.trials) - 1
+        extra["ndr_confirmed"] = confirm.stats.lost == 0 and not confirm.stats.generator_limited
+        if not extra["ndr_confirmed"]:
+            session.out(f"   NDR NOT CONFIRMED: the trial at the NDR lost {confirm.stats.lost} frames")
+        extra["latency"] = [_latency_trial(session, ndr, f, m.duration) for f in m.latency_at]
+    for c in caveats:
         session.out(f"   note: {c}")
-    record["latency"] = [_latency_trial(session, ndr, f, m.duration) for f in m.latency_at]
-    return record
+    return SearchRecord.from_dict(outcome.to_dict() | extra)
+
+
+def _mpps(pps: float | None) -> str:
+    return "none (even the lowest load lost frames)" if pps is None else f"{pps / 1e6:.4f} Mpps"
 
 
 def _latency_trial(session: Session, ndr: float, fraction: float, duration: float) -> dict:

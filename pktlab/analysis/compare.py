@@ -11,8 +11,7 @@ delimiter and inter-frame gap per frame; at L2 the frame itself (FCS included);
 both are the same aggregate. "% line" is of the same ports' line rate: link speed
 x ports sending (each result records both), as RFC 2544 and CSIT report it.
 
-A result that carries a search (an attribute `search`: a SearchOutcome, or its
-to_dict()) also gives NDR and PDR; against a baseline, NDR is the metric when both
+A result that carries a search (Result.search, a SearchRecord) also gives NDR and PDR; against a baseline, NDR is the metric when both
 sides have it, the best received rate otherwise.
 """
 from __future__ import annotations
@@ -21,7 +20,7 @@ import dataclasses
 
 from dataclasses import dataclass
 
-from pktlab.results import Result
+from pktlab.results import Result, SearchRecord
 from pktlab.units import LineRate, l1_bps, l2_bps
 
 from .latency import LatencyPercentiles, trial_percentiles
@@ -37,22 +36,15 @@ def label(r: Result) -> str:
     return f"{r.datapath} [emulated]" if (guest.get("accel") or {}).get("emulated") else r.datapath
 
 
-def search_of(result: Result) -> dict | None:
-    """The search a result carries, as SearchOutcome.to_dict() spells it, or None."""
-    s = getattr(result, "search", None)
-    if s is None:
-        return None
-    if hasattr(s, "to_dict"):
-        s = s.to_dict()
-    return s if isinstance(s, dict) else None
+def search_of(result: Result) -> SearchRecord | None:
+    """The search a result carries, or None (fixed rates)."""
+    return result.search
 
 
 def goal_pps(result: Result, name: str) -> float | None:
-    s = search_of(result)
-    for g in (s or {}).get("goals", ()):
-        if g.get("goal", {}).get("name") == name:
-            return g.get("lower_bound_pps")
-    return None
+    """The lower bound the result's search found for the goal named name (NDR, PDR), or None."""
+    g = result.search.goal(name) if result.search is not None else None
+    return None if g is None else g.lower_bound_pps
 
 
 @dataclass(frozen=True)

@@ -57,11 +57,10 @@ def trial_rows(results: Iterable[Result]) -> list[dict]:
     rows = []
     for r in results:
         search = search_of(r)
-        by_index = {t["index"]: t for t in (search or {}).get("trials", ())}
         for i, t in enumerate(r.trials):
             s = t.stats
             lat = trial_percentiles(s)
-            st = by_index.get(i, {})
+            probe = search.probe_of(i) if search is not None else None
             row = {
                 "run": run_name(r), "scenario": r.name, "datapath": r.datapath,
                 "frame_size": r.frame_size, "flows": r.flows, "trial": i,
@@ -72,9 +71,8 @@ def trial_rows(results: Iterable[Result]) -> list[dict]:
                 "tx_pps": s.tx_pps, "rx_pps": s.rx_pps,
                 "loss_ratio": s.lost / s.tx_packets if s.tx_packets else 0.0,
                 "link_speed_bps": r.line_rate.link_bps, "sending_ports": r.line_rate.ports,
-                "search_phase": st.get("phase", ""),
-                "generator_limited": "" if "generator_limited" not in st
-                else str(bool(st["generator_limited"])).lower(),
+                "search_phase": probe.phase if probe else "",
+                "generator_limited": str(probe.generator_limited).lower() if probe else "",
             }
             for key, value in zip(("lat_min_ns", "lat_p50_ns", "lat_p90_ns", "lat_p99_ns",
                                    "lat_p999_ns", "lat_max_ns"),

@@ -121,8 +121,7 @@ def _method(r: Result) -> str:
     s = search_of(r)
     text = "" if m is None else json.dumps(m, sort_keys=True)
     if s is not None:
-        text += f" ({s.get('method', 'search')}: {s.get('n_trials', '?')} trials, " \
-                f"{s.get('total_trial_seconds', 0):.0f} s of trials)"
+        text += f" ({s.method}: {s.n_trials} trials, {s.total_trial_seconds:.0f} s of trials)"
     return text.strip()
 
 

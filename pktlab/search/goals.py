@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Iterable
 
 import MLRsearch
 
+from pktlab.results.search import Bounds
+
 if TYPE_CHECKING:
     from .measurer import SearchTrial
 
@@ -243,7 +245,7 @@ class GoalOutcome:
 
 
 @dataclass(frozen=True)
-class SearchOutcome:
+class SearchOutcome(Bounds):
     """A finished search: the outcome per goal and every trial it took to get there.
 
     Loads are aggregate [pps] as the generator takes them. ndr_pps / pdr_pps are the
@@ -260,22 +262,6 @@ class SearchOutcome:
     min_load_pps: float  # [pps]
     wall_s: float = 0.0  # [s]
 
-    def goal(self, name: str) -> GoalOutcome | None:
-        return next((g for g in self.goals if g.goal.name == name), None)
-
-    @property
-    def ndr_pps(self) -> float | None:
-        g = self.goal("NDR")
-        return None if g is None else g.lower_bound_pps
-
-    @property
-    def pdr_pps(self) -> float | None:
-        g = self.goal("PDR")
-        return None if g is None else g.lower_bound_pps
-
-    @property
-    def n_trials(self) -> int:
-        return len(self.trials)
 
     @property
     def total_trial_seconds(self) -> float:

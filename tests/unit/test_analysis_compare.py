@@ -5,6 +5,7 @@ import pytest
 
 from matplotlib.figure import Figure
 
+from tests.search_records import searched
 from pktlab.analysis import (compare, format_comparison, frame_size_figure, judge,
                              latency_figure, save_figure, search_of)
 from pktlab.gen.stats import LatencySummary, TrialStats
@@ -31,12 +32,6 @@ def provenance(host="lab1", commit="0123456789abcdef0123456789abcdef01234567",
                       commit, utc_time)
 
 
-@dataclass(frozen=True)
-class SearchedResult(Result):
-    """What the runner stores for a search method: a Result plus the SearchOutcome dict."""
-    search: dict | None = None
-
-
 def result(datapath, *trials_mpps, frame_size=64, status="ok", reason=None, host="lab1",
            commit="0123456789abcdef0123456789abcdef01234567", utc_time="2025-11-21T09:00:00Z",
            ndr=None, name="loopback"):
@@ -53,12 +48,7 @@ def result(datapath, *trials_mpps, frame_size=64, status="ok", reason=None, host
               reason=reason)
     if ndr is None:
         return Result(**kw)
-    search = {"method": "mlrsearch", "n_trials": len(trials), "total_trial_seconds": 9.5,
-              "goals": [{"goal": {"name": "NDR"}, "lower_bound_pps": ndr},
-                        {"goal": {"name": "PDR"}, "lower_bound_pps": ndr * 1.1}],
-              "trials": [{"index": i, "phase": "search", "generator_limited": i == 0}
-                         for i in range(len(trials))]}
-    return SearchedResult(**kw, search=search)
+    return Result(**kw, search=searched(ndr, ndr * 1.1, len(trials), limited=(0,)))
 
 
 def test_64b_rates_gbps_and_line_rate():

@@ -2,6 +2,7 @@ import dataclasses
 
 import pytest
 
+from tests.search_records import searched as search_record
 from pktlab.analysis.charts import bars_64b, figure_64b, plot_results
 from pktlab.errors import PktlabError
 from pktlab.gen.stats import TrialStats
@@ -133,9 +134,7 @@ def test_lab_comparison_bars_are_the_ndr_of_each_path(tmp_path):
     """lab-compare-64b: three searched paths; each bar is its NDR, not its best (lossy) trial,
     and a path that could not run keeps its labelled slot."""
     def searched(name, best_mpps, ndr_mpps):
-        goals = [{"goal": {"name": "NDR"}, "lower_bound_pps": ndr_mpps * 1e6},
-                 {"goal": {"name": "PDR"}, "lower_bound_pps": ndr_mpps * 1.1e6}]
-        return dataclasses.replace(result(name, best_mpps), search={"goals": goals})
+        return dataclasses.replace(result(name, best_mpps), search=search_record(ndr_mpps * 1e6, ndr_mpps * 1.1e6))
 
     results = [result("OVS kernel", status="not-run", reason="no openvswitch module"),
                searched("OVS-DPDK", 12.0, 9.5), searched("SR-IOV VF", 14.9, 14.2)]

@@ -154,7 +154,7 @@ def test_the_search_starts_at_the_paths_line_rate(tmp_path, edits, mpps):
     record = run_method(Session(gen, NoCounters(), 0.0, out=said.append), sc, line)
     assert f"from {mpps:.3f} Mpps (line rate, {line.describe()})" in said[0]
     assert gen.rates[0] == pytest.approx(mpps * 1e6, rel=1e-5)  # MLRsearch tries the maximum first
-    assert record["max_load_pps"] == pytest.approx(mpps * 1e6, rel=1e-5)
+    assert record.max_load_pps == pytest.approx(mpps * 1e6, rel=1e-5)
     # the scenario's own max_rate still wins
     capped = scenario(tmp_path, **edits, **{'kind = "fixed-rate"': 'kind = "mlrsearch"\nmax_rate = 1e6'})
     assert max_load(capped, line) == 1e6
