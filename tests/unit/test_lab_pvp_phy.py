@@ -257,3 +257,15 @@ def test_guest_memory_is_bound_to_its_node():
     assert backend.endswith(",host-nodes=1,policy=bind")
     g.mem_node = None
     assert "host-nodes" not in " ".join(qemu_command(g, ()))
+
+
+def test_doctor_judges_the_guest_placement_too(tmp_path, fake):
+    from pktlab.inventory import doctor
+
+    root, _, kernel = fake()
+    sc = load(tmp_path)
+    [v] = doctor.diagnose({sc.name: cli.requirements(sc, root)}, root=root).verdicts
+    placed = next(f for f in v.findings if f.check == "placement on NUMA nodes")
+    assert placed.ok and placed.found == "PMDs 4-5, generator 2, guest 6-7; 1x1G on node 0, 2x1G on node 1"
+    assert [f.check for f in v.findings if not f.ok and not f.warning] == ["enp3s0f1 free for the data path"]
+    assert kernel.writes == []
