@@ -220,11 +220,10 @@ def test_hops_are_named_by_the_physical_and_guest_ports():
 
 
 def test_counters_read_each_hops_flow(monkeypatch):
-    dump = ("NXST_FLOW reply (xid=0x4):\n"
-            " cookie=0x1, duration=3.2s, table=0, n_packets=1000, n_bytes=64000, priority=100,in_port=1 actions=output:3\n"
-            " cookie=0x2, duration=3.2s, table=0, n_packets=990, n_bytes=63360, priority=100,in_port=4 actions=output:2\n"
-            " cookie=0x3, duration=3.2s, table=0, n_packets=1000, n_bytes=64000, priority=100,in_port=2 actions=output:4\n"
-            " cookie=0x4, duration=3.2s, table=0, n_packets=1000, n_bytes=64000, priority=100,in_port=3 actions=output:1\n")
+    flows = {1: (1, 3, 1000), 2: (4, 2, 990), 3: (2, 4, 1000), 4: (3, 1, 1000)}  # cookie: in, out, packets
+    dump = "NXST_FLOW reply (xid=0x4):\n" + "".join(
+        f" cookie=0x{k}, duration=3.2s, table=0, n_packets={n}, n_bytes={64 * n}, priority=100,in_port={a} "
+        f"actions=output:{b}\n" for k, (a, b, n) in flows.items())
     from pktlab.datapaths import pvp
 
     monkeypatch.setattr(pvp.process, "run", lambda argv, env, what: dump)
