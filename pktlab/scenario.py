@@ -266,16 +266,21 @@ class OvsDpdkPvp(OvsDpdkVhost):
         super().check()
         if not 1 <= self.guests <= 4:
             raise _Invalid("guests", "1 (PVP) to 4 guests in a chain")
-        if self.forwarder not in ("bridge", "tc", "testpmd"):
-            raise _Invalid("forwarder", f"must be bridge, tc or testpmd, not {self.forwarder!r}")
-        if self.guest_mem < 128 or self.guest_mem % 2:
-            raise _Invalid("guest_mem", "an even number of MiB, at least 128")
-        if self.forwarder == "testpmd" and self.guest_mem < 512:
-            raise _Invalid("guest_mem", "testpmd in the guest needs at least 512 MiB")
-        if self.accel not in ("auto", "kvm", "tcg"):
-            raise _Invalid("accel", "must be auto, kvm or tcg")
+        _check_guest(self)
         if self.vhost_mode != "client":
             raise _Invalid("vhost_mode", "PVP uses client mode (the generator serves its sockets)")
+
+
+def _check_guest(opt):
+    """The PVP guest's options: forwarder, guest_mem [MiB], accel."""
+    if opt.forwarder not in ("bridge", "tc", "testpmd"):
+        raise _Invalid("forwarder", f"must be bridge, tc or testpmd, not {opt.forwarder!r}")
+    if opt.guest_mem < 128 or opt.guest_mem % 2:
+        raise _Invalid("guest_mem", "an even number of MiB, at least 128")
+    if opt.forwarder == "testpmd" and opt.guest_mem < 512:
+        raise _Invalid("guest_mem", "testpmd in the guest needs at least 512 MiB")
+    if opt.accel not in ("auto", "kvm", "tcg"):
+        raise _Invalid("accel", "must be auto, kvm or tcg")
 
 
 def _check_prefix(prefix: str, suffixes=("a0", "a1", "b0", "b1", "br")):
@@ -442,6 +447,32 @@ class OvsDpdkP2p(_P2p):
 
 
 @dataclass(frozen=True)
+class OvsDpdkPvpPhy(OvsDpdkP2p):
+    """PVP on physical ports (VSPERF, NFVbench, CSIT): generator NIC -> dpdk0 -> OVS-DPDK
+    -> vhost0 -> guest -> vhost1 -> OVS-DPDK -> dpdk1 -> generator NIC; the guest's vCPUs
+    and memory on the DUT NICs' node."""
+
+    forwarder: str = "testpmd"  # in the guest: bridge, tc or testpmd
+    guest_vcpus: int = 2  # testpmd: its main lcore and its forwarding lcore a vCPU each
+    guest_cores: tuple[int, ...] = ()  # host core per vCPU; () = placed on the DUT NICs' node
+    guest_mem: int = 1024  # [MiB], hugepages of page_size on the vCPUs' node
+    accel: str = "auto"  # auto (KVM where it really works, else TCG), kvm or tcg
+
+    def check(self):
+        super().check()
+        _check_guest(self)
+        if not 1 <= self.guest_vcpus <= 8:
+            raise _Invalid("guest_vcpus", "1 to 8 vCPUs")
+        if self.guest_cores and len(self.guest_cores) != self.guest_vcpus:
+            raise _Invalid("guest_cores", f"{len(self.guest_cores)} cores for {self.guest_vcpus} vCPUs: "
+                                          "one per vCPU, or none to have them placed")
+        if any(c < 0 for c in self.guest_cores) or len(set(self.guest_cores)) != len(self.guest_cores):
+            raise _Invalid("guest_cores", "distinct core numbers >= 0")
+        if self.page_size == "1G" and self.guest_mem % 1024:
+            raise _Invalid("guest_mem", "guest memory on 1G hugepages is a multiple of 1024 MiB")
+
+
+@dataclass(frozen=True)
 class SriovVf(LabPath):
     """SR-IOV VF-to-VF: VFs created on one PF, configured, bound to vfio-pci and
     driven by the generator; frames between them turn in the NIC's embedded switch."""
@@ -487,10 +518,11 @@ DATAPATHS: dict[str, type] = {
     "ovs-kernel": OvsKernelDatapath,
     "ovs-kernel-p2p": OvsKernelP2p,
     "ovs-dpdk-p2p": OvsDpdkP2p,
+    "ovs-dpdk-pvp-phy": OvsDpdkPvpPhy,
     "sriov-vf": SriovVf,
 }
 # Kinds on physical NICs: they place their own cores and hugepages by NUMA node.
-LAB_KINDS = frozenset({"ovs-kernel-p2p", "ovs-dpdk-p2p", "sriov-vf"})
+LAB_KINDS = frozenset({"ovs-kernel-p2p", "ovs-dpdk-p2p", "ovs-dpdk-pvp-phy", "sriov-vf"})
 
 
 @dataclass(frozen=True)

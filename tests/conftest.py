@@ -24,8 +24,10 @@ def needs_root():
 def host_state(state_dir: Path | None = None) -> dict:
     """What a run may leave behind, read from the host."""
     procs = subprocess.run(["ps", "-eo", "stat=,comm=,args="], capture_output=True, text=True).stdout
+    # A command still waiting for the host lock (flock/timeout wrapping qemu-system-..., as other
+    # sessions queue them) is not something a run started or left behind.
     ours = sorted(line.split(None, 1)[1] for line in procs.splitlines()
-                  if not line.startswith("Z") and any(w in line for w in
+                  if not line.startswith("Z") and line.split()[1] not in ("flock", "timeout") and any(w in line for w in
                      ("ovs-vswitchd", "ovsdb-server", "pktlab.gen.worker", "dpdk-testpmd", "qemu-system", "trafgen")))
     with open("/proc/mounts") as fh:
         mounts = sorted(line.split()[1] for line in fh if line.split()[2] == "hugetlbfs")

@@ -8,6 +8,7 @@ from .ovs_dpdk_p2p import OvsDpdkP2pPath
 from .ovs_dpdk_vhost import OvsDpdkVhostPath
 from .ovs_kernel_p2p import OvsKernelP2pPath
 from .pvp import PvpPath
+from .pvp_phy import OvsDpdkPvpPhyPath
 from .sriov_vf import SriovVfPath
 
 KINDS: dict[str, type[DataPath]] = {
@@ -19,6 +20,7 @@ KINDS: dict[str, type[DataPath]] = {
     "ovs-kernel": OvsKernelDatapathPath,
     "ovs-kernel-p2p": OvsKernelP2pPath,
     "ovs-dpdk-p2p": OvsDpdkP2pPath,
+    "ovs-dpdk-pvp-phy": OvsDpdkPvpPhyPath,
     "sriov-vf": SriovVfPath,
 }
 

@@ -28,7 +28,8 @@ from .base import DataPath
 from .streams import mtu_for, sending_ports, streams_for
 
 # planner keys -> the scenario keys a user edits ("{where}" is datapath[i])
-_KEYS = {"pmd_pins": "cpu.ovs_pmd", "gen_pins": "cpu.generator", "hugepages": "{where}.page_size"}
+_KEYS = {"pmd_pins": "cpu.ovs_pmd", "gen_pins": "cpu.generator", "guest_pins": "{where}.guest_cores",
+         "hugepages": "{where}.page_size"}
 
 
 @functools.lru_cache(maxsize=1)

@@ -28,17 +28,19 @@ def _mask(cores) -> str:
     return hex(sum(1 << c for c in cores))
 
 
-def rxq_affinity(pmds_by_node: dict[int, list[int]], port_nodes: list[int], n_rxq: int) -> list[str]:
+def rxq_affinity(pmds_by_node: dict[int, list[int]], port_nodes: list[int], n_rxq) -> list[str]:
     """pmd-rxq-affinity per port ("0:3,1:7"): queues dealt round robin over the PMDs
     on the port's node (all PMDs when it has none), carried on from port to port, so
-    with one queue per port each port has a PMD of its own."""
+    with one queue per port each port has a PMD of its own. n_rxq: queues of every
+    port, or a list of each port's."""
     everyone = sorted(c for cs in pmds_by_node.values() for c in cs)
+    queues = [n_rxq] * len(port_nodes) if isinstance(n_rxq, int) else list(n_rxq)
     turn: dict[int, int] = {}
     out = []
-    for node in port_nodes:
+    for node, n in zip(port_nodes, queues):
         pmds = sorted(pmds_by_node.get(node) or everyone)
         pairs = []
-        for q in range(n_rxq):
+        for q in range(n):
             i = turn.get(node, 0)
             pairs.append(f"{q}:{pmds[i % len(pmds)]}")
             turn[node] = i + 1
@@ -64,13 +66,16 @@ class OvsDpdkP2pPath(LabPath):
         self.check_dpdk_ports(self.options.dut_ports, "{where}.dut_ports")
         self.check_dpdk_ports(self.options.gen_ports, "{where}.gen_ports")
 
-    def affinity(self) -> list[str]:
-        p = self.placement
+    def pmds_by_node(self) -> dict[int, list[int]]:
         by_node: dict[int, list[int]] = {}
-        for c in p.ovs_pmd:
+        for c in self.placement.ovs_pmd:
             by_node.setdefault(self.inventory.cpu(c).node, []).append(c)
-        nodes = [p.port_nodes[name] or 0 for name in self.options.dut_ports]
-        return rxq_affinity(by_node, nodes, self.options.n_rxq)
+        return by_node
+
+    def affinity(self) -> list[str]:
+        """pmd-rxq-affinity of each DUT port."""
+        nodes = [self.placement.port_nodes[name] or 0 for name in self.options.dut_ports]
+        return rxq_affinity(self.pmds_by_node(), nodes, self.options.n_rxq)
 
     def dut_devargs(self) -> list[str]:
         """What OVS opens each DUT port by (its dpdk-devargs): the NICs' PCI addresses."""

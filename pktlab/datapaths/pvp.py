@@ -29,12 +29,13 @@ from .ovs_dpdk_vhost import PORTS, OvsDpdkVhostPath
 
 
 
-def chain(guests: int) -> dict[int, tuple[int, int, str]]:
+def chain(guests: int, ends: tuple[str, str] = PORTS, nic: str = "vm") -> dict[int, tuple[int, int, str]]:
     """OpenFlow cookie -> (in_port, out_port, hop) for a chain of guests, both ways.
 
-    OpenFlow ports: vhu0 = 1, vhu1 = 2, guest g's NICs vm(2g) = 3 + 2g and vm(2g+1) = 4 + 2g.
+    OpenFlow ports: the generator's ends (vhu0, vhu1; dpdk0, dpdk1 on physical ports) = 1 and 2,
+    guest g's NICs vm(2g) = 3 + 2g and vm(2g+1) = 4 + 2g (named nic + index).
     Each rule counts its hop, so loss is attributed to the hop where it happened."""
-    name = {1: "vhu0", 2: "vhu1", **{3 + i: f"vm{i}" for i in range(2 * guests)}}
+    name = {1: ends[0], 2: ends[1], **{3 + i: f"{nic}{i}" for i in range(2 * guests)}}
     ends = [1] + [p for g in range(guests) for p in (3 + 2 * g, 4 + 2 * g)] + [2]
     forward = list(zip(ends[0::2], ends[1::2]))  # vhu0->vm0, vm1->vm2, ..., vm(2G-1)->vhu1
     hops = forward + [(b, a) for a, b in reversed(forward)]
@@ -67,6 +68,9 @@ class StartPvpGuest(StartGuest):
 
     def describe(self):
         return f"build or reuse the {self.forwarder} guest image in {self.cache_dir}; " + super().describe()
+
+    def image_name(self) -> str:
+        return self.forwarder
 
     def apply(self, ctx):
         image = ensure_image(self.forwarder, self.cache_dir)
@@ -136,14 +140,18 @@ class PvpPath(OvsDpdkVhostPath):
                            chain(self.guests))
 
     def versions(self, ctx):
-        v = super().versions(ctx)
-        state = ctx.live.get("guest_state") or {}
-        kernel = state.get("image", {}).get("kernel", {})
-        v["guest"] = {"guests": self.guests, "forwarder": self.options.forwarder, "kernel": kernel.get("release"),
-                      "kernel_package_version": kernel.get("version"), "vcpus": 1,
-                      "vcpu_host_cores": [self.guest_core], "accel": state.get("accel"),
-                      "boot_s": state.get("boot_s")}
-        return v
+        return {**super().versions(ctx),
+                "guest": guest_provenance(ctx, self.guests, self.options.forwarder, [self.guest_core])}
+
+
+def guest_provenance(ctx, guests: int, forwarder: str, vcpu_cores: list[int]) -> dict:
+    """What results say of the guest: its image's kernel, the forwarder, its vCPUs' host
+    cores, and how it ran (KVM, or emulated: charts mark those)."""
+    state = ctx.live.get("guest_state") or {}
+    kernel = state.get("image", {}).get("kernel", {})
+    return {"guests": guests, "forwarder": forwarder, "kernel": kernel.get("release"),
+            "kernel_package_version": kernel.get("version"), "vcpus": len(vcpu_cores),
+            "vcpu_host_cores": list(vcpu_cores), "accel": state.get("accel"), "boot_s": state.get("boot_s")}
 
 
 class PvpCounters(OvsCounters):

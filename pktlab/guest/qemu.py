@@ -137,6 +137,7 @@ class StartGuest(Step):
     nics: tuple = ()
     mem_mb: int = 1024  # [MiB]
     hugepage_dir: str = ""  # hugetlbfs mount for guest memory; "" = memfd (shared, 4 KiB pages)
+    mem_node: int | None = None  # host NUMA node the memory is bound to (host-nodes, policy=bind); None: local
     vcpus: int = 1
     vcpu_pins: tuple = ()  # host core per vCPU, or () for no pinning
     emulator_cores: tuple = ()  # host cores for every other QEMU thread, or () to leave them
@@ -174,8 +175,12 @@ class StartGuest(Step):
         pins = f" pinned to cores {','.join(map(str, self.vcpu_pins))}" if self.vcpu_pins else ""
         emu = f", emulator threads on {','.join(map(str, self.emulator_cores))}" if self.emulator_cores else ""
         mem = f"hugepages in {self.hugepage_dir}" if self.hugepage_dir else "shared memfd"
-        return (f"start guest {self.name} ({Path(self.initrd).parent.name} image): {self.vcpus} vCPU{pins}{emu}, "
+        mem += f" bound to node {self.mem_node}" if self.mem_node is not None else ""
+        return (f"start guest {self.name} ({self.image_name()} image): {self.vcpus} vCPU{pins}{emu}, "
                 f"{self.mem_mb} MiB on {mem}, {nics}; wait for its ready marker")
+
+    def image_name(self) -> str:
+        return Path(self.initrd).parent.name
 
     def describe_undo(self):
         return f"stop guest {self.name} (QMP quit, then SIGTERM/SIGKILL) and remove {self.run_dir}"
@@ -384,6 +389,8 @@ def qemu_command(g: StartGuest, accel_args) -> list[str]:
         backend = f"memory-backend-file,id=mem0,size={mem},mem-path={g.hugepage_dir},share=on,prealloc=on"
     else:
         backend = f"memory-backend-memfd,id=mem0,size={mem},share=on"
+    if g.mem_node is not None:  # the memory on the node its vCPUs and the polling PMDs are on
+        backend += f",host-nodes={g.mem_node},policy=bind"
     cmd = [g.qemu, "-name", f"{g.name},debug-threads=on", *accel_args,
            "-machine", "pc", "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-S",
            "-smp", str(g.vcpus), "-m", mem,

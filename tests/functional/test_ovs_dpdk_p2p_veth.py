@@ -50,15 +50,30 @@ class VethP2p(OvsDpdkP2pPath):
         return [AddVethPair(*self.ends(i)) for i in range(2)]
 
 
-def scenario(tmp_path):
-    text = (REPO / "scenarios" / "lab-ovs-dpdk-p2p.toml").read_text()
+def scenario(tmp_path, name="lab-ovs-dpdk-p2p.toml", edits=()):
+    """A shipped lab scenario scaled to this machine: 2 MiB pages, less memory, 4 flows."""
+    text = (REPO / "scenarios" / name).read_text()
     for old, new in (("socket_mem = 1024", "socket_mem = 512"), ("generator_mem = 1024", "generator_mem = 256"),
-                     ('page_size = "1G"', 'page_size = "2M"'), ("flows = 1024", "flows = 4")):
+                     ('page_size = "1G"', 'page_size = "2M"'), ("flows = 1024", "flows = 4"), *edits):
         assert old in text
         text = text.replace(old, new, 1)
-    f = tmp_path / "p2p.toml"
+    f = tmp_path / name
     f.write_text(text)
     return scenario_mod.load(f)
+
+
+def on_this_machine(cls, sc, state_dir, run_id, users, guest_vcpus=()):
+    """A veth-cabled path with this machine's placement instead of the planner's: one node,
+    PMD on core 1, generator on core 0; users: the hugepage users, ("OVS 512 MiB", ...)."""
+    p = cls(sc, sc.datapaths[0], state_dir / "runs" / run_id, run_id)
+    p.tag = names.new_tag()
+    pages = sum(int(u.split()[-2]) for u in users) // 2
+    p.__dict__["placement"] = Placement(
+        ovs_pmd=(1,), ovs_lcore=0, generator=(0,), guest_vcpus=tuple(guest_vcpus),
+        hugepages=(NodePages(0, 2048, pages, 0, tuple(users)),),
+        ovs_socket_mem=(512,), port_nodes={"enp3s0f0": 0, "enp3s0f1": 0}, choices=(), warnings=(),
+        gen_socket_mem=(256,))
+    return p
 
 
 def test_ovs_dpdk_p2p_plan_runs_with_veth_cables(tmp_path, state_dir):
@@ -68,14 +83,8 @@ def test_ovs_dpdk_p2p_plan_runs_with_veth_cables(tmp_path, state_dir):
         pytest.skip(f"needs {PAGES} x 2 MiB hugepages: {why}")
     sc = scenario(tmp_path)
     run_id = "m1"
-    p = VethP2p(sc, sc.datapaths[0], state_dir / "runs" / run_id, run_id)
-    # this machine's placement: one node, PMD on core 1, generator on core 0
-    p.tag = names.new_tag()
-    p.__dict__["placement"] = Placement(
-        ovs_pmd=(1,), ovs_lcore=0, generator=(0,), guest_vcpus=(),
-        hugepages=(NodePages(0, 2048, PAGES, 0, ("OVS 512 MiB", "generator 256 MiB")),),
-        ovs_socket_mem=(512,), port_nodes={"enp3s0f0": 0, "enp3s0f1": 0}, choices=(), warnings=(),
-        gen_socket_mem=(256,))
+    p = on_this_machine(VethP2p, sc, state_dir, run_id, ("OVS 512 MiB", "generator 256 MiB"))
+    assert p.placement.hugepages[0].count == PAGES
     assert isinstance(p, datapaths.KINDS["ovs-dpdk-p2p"])
     before = host_state(state_dir)
     ctx = RunContext(state_dir, run_id)
