@@ -11,18 +11,10 @@ from .pvp import PvpPath
 from .pvp_phy import OvsDpdkPvpPhyPath
 from .sriov_vf import SriovVfPath
 
-KINDS: dict[str, type[DataPath]] = {
-    "ovs-dpdk-vhost": OvsDpdkVhostPath,
-    "ovs-dpdk-pvp": PvpPath,
-    "veth": VethPath,
-    "linux-bridge": LinuxBridgePath,
-    "ovs-afxdp": OvsAfxdpPath,
-    "ovs-kernel": OvsKernelDatapathPath,
-    "ovs-kernel-p2p": OvsKernelP2pPath,
-    "ovs-dpdk-p2p": OvsDpdkP2pPath,
-    "ovs-dpdk-pvp-phy": OvsDpdkPvpPhyPath,
-    "sriov-vf": SriovVfPath,
-}
+# The one registry of data path kinds: each class carries its kind name and Options.
+KINDS: dict[str, type[DataPath]] = {cls.kind: cls for cls in (
+    OvsDpdkVhostPath, PvpPath, VethPath, LinuxBridgePath, OvsAfxdpPath, OvsKernelDatapathPath,
+    OvsKernelP2pPath, OvsDpdkP2pPath, OvsDpdkPvpPhyPath, SriovVfPath)}
 
 
 def build(scenario, entry, run_dir, run_id, root="/") -> DataPath:

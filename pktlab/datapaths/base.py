@@ -11,6 +11,14 @@ from .streams import sending_ports
 
 
 class DataPath:
+    """A data path kind: `kind` names it in scenarios, `Options` is its [[datapath]]
+    table (a frozen dataclass with check()), `lab` says it places its own cores and
+    hugepages by NUMA node on physical NICs. The registry is datapaths.KINDS."""
+
+    kind: str = ""
+    Options: type = type(None)
+    lab: bool = False
+
     def __init__(self, scenario, entry, run_dir: Path, run_id: str, root: str = "/"):
         self.scenario, self.entry = scenario, entry
         self.options = entry.options

@@ -13,6 +13,7 @@ before the next is built, so no PMD steals the generator's core.
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..gen.step import StartGenerator
@@ -30,6 +31,69 @@ from ..ovs.openflow import AddFlows
 from ..plan import Plan
 from .base import DataPath
 from .streams import kernel_mode_for, mtu_for, streams_for
+from ..scenario.checks import AFXDP_MAX_FRAME, check_bridge, check_prefix
+
+
+@dataclass(frozen=True)
+class VethOptions:
+    """The floor: generator -> veth -> veth -> generator, two namespaces, no switch."""
+
+    ifname_prefix: str = ""  # interface names are prefix + a0/b0; "" = pl<run tag>
+
+    def check(self):
+        if self.ifname_prefix:
+            check_prefix(self.ifname_prefix, ("a0", "b0"))
+
+
+@dataclass(frozen=True)
+class LinuxBridgeOptions:
+    """The kernel switch: ns -- veth -- Linux bridge (own namespace) -- veth -- ns."""
+
+    ifname_prefix: str = ""
+
+    def check(self):
+        if self.ifname_prefix:
+            check_prefix(self.ifname_prefix)
+
+
+@dataclass(frozen=True)
+class OvsAfxdpOptions:
+    """OVS with kernel-owned ports: the userspace datapath (netdev) with afxdp or
+    system ports on veths, or the kernel datapath (system bridge)."""
+
+    port_type: str = "afxdp"  # afxdp or system (netdev bridge only)
+    xdp_mode: str = "best-effort"  # afxdp ports: best-effort, native, native-with-zerocopy, generic
+    bridge: str = "br-pktlab"
+    ifname_prefix: str = ""
+
+    def frame_limit(self) -> tuple[int | None, str]:
+        """The largest frame [B] these ports take, and why (None: whatever the MTU takes)."""
+        if self.port_type != "afxdp":
+            return None, ""
+        return AFXDP_MAX_FRAME, (f"OVS's afxdp ports (XDP on a veth) take frames up to {AFXDP_MAX_FRAME} B; "
+                                 "use port_type = \"system\" or smaller frames")
+
+    def check(self):
+        if self.port_type not in ("afxdp", "system"):
+            raise Invalid("port_type", f"must be afxdp or system, not {self.port_type!r}")
+        if self.xdp_mode not in ("best-effort", "native", "native-with-zerocopy", "generic"):
+            raise Invalid("xdp_mode", "must be best-effort, native, native-with-zerocopy or generic")
+        check_bridge(self.bridge)
+        if self.ifname_prefix:
+            check_prefix(self.ifname_prefix)
+
+
+@dataclass(frozen=True)
+class OvsKernelOptions:
+    """OVS's kernel datapath (a system bridge): needs the openvswitch kernel module."""
+
+    bridge: str = "br-pktlab"
+    ifname_prefix: str = ""
+
+    def check(self):
+        check_bridge(self.bridge)
+        if self.ifname_prefix:
+            check_prefix(self.ifname_prefix)
 
 
 class KernelPath(DataPath):
@@ -84,6 +148,7 @@ class KernelPath(DataPath):
 
 
 class VethPath(KernelPath):
+    kind, Options = "veth", VethOptions
     def counted_links(self):
         return (self.ifname["a0"], self.ns_a), (self.ifname["b0"], self.ns_b)
 
@@ -95,6 +160,7 @@ class VethPath(KernelPath):
 
 
 class LinuxBridgePath(KernelPath):
+    kind, Options = "linux-bridge", LinuxBridgeOptions
     switch_ns_suffix = "sw"
 
     def host_plan(self):
@@ -159,6 +225,8 @@ class _OvsOnVeths(KernelPath):
 
 class OvsAfxdpPath(_OvsOnVeths):
     """The userspace datapath on kernel interfaces: afxdp (or system) ports polled by a PMD."""
+    kind, Options = "ovs-afxdp", OvsAfxdpOptions
+
 
     def cores_used(self):
         return {"generator": [self.scenario.cpu.generator], "ovs_pmd": list(self.scenario.cpu.ovs_pmd)}
@@ -181,6 +249,8 @@ class OvsAfxdpPath(_OvsOnVeths):
 
 class OvsKernelDatapathPath(_OvsOnVeths):
     """OVS's kernel datapath: a system bridge; the openvswitch module does the forwarding."""
+    kind, Options = "ovs-kernel", OvsKernelOptions
+
 
     datapath_type = "system"
 

@@ -10,6 +10,7 @@ before any step runs. A fake root can be planned (`--dry-run`), never run.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 import functools
 import os
 import time
@@ -26,6 +27,7 @@ from ..inventory.sysfs import Nic, read_inventory, resolve_nic
 from ..units import LineRate, link_name
 from .base import DataPath
 from .streams import mtu_for, sending_ports, streams_for
+from ..scenario.checks import Invalid, check_bridge, check_nic_names
 
 # planner keys -> the scenario keys a user edits ("{where}" is datapath[i])
 _KEYS = {"pmd_pins": "cpu.ovs_pmd", "gen_pins": "cpu.generator", "guest_pins": "{where}.guest_cores",
@@ -40,8 +42,49 @@ def pmd_index():
     return PmdIndex.load()
 
 
+@dataclass(frozen=True)
+class LabOptions:
+    """What every data path on physical NICs shares: the generator's lcores,
+    hugepages per NUMA node, and which busy NICs the scenario may take."""
+
+    gen_lcores: int = 1  # generator poll loops (one RX/TX queue pair per port each), placed by NUMA node
+    generator_mem: int = 1024  # generator's DPDK memory on each of its ports' nodes [MiB]
+    page_size: str = "1G"  # hugepages the run uses: "1G" (lab servers reserve them at boot) or "2M"
+    # NICs pktlab may take although they are up or addressed (never the management NIC)
+    allow_in_use: tuple[str, ...] = ()
+    allow_cross_numa: bool = False  # place on another node when a NIC's node runs short, with warnings
+
+    def check(self):
+        if not 1 <= self.gen_lcores <= 8:
+            raise Invalid("gen_lcores", "1 to 8 generator lcores")
+        if self.generator_mem < 64:
+            raise Invalid("generator_mem", "must be at least 64 MiB")
+        if self.page_size not in ("2M", "1G"):
+            raise Invalid("page_size", f"must be \"2M\" or \"1G\", not {self.page_size!r}")
+        check_nic_names("allow_in_use", self.allow_in_use, None)
+
+
+@dataclass(frozen=True)
+class P2pOptions(LabOptions):
+    """A switch between two DUT NICs, each wired to one of the generator's."""
+
+    gen_ports: tuple[str, ...] = ()  # NICs the generator drives (wired to dut_ports in order)
+    dut_ports: tuple[str, ...] = ()  # the two NICs the bridge forwards between
+    bridge: str = "br-pktlab"
+
+    def check(self):
+        super().check()
+        check_nic_names("dut_ports", self.dut_ports)
+        check_nic_names("gen_ports", self.gen_ports)
+        if set(self.dut_ports) & set(self.gen_ports):
+            raise Invalid("gen_ports", "a NIC is either the generator's or the DUT's")
+        check_bridge(self.bridge)
+
+
 class LabPath(DataPath):
     """Base of ovs-kernel-p2p, ovs-dpdk-p2p and sriov-vf."""
+
+    lab = True
 
     uses_ovs = False  # runs pktlab's own OVS (its version goes into the results)
     uses_ovs_dpdk = False  # OVS PMDs and dpdk-socket-mem are placed

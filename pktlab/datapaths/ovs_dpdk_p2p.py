@@ -11,6 +11,8 @@ own EAL drives on lcores of their node.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..gen.config import is_pci
 from ..host.files import MakeRunDir
 from ..ovs import daemons
@@ -19,7 +21,8 @@ from ..ovs.counters import OvsCounters
 from ..ovs.daemons import SetOvsOtherConfig, StartOvsdbServer, StartOvsVswitchd
 from ..ovs.openflow import AddFlows
 from ..plan import Plan
-from .lab import LabPath
+from .lab import LabPath, P2pOptions
+from ..scenario.checks import Invalid
 
 PORTS = ("dpdk0", "dpdk1")
 
@@ -48,7 +51,33 @@ def rxq_affinity(pmds_by_node: dict[int, list[int]], port_nodes: list[int], n_rx
     return out
 
 
+@dataclass(frozen=True)
+class OvsDpdkP2pOptions(P2pOptions):
+    """OVS-DPDK phy->phy: DUT NICs bound to vfio-pci as OVS `dpdk` ports, polled by
+    PMDs on their NUMA node, each RX queue pinned to a PMD (pmd-rxq-affinity)."""
+
+    pmd_cores: int = 2  # PMD threads when cpu.ovs_pmd does not pin them
+    n_rxq: int = 1  # RX queues per DUT port, spread over the PMDs
+    rxq_desc: int = 2048  # descriptors per RX queue (n_rxq_desc)
+    txq_desc: int = 2048  # per TX queue (n_txq_desc)
+    socket_mem: int = 1024  # OVS dpdk-socket-mem on each node with a DUT port or a PMD [MiB]
+
+    def check(self):
+        super().check()
+        if not 1 <= self.pmd_cores <= 64:
+            raise Invalid("pmd_cores", "1 to 64 PMD threads")
+        if not 1 <= self.n_rxq <= 16:
+            raise Invalid("n_rxq", "1 to 16 RX queues per port")
+        for key in ("rxq_desc", "txq_desc"):
+            v = getattr(self, key)
+            if not 64 <= v <= 8192 or v & (v - 1):
+                raise Invalid(key, "a power of two, 64 to 8192")
+        if self.socket_mem < 256:
+            raise Invalid("socket_mem", "must be at least 256 MiB")
+
+
 class OvsDpdkP2pPath(LabPath):
+    kind, Options = "ovs-dpdk-p2p", OvsDpdkP2pOptions
     uses_ovs = uses_ovs_dpdk = True
 
     def __init__(self, scenario, entry, run_dir, run_id, root="/"):

@@ -9,6 +9,7 @@ serves them (dpdkvhostuser, deprecated upstream but still what many labs run).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PrecheckError, StepError
@@ -24,6 +25,7 @@ from ..ovs.openflow import AddFlows
 from ..plan import Plan
 from .base import DataPath
 from .streams import streams_for
+from ..scenario.checks import Invalid, check_bridge
 
 PORTS = ("vhu0", "vhu1")
 MAX_SOCKET_PATH = 107  # sizeof(sun_path) - 1
@@ -34,7 +36,35 @@ def _mask(cores) -> str:
     return hex(sum(1 << c for c in cores))
 
 
+@dataclass(frozen=True)
+class OvsDpdkVhostOptions:
+    """Loopback through OVS-DPDK: generator -> vhost-user -> netdev bridge -> vhost-user -> generator."""
+
+    vhost_mode: str = "client"  # OVS port type dpdkvhostuserclient (client) or dpdkvhostuser (server)
+    socket_mem: int = 512  # OVS dpdk-socket-mem [MiB]
+    generator_mem: int = 256  # generator's DPDK memory [MiB]
+    queue_size: int = 1024  # virtio ring size on the generator side
+    bridge: str = "br-pktlab"
+    # A device of known capacity: OVS polices what it receives on each vhost port at
+    # this packet rate [pps] (0 = no policer), with a bucket of policer_burst packets.
+    policer_pps: int = 0
+    policer_burst: int = 1000
+
+    def check(self):
+        if self.policer_pps < 0 or self.policer_burst < 1:
+            raise Invalid("policer_pps" if self.policer_pps < 0 else "policer_burst", "must be positive")
+        if self.vhost_mode not in ("client", "server"):
+            raise Invalid("vhost_mode", f"must be client or server, not {self.vhost_mode!r}")
+        for key in ("socket_mem", "generator_mem"):
+            if getattr(self, key) < 64:
+                raise Invalid(key, "must be at least 64 MiB")
+        if self.queue_size not in (256, 512, 1024):
+            raise Invalid("queue_size", "must be 256, 512 or 1024")
+        check_bridge(self.bridge)
+
+
 class OvsDpdkVhostPath(DataPath):
+    kind, Options = "ovs-dpdk-vhost", OvsDpdkVhostOptions
     def __init__(self, scenario, entry, run_dir, run_id, root="/"):
         super().__init__(scenario, entry, run_dir, run_id, root)
         self.ovs_dir = str(self.run_dir / "ovs")

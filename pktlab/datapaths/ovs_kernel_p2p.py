@@ -10,6 +10,7 @@ through AF_XDP on their interfaces, for hosts where they cannot leave the kernel
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..gen.step import StartGenerator
@@ -23,11 +24,28 @@ from ..ovs.daemons import StartOvsdbServer, StartOvsVswitchd
 from ..ovs.openflow import AddFlows
 from ..plan import Plan
 from .kernel import openvswitch_module_missing
-from .lab import LabPath
+from .lab import LabPath, P2pOptions
 from .streams import kernel_mode_for, streams_for
+from ..scenario.checks import Invalid
+
+
+@dataclass(frozen=True)
+class OvsKernelP2pOptions(P2pOptions):
+    """OVS kernel datapath phy->phy: generator NIC -> DUT NIC 0 -> system bridge ->
+    DUT NIC 1 -> generator NIC. The DUT NICs stay on their kernel driver."""
+
+    generator: str = "dpdk"  # dpdk: generator NICs bound for DPDK; kernel: AF_XDP on their interfaces
+
+    def check(self):
+        super().check()
+        if self.generator not in ("dpdk", "kernel"):
+            raise Invalid("generator", f"must be dpdk or kernel, not {self.generator!r}")
+        if self.generator == "kernel" and self.gen_lcores != 1:
+            raise Invalid("gen_lcores", "the kernel generator runs one loop")
 
 
 class OvsKernelP2pPath(LabPath):
+    kind, Options = "ovs-kernel-p2p", OvsKernelP2pOptions
     uses_ovs = True
 
     def __init__(self, scenario, entry, run_dir, run_id, root="/"):

@@ -25,7 +25,8 @@ from ..ovs.counters import OvsCounters
 from ..ovs import daemons
 from ..host import process
 from ..ovs.openflow import AddFlows, mgmt_sock
-from .ovs_dpdk_vhost import PORTS, OvsDpdkVhostPath
+from .ovs_dpdk_vhost import PORTS, OvsDpdkVhostOptions, OvsDpdkVhostPath
+from ..scenario.checks import Invalid, check_guest
 
 
 
@@ -57,6 +58,26 @@ def guest_mac(nic: int) -> str:
     return f"02:00:00:00:01:{nic:02x}"
 
 
+@dataclass(frozen=True)
+class OvsDpdkPvpOptions(OvsDpdkVhostOptions):
+    """PVP: generator -> vhost-user -> OVS-DPDK -> guest NIC0 -> forwarder -> guest NIC1
+    -> OVS-DPDK -> vhost-user -> generator. The guest is a QEMU VM pktlab builds."""
+
+    forwarder: str = "bridge"  # bridge, tc or testpmd
+    guests: int = 1  # 1: PVP; 2: PVVP (guests chained through the switch); up to 4
+    guest_mem: int = 256  # [MiB] per guest, on the run's hugepages, shared with OVS
+    guest_core: int = -1  # host core for the vCPU and QEMU's other threads; -1 = the generator's
+    accel: str = "auto"  # auto (KVM where it really works, else TCG), kvm or tcg
+
+    def check(self):
+        super().check()
+        if not 1 <= self.guests <= 4:
+            raise Invalid("guests", "1 (PVP) to 4 guests in a chain")
+        check_guest(self)
+        if self.vhost_mode != "client":
+            raise Invalid("vhost_mode", "PVP uses client mode (the generator serves its sockets)")
+
+
 @dataclass
 class StartPvpGuest(StartGuest):
     """StartGuest whose image is built (or found in the cache) when the step applies,
@@ -81,6 +102,7 @@ class StartPvpGuest(StartGuest):
 
 
 class PvpPath(OvsDpdkVhostPath):
+    kind, Options = "ovs-dpdk-pvp", OvsDpdkPvpOptions
     @property
     def guests(self) -> int:
         return self.options.guests

@@ -24,6 +24,7 @@ loss is placed on the hop where it happened.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 import functools
 import os
 import shutil
@@ -34,14 +35,42 @@ from ..guest.qemu import COMM as QEMU, SUN_PATH_MAX
 from ..ovs import daemons
 from ..ovs.bridge import AddPort
 from ..ovs.openflow import AddFlows
-from .ovs_dpdk_p2p import PORTS, OvsDpdkP2pPath, rxq_affinity
+from .ovs_dpdk_p2p import PORTS, OvsDpdkP2pOptions, OvsDpdkP2pPath, rxq_affinity
 from .pvp import PvpCounters, StartPvpGuest, chain, guest_mac, guest_provenance
+from ..scenario.checks import Invalid, check_guest
 
 GUEST_PORTS = ("vhost0", "vhost1")  # OpenFlow ports 3 and 4
 HOPS = chain(1, PORTS, "vhost")  # cookie -> (in_port, out_port, "dpdk0->vhost0 (into the guest)"), ...
 
 
+@dataclass(frozen=True)
+class OvsDpdkPvpPhyOptions(OvsDpdkP2pOptions):
+    """PVP on physical ports (VSPERF, NFVbench, CSIT): generator NIC -> dpdk0 -> OVS-DPDK
+    -> vhost0 -> guest -> vhost1 -> OVS-DPDK -> dpdk1 -> generator NIC; the guest's vCPUs
+    and memory on the DUT NICs' node."""
+
+    forwarder: str = "testpmd"  # in the guest: bridge, tc or testpmd
+    guest_vcpus: int = 2  # testpmd: its main lcore and its forwarding lcore a vCPU each
+    guest_cores: tuple[int, ...] = ()  # host core per vCPU; () = placed on the DUT NICs' node
+    guest_mem: int = 1024  # [MiB], hugepages of page_size on the vCPUs' node
+    accel: str = "auto"  # auto (KVM where it really works, else TCG), kvm or tcg
+
+    def check(self):
+        super().check()
+        check_guest(self)
+        if not 1 <= self.guest_vcpus <= 8:
+            raise Invalid("guest_vcpus", "1 to 8 vCPUs")
+        if self.guest_cores and len(self.guest_cores) != self.guest_vcpus:
+            raise Invalid("guest_cores", f"{len(self.guest_cores)} cores for {self.guest_vcpus} vCPUs: "
+                                          "one per vCPU, or none to have them placed")
+        if any(c < 0 for c in self.guest_cores) or len(set(self.guest_cores)) != len(self.guest_cores):
+            raise Invalid("guest_cores", "distinct core numbers >= 0")
+        if self.page_size == "1G" and self.guest_mem % 1024:
+            raise Invalid("guest_mem", "guest memory on 1G hugepages is a multiple of 1024 MiB")
+
+
 class OvsDpdkPvpPhyPath(OvsDpdkP2pPath):
+    kind, Options = "ovs-dpdk-pvp-phy", OvsDpdkPvpPhyOptions
     # -- placement ---------------------------------------------------------------
     def demand(self):
         opt = self.options

@@ -12,18 +12,57 @@ from the start and `--dry-run` shows it.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 from ..host.files import MakeRunDir
 from ..host.links import SetLinkUp
 from ..host.sriov import ConfigureVf, CreateVfs, VfCounters, vf_addresses, vfs_refusal
 from ..plan import Plan
-from .lab import LabPath, pmd_index
+from .lab import LabOptions, LabPath, pmd_index
 from .streams import sending_ports
+from ..scenario.checks import MAC, Invalid, check_nic_names
 
 DRIVEN = 2  # the generator drives VF 0 and VF 1
 
 
+@dataclass(frozen=True)
+class SriovVfOptions(LabOptions):
+    """SR-IOV VF-to-VF: VFs created on one PF, configured, bound to vfio-pci and
+    driven by the generator; frames between them turn in the NIC's embedded switch."""
+
+    pf: str = ""  # the PF: PCI address or interface name
+    vfs: int = 2  # VFs to create; the generator drives VF 0 and VF 1
+    vf_macs: tuple[str, ...] = ()  # MAC of VF 0, VF 1, ...; default 02:00:00:00:<pf bus>:<vf>
+    vlan: int = 0  # port VLAN the NIC tags and strips (0: none)
+    qos: int = 0  # 802.1p priority with vlan
+    spoofchk: bool = True  # the NIC drops frames whose source MAC is not the VF's
+    trust: bool = False  # a trusted VF may change its MAC and go promiscuous
+    # (allow_in_use: the PF may be up; it usually is, VFs need their PF's link)
+
+    def check(self):
+        if not self.pf:
+            raise Invalid("pf", "missing (required): the PF's PCI address or interface name")
+        check_nic_names("pf", (self.pf,), 1)
+        if not 2 <= self.vfs <= 256:
+            raise Invalid("vfs", "2 to 256 VFs (the generator drives the first two)")
+        for mac in self.vf_macs:
+            if not MAC.match(mac):
+                raise Invalid("vf_macs", f"{mac!r} is not a MAC address")
+            if int(mac.split(":")[0], 16) & 1:
+                raise Invalid("vf_macs", f"{mac} is a multicast address")
+        if self.vf_macs and len(self.vf_macs) != self.vfs:
+            raise Invalid("vf_macs", f"{len(self.vf_macs)} MACs for {self.vfs} VFs: give one per VF, or none")
+        if len(set(m.lower() for m in self.vf_macs)) != len(self.vf_macs):
+            raise Invalid("vf_macs", "two VFs with one MAC: the embedded switch could not tell them apart")
+        if not 0 <= self.vlan <= 4094:
+            raise Invalid("vlan", "0 (none) to 4094")
+        if not 0 <= self.qos <= 7:
+            raise Invalid("qos", "0 to 7")
+        super().check()
+
+
 class SriovVfPath(LabPath):
+    kind, Options = "sriov-vf", SriovVfOptions
     def demand(self):
         return self._demand((), (self.options.pf,))
 

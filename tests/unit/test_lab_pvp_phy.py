@@ -39,7 +39,7 @@ def load(tmp_path, edits=None):
 
 def test_the_kind_is_registered_as_a_lab_path():
     assert datapaths.KINDS["ovs-dpdk-pvp-phy"] is pvp_phy.OvsDpdkPvpPhyPath
-    assert "ovs-dpdk-pvp-phy" in scenario_mod.LAB_KINDS  # places its own cores: no cpu.generator needed
+    assert datapaths.KINDS["ovs-dpdk-pvp-phy"].lab  # places its own cores: no cpu.generator needed
     sc = scenario_mod.load(SCENARIO)
     opt = sc.datapaths[0].options
     assert (opt.forwarder, opt.guest_vcpus, opt.guest_mem, opt.accel) == ("testpmd", 2, 1024, "kvm")

@@ -1,0 +1,189 @@
+"""The scenario's own tables: hugepages, cores, traffic and method. Each data path
+kind's table (its options) lives next to its data path in pktlab/datapaths."""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from ..units import DEFAULT_LINK_SPEED, parse_link_speed
+from .checks import IMIX, MAC, MAX_FRAME, MIN_FRAME, Invalid
+
+
+@dataclass(frozen=True)
+class Hugepages:
+    """Hugepages reserved for the run and returned afterwards."""
+
+    count: int  # pages
+    size: str = "2M"  # "2M" or "1G"
+
+    @property
+    def size_kb(self) -> int:
+        return 2048 if self.size == "2M" else 1048576
+
+    @property
+    def total_mb(self) -> int:
+        return self.count * self.size_kb // 1024
+
+    def check(self):
+        if self.size not in ("2M", "1G"):
+            raise Invalid("size", f"must be \"2M\" or \"1G\", not {self.size!r}")
+        if self.count < 1:
+            raise Invalid("count", "must be at least 1")
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """Core placement. On two cores the OVS PMD and the generator each need one
+    of their own: two busy pollers on one core starve each other. Loopback paths
+    need `generator`; lab paths (physical NICs) place what is not given here on
+    the NICs' NUMA nodes."""
+
+    generator: int | None = None  # core the generator's poll loop runs on
+    ovs_pmd: tuple[int, ...] = ()  # cores for OVS-DPDK PMD threads (pmd-cpu-mask)
+    ovs_lcore: int | None = None  # core for OVS's non-PMD threads (dpdk-lcore-mask)
+
+    def check(self):
+        for key, cores in (("generator", [] if self.generator is None else [self.generator]),
+                           ("ovs_pmd", self.ovs_pmd),
+                           ("ovs_lcore", [] if self.ovs_lcore is None else [self.ovs_lcore])):
+            if any(c < 0 for c in cores):
+                raise Invalid(key, "core numbers are >= 0")
+        if len(set(self.ovs_pmd)) != len(self.ovs_pmd):
+            raise Invalid("ovs_pmd", "lists a core twice")
+        if self.generator is not None and self.generator in self.ovs_pmd:
+            raise Invalid("generator", f"core {self.generator} is also an OVS PMD core; "
+                           "two busy pollers on one core starve each other")
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """What the generator sends. frame_size is on the wire, FCS included."""
+
+    frame_size: int = 64  # [B]
+    frame_sizes: tuple[int | str, ...] = ()  # a sweep, one run per size; "imix" for IMIX 7:4:1
+    imix: bool = False  # send IMIX 7:4:1 (64/570/1518 B); results name it by its mean size
+    flows: int = 1
+    vary: str = "src_ip"  # field stepped per flow: src_ip, src_port or both
+    direction: str = "bidirectional"  # or unidirectional (port 0 -> port 1 only)
+    # one port's link speed, "10G" (1G, 10G, 25G, 40G, 50G, 100G, 200G or 400G): the line-rate
+    # reference of loopback paths (unset: 10G); lab paths read their NICs' speed, and use this
+    # only where a NIC does not show one (its link is down), refusing it where it disagrees
+    link_speed: str | None = None
+    src_mac: str = "02:00:00:00:00:01"
+    dst_mac: str = "02:00:00:00:00:02"
+    src_ip: str = "198.18.0.1"  # RFC 2544 benchmarking range
+    dst_ip: str = "198.19.0.1"
+    src_port: int = 1024
+    # Not 4789 (VXLAN's IANA port): a DUT or capture tool that parses tunnels would take
+    # the test frames for VXLAN. 1024 -> 1024 as CSIT's TRex profiles send.
+    dst_port: int = 1024
+
+    def check(self):
+        if not MIN_FRAME <= self.frame_size <= MAX_FRAME:
+            raise Invalid("frame_size", f"{self.frame_size} is outside {MIN_FRAME}-{MAX_FRAME} bytes")
+        for size in self.frame_sizes:
+            if size == "imix":
+                continue
+            if isinstance(size, str) or not MIN_FRAME <= size <= MAX_FRAME:
+                raise Invalid("frame_sizes", f"{size!r} is neither \"imix\" nor a size in "
+                                              f"{MIN_FRAME}-{MAX_FRAME} bytes")
+        if len(set(self.frame_sizes)) != len(self.frame_sizes):
+            raise Invalid("frame_sizes", "lists a size twice")
+
+        if not 1 <= self.flows <= 65535:
+            raise Invalid("flows", "must be between 1 and 65535")
+        if self.vary not in ("src_ip", "src_port", "both"):
+            raise Invalid("vary", f"must be src_ip, src_port or both, not {self.vary!r}")
+        if self.direction not in ("bidirectional", "unidirectional"):
+            raise Invalid("direction", f"must be bidirectional or unidirectional, not {self.direction!r}")
+        if self.link_speed is not None:
+            try:
+                parse_link_speed(self.link_speed)
+            except ValueError as e:
+                raise Invalid("link_speed", str(e)) from None
+        for key in ("src_mac", "dst_mac"):
+            if not MAC.match(getattr(self, key)):
+                raise Invalid(key, f"{getattr(self, key)!r} is not a MAC address")
+        for key in ("src_ip", "dst_ip"):
+            try:
+                ipaddress.IPv4Address(getattr(self, key))
+            except ValueError:
+                raise Invalid(key, f"{getattr(self, key)!r} is not an IPv4 address") from None
+        for key in ("src_port", "dst_port"):
+            if not 1 <= getattr(self, key) <= 65535:
+                raise Invalid(key, "must be a UDP port 1-65535")
+        if self.vary in ("src_port", "both") and self.src_port + self.flows - 1 > 65535:
+            raise Invalid("flows", f"src_port {self.src_port} + {self.flows} flows runs past 65535")
+
+    @property
+    def link_bps(self) -> float:
+        """One port's link speed [bit/s]: link_speed, 10G when unset."""
+        return parse_link_speed(self.link_speed or DEFAULT_LINK_SPEED)
+
+    @property
+    def sizes(self) -> tuple[int | str, ...]:
+        """The frame sizes to run, in order ("imix" for the mix)."""
+        return self.frame_sizes or (("imix",) if self.imix else (self.frame_size,))
+
+    @property
+    def max_frame(self) -> int:
+        """The largest frame any run of this traffic sends [B] (IMIX: its 1518)."""
+        return max(max(s for s, _ in IMIX) if z == "imix" else z for z in self.sizes)
+
+
+@dataclass(frozen=True)
+class Method:
+    """How the data path is measured.
+
+    fixed-rate: one trial per listed rate ("max": as fast as the generator can).
+    mlrsearch:  NDR and PDR in one MLRsearch run (goals: rfc2544, tst009 or quick).
+    binary:     a classic RFC 2544 binary search per goal, for comparison.
+    Searches then run one confirmation trial at the NDR (with the DUT's counters)
+    and latency trials at the fractions of the NDR in latency_at.
+    """
+
+    kind: str = "fixed-rate"
+    duration: float = 3.0  # fixed-rate and latency trials [s]
+    rates: tuple[float | str, ...] = ("max",)  # fixed-rate [pps] or "max"
+    drain: float = 0.2  # receive-only time after each trial's TX window [s]
+    warmup: float = 0.0  # a trial before the measured ones, not counted (flow caches learn) [s]
+    goals: str = "quick"  # searches: rfc2544, tst009 or quick
+    pdr_loss_ratio: float = 0.005  # searches: PDR's loss ratio [1]
+    final_duration: float = 0.0  # searches: deciding trial duration [s]; 0 = the preset's
+    max_rate: float = 0.0  # searches: highest load [pps]; 0 = line rate (link speed x ports sending)
+    min_rate: float = 10000.0  # searches: lowest load [pps]
+    precision: float = 0.0  # searches: final relative width [1]; 0 = the goals preset's
+    latency_at: tuple[float, ...] = ()  # searches: fractions of the NDR for latency trials
+
+    @property
+    def offered(self) -> tuple[float | None, ...]:
+        """The rates with "max" as None, as the generator and results spell it."""
+        return tuple(None if r == "max" else float(r) for r in self.rates)
+
+    def check(self):
+        if self.kind not in ("fixed-rate", "mlrsearch", "binary"):
+            raise Invalid("kind", f"unknown method {self.kind!r} (known: fixed-rate, mlrsearch, binary)")
+        if not 0 < self.duration <= 3600:
+            raise Invalid("duration", "must be > 0 and <= 3600 seconds")
+        if not 0 <= self.drain <= 10:
+            raise Invalid("drain", "must be between 0 and 10 seconds")
+        if not 0 <= self.warmup <= 600:
+            raise Invalid("warmup", "must be between 0 and 600 seconds")
+        if self.kind == "fixed-rate" and not self.rates:
+            raise Invalid("rates", "needs at least one rate")
+        for r in self.rates:
+            if isinstance(r, str) and r != "max" or not isinstance(r, str) and r <= 0:
+                raise Invalid("rates", f"{r!r}: a rate is a positive number of pps or \"max\"")
+        if self.goals not in ("rfc2544", "tst009", "quick"):
+            raise Invalid("goals", f"must be rfc2544, tst009 or quick, not {self.goals!r}")
+        if not 0 < self.pdr_loss_ratio < 1:
+            raise Invalid("pdr_loss_ratio", "must be > 0 and < 1 (0.005 is 0.5 %)")
+        if self.final_duration < 0 or self.max_rate < 0 or self.min_rate <= 0:
+            raise Invalid("max_rate" if self.max_rate < 0 else "min_rate" if self.min_rate <= 0
+                           else "final_duration", "must be positive")
+        if self.max_rate and self.max_rate <= self.min_rate:
+            raise Invalid("max_rate", f"must be above min_rate ({self.min_rate:g} pps)")
+        if not 0 <= self.precision < 1:
+            raise Invalid("precision", "must be >= 0 and < 1")
+        if any(not 0 < f <= 1 for f in self.latency_at):
+            raise Invalid("latency_at", "fractions of the NDR are > 0 and <= 1")
