@@ -6,7 +6,7 @@ sys/devices/pci0000:00/<root port>/<function>, relative symlinks from
 sys/bus/pci/devices, sys/class/net, driver, physfn/virtfnN, iommu_group), so
 the inventory reads it with the same code it reads a real host with.
 
-FakeKernel replaces pktlab.inventory.sysfs.write_attr: it logs each write
+FakeKernel replaces pktlab.host.sysfs_attr.write_attr: it logs each write
 (path relative to the root, value) and does what the kernel would:
 driver_override stores the name ("(null)" when cleared), unbind/drivers_probe
 move the `driver` links and take a net driver's interface away and back,
@@ -23,6 +23,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pktlab.host import sysfs_attr
 from pktlab.inventory import sysfs
 
 NET_DRIVERS = {"ixgbe", "igb", "i40e", "ice", "mlx5_core", "virtio-pci"}
@@ -317,7 +318,7 @@ def _oserror(code, path):
 
 
 class FakeKernel:
-    """Stands in for sysfs.write_attr. `writes` lists (path relative to root, value);
+    """Stands in for sysfs_attr.write_attr. `writes` lists (path relative to root, value);
     with log_path each write is also appended there (survives the process).
     fail: {relative path: errno} fails the next write there, once."""
 
@@ -329,9 +330,9 @@ class FakeKernel:
 
     def install(self, monkeypatch=None):
         if monkeypatch is not None:
-            monkeypatch.setattr(sysfs, "write_attr", self.write)
+            monkeypatch.setattr(sysfs_attr, "write_attr", self.write)
         else:
-            sysfs.write_attr = self.write
+            sysfs_attr.write_attr = self.write
         return self
 
     def write(self, root, rel, value):

@@ -450,10 +450,12 @@ def hugepages_needed(mem_mb: int, hugepage_dir: str) -> int:
     return -(-mem_mb * 1024 // size_kb)
 
 
-def free_hugepages(hugepage_dir: str) -> int:
-    size_kb = _hugepage_kb(hugepage_dir)
+def free_hugepages(hugepage_dir: str, root: str = "/") -> int:
+    """Free pages of the size mounted at hugepage_dir, system-wide (0 without such a pool)."""
+    from ..inventory.cpus import read_pool
+
     try:
-        return int(Path(f"/sys/kernel/mm/hugepages/hugepages-{size_kb}kB/free_hugepages").read_text())
+        return read_pool(_hugepage_kb(hugepage_dir), root)[1]
     except OSError:
         return 0
 

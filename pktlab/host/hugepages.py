@@ -9,23 +9,12 @@ from pathlib import Path
 
 from ..errors import StepError
 from ..plan import Step
+from ..inventory.cpus import pool_rel, read_pool  # noqa: F401  (read_pool: the one reader, used from here too)
 from .sysfs_attr import write as write_attr
-
-
-def pool_rel(size_kb: int, node: int | None = None) -> str:
-    """The pool's sysfs directory relative to the root: system-wide, or one NUMA node's."""
-    base = "sys/kernel/mm" if node is None else f"sys/devices/system/node/node{node}"
-    return f"{base}/hugepages/hugepages-{size_kb}kB"
 
 
 def pool_dir(size_kb: int, root: str = "/", node: int | None = None) -> Path:
     return Path(root, pool_rel(size_kb, node))
-
-
-def read_pool(size_kb: int, root: str = "/", node: int | None = None) -> tuple[int, int]:
-    """(total, free) pages of one size, system-wide or on one node."""
-    d = pool_dir(size_kb, root, node)
-    return int((d / "nr_hugepages").read_text()), int((d / "free_hugepages").read_text())
 
 
 def mem_available_kb(root: str = "/") -> int:

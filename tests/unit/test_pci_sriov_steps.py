@@ -23,10 +23,10 @@ import pytest
 from pktlab import journal
 from pktlab.context import RunContext
 from pktlab.errors import StepError
-from pktlab.host import sriov
+from pktlab.host import sriov, sysfs_attr
 from pktlab.host.pci import BindDriver, bind_refusal
 from pktlab.host.sriov import ConfigureVf, CreateVfs, parse_vfinfo, vfs_refusal
-from pktlab.inventory import sysfs
+from pktlab.inventory import netdevs, sysfs
 from pktlab.plan import Applied, Step
 from tests import fakesys
 from tests.conftest import REPO
@@ -159,7 +159,7 @@ def test_bind_refusals_leave_the_tree_untouched(tmp_path, monkeypatch, state_dir
 def test_bind_refuses_an_interface_with_only_an_ipv4_address(tmp_path, monkeypatch):
     """Fake tree, IPv4 from a stand-in for netlink: a down port with an address is still in use."""
     root, _, kernel = fake(tmp_path, monkeypatch)
-    monkeypatch.setattr(sysfs, "ipv4_addresses", lambda root: {"ens2f0": ["192.168.7.1/24"]})
+    monkeypatch.setattr(netdevs, "ipv4_addresses", lambda root: {"ens2f0": ["192.168.7.1/24"]})
     assert "ens2f0 has address 192.168.7.1/24" in bind_refusal("0000:02:00.0", "vfio-pci", root)
     assert kernel.writes == []
 
@@ -211,7 +211,7 @@ def test_create_vfs_goes_through_zero_from_another_count(tmp_path, monkeypatch, 
     root, _, kernel = fake(tmp_path, monkeypatch, nics=nics)
     before = fakesys.snapshot(root)
     with pytest.raises(OSError) as e:  # what the fake kernel (like Linux) does to a direct change
-        sysfs.write_attr(root, f"{DEV}/sriov_numvfs", "4")
+        sysfs_attr.write_attr(root, f"{DEV}/sriov_numvfs", "4")
     assert e.value.errno == errno.EBUSY
     kernel.writes.clear()
     with applied(state_dir) as a:
