@@ -15,7 +15,6 @@ of the guest are counted by the OpenFlow rules that carry them.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from ..guest.image import DEFAULT_CACHE, ensure_image
@@ -23,8 +22,7 @@ from ..guest.qemu import StartGuest
 from ..ovs.bridge import AddPort
 from ..ovs.counters import OvsCounters
 from ..ovs import daemons
-from ..host import process
-from ..ovs.openflow import AddFlows, mgmt_sock
+from ..ovs.openflow import AddFlows, dump_flows
 from .ovs_dpdk_vhost import PORTS, OvsDpdkVhostOptions, OvsDpdkVhostPath
 from ..scenario.checks import Invalid, check_guest
 
@@ -51,7 +49,6 @@ def chain(guests: int, ends: tuple[str, str] = PORTS, nic: str = "vm") -> dict[i
 
 # PVP's hops, as results name them
 HOPS = chain(1)
-_COOKIE, _PACKETS = re.compile(r"cookie=0x([0-9a-f]+)"), re.compile(r"n_packets=(\d+)")
 
 
 def guest_mac(nic: int) -> str:
@@ -187,13 +184,11 @@ class PvpCounters(OvsCounters):
         self.ovs_dir, self.bridge, self.hops = ovs_dir, bridge, hops
 
     def _hops(self) -> dict[str, dict[str, int]]:
-        out = process.run([daemons.OVS_OFCTL, "dump-flows", "--no-names", mgmt_sock(self.ovs_dir, self.bridge)],
-                          daemons.ovs_env(self.ovs_dir), what="ovs-ofctl dump-flows")
         hops = {}
-        for line in out.splitlines():
-            cookie, packets = _COOKIE.search(line), _PACKETS.search(line)
-            if cookie and packets and int(cookie.group(1), 16) in self.hops:
-                hops[f"flow {self.hops[int(cookie.group(1), 16)][2]}"] = {"packets": int(packets.group(1))}
+        for flow in dump_flows(self.ovs_dir, self.bridge):
+            cookie, packets = flow.info.get("cookie"), flow.info.get("n_packets")
+            if cookie in self.hops and packets is not None:
+                hops[f"flow {self.hops[cookie][2]}"] = {"packets": int(packets)}
         return hops
 
     def snapshot(self):  # settled() waits on this too; flow stats are live, OVSDB's lag

@@ -1,7 +1,7 @@
 """OpenFlow rules on the run's bridge, through ovs-ofctl on the bridge's private mgmt socket.
 
-There is no OpenFlow library among pktlab's dependencies; ovs-ofctl is OVS's own
-client and pktlab only writes to it, it never parses its output.
+ovs-ofctl is OVS's own client; what it prints is parsed by OVS's own flow parser
+(the `ovs` package's ovs.flow), not by regular expressions here.
 """
 from __future__ import annotations
 
@@ -15,6 +15,20 @@ from .daemons import OVS_OFCTL, ovs_env, ovsdb_running, vswitchd_running
 
 def mgmt_sock(ovs_dir: str, bridge: str) -> str:
     return f"unix:{ovs_dir}/{bridge}.mgmt"
+
+
+def parse_flows(dump: str) -> list:
+    """`ovs-ofctl dump-flows` output as ovs.flow.ofp.OFPFlow objects (info: cookie,
+    n_packets, ...; match; actions); the reply header and blank lines skipped."""
+    from ovs.flow.ofp import OFPFlow
+
+    return [OFPFlow(line) for line in dump.splitlines() if line.strip() and "_FLOW reply" not in line]
+
+
+def dump_flows(ovs_dir: str, bridge: str) -> list:
+    """The bridge's flows with their counters, parsed (see parse_flows)."""
+    return parse_flows(process.run([OVS_OFCTL, "dump-flows", "--no-names", mgmt_sock(ovs_dir, bridge)],
+                                   ovs_env(ovs_dir), what="ovs-ofctl dump-flows"))
 
 
 @dataclass

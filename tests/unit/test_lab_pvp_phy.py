@@ -224,9 +224,9 @@ def test_counters_read_each_hops_flow(monkeypatch):
     dump = "NXST_FLOW reply (xid=0x4):\n" + "".join(
         f" cookie=0x{k}, duration=3.2s, table=0, n_packets={n}, n_bytes={64 * n}, priority=100,in_port={a} "
         f"actions=output:{b}\n" for k, (a, b, n) in flows.items())
-    from pktlab.datapaths import pvp
+    from pktlab.ovs import openflow
 
-    monkeypatch.setattr(pvp.process, "run", lambda argv, env, what: dump)
+    monkeypatch.setattr(openflow.process, "run", lambda argv, env, what: dump)
     c = PvpCounters(None, ("dpdk0", "dpdk1"), "/run/x/ovs", "br-pktlab", pvp_phy.HOPS)
     assert c._hops() == {"flow dpdk0->vhost0 (into the guest)": {"packets": 1000},
                          "flow vhost1->dpdk1 (out of the guest)": {"packets": 990},
