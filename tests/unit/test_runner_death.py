@@ -141,3 +141,19 @@ def test_an_undo_that_fails_still_writes_the_result(runner, tmp_path, monkeypatc
     assert "killed by signal 9" in r["reason"] and "sleeper undo failed on purpose" in r["reason"]
     assert len(journal.pending(tmp_path / "state")) == 1  # left for `pktlab restore`
     journal.pending(tmp_path / "state")[0].unlink()
+
+
+def test_an_error_a_process_reported_before_exiting_is_kept_with_its_exit():
+    from pktlab.errors import GeneratorError
+    from pktlab.host.watch import Watcher
+    from pktlab.runner import _cause
+
+    w = Watcher()
+    p = subprocess.Popen(["sh", "-c", "exit 1"])
+    p.wait()
+    w.add(p.pid, "generator worker", "sh", returncode=lambda: p.returncode)
+    said = GeneratorError(-22, "trial: bad rate")
+    cause = _cause(said, w)
+    assert str(cause).startswith(f"generator worker (pid {p.pid}) exited with status 1")
+    assert str(cause).endswith("the error that came with it: generator: trial: bad rate (status -22)")
+    assert _cause(KeyboardInterrupt(), w) is None  # Ctrl-C is the user's, whatever died with it

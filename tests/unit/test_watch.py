@@ -252,3 +252,12 @@ def test_flows_are_left_to_a_switch_that_lost_its_database(tmp_path, monkeypatch
     finally:
         p.kill()
         p.wait()
+
+
+def test_arming_outside_the_main_thread_does_nothing(watcher):
+    import threading
+
+    t = threading.Thread(target=watcher.arm)
+    t.start()
+    t.join()
+    assert not watcher.armed and signal.getsignal(signal.SIGCHLD) in (signal.SIG_DFL, None)
