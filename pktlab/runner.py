@@ -13,6 +13,7 @@ from . import datapaths, journal
 from .context import RunContext
 from .errors import PktlabError, PrecheckError
 from .host import process
+from .host.watch import ProcessDied
 from .plan import Applied
 
 log = logging.getLogger(__name__)
@@ -199,10 +200,13 @@ def _cause(e: BaseException, watch) -> PktlabError | None:
 
     A watched process found dead is the cause of whatever failed after it (a
     generator that lost its peer, a timeout talking to a dead daemon), even when
-    that failure surfaced first or as a library's own exception."""
+    that failure surfaced first or as a library's own exception. One that exited
+    by itself may have said why before it went: that error follows."""
     if not isinstance(e, Exception):
         return None
     died = watch.death()
+    if died is not None and not died.killed and isinstance(e, PktlabError) and not isinstance(e, ProcessDied):
+        died.args = (f"{died}\nthe error that came with it: {e}",)
     if died is not None:
         return died
     return e if isinstance(e, PktlabError) else None

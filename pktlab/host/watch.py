@@ -42,6 +42,7 @@ class ProcessDied(PktlabError):
 
     def __init__(self, name: str, pid: int, how: str, logs: dict[str, list[str]]):
         self.name, self.pid, self.how, self.logs = name, pid, how, logs
+        self.killed = how.startswith("was killed")  # by a signal, not an exit of its own
         text = f"{name} (pid {pid}) {how}"
         for path, lines in logs.items():
             text += f"\nlast lines of {path}:\n" + ("\n".join(f"  {ln}" for ln in lines) if lines else "  (empty)")
@@ -139,8 +140,9 @@ class Watcher:
 
     # -- arming ---------------------------------------------------------------
     def arm(self) -> None:
-        """From now on a death raises ProcessDied in the main thread. Main thread only."""
-        if self._armed:
+        """From now on a death raises ProcessDied in the main thread. Outside the main
+        thread (signal handlers live there) it does nothing: death() still tells."""
+        if self._armed or threading.current_thread() is not threading.main_thread():
             return
         self._owner = os.getpid()
         self._fired = False
