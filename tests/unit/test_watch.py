@@ -53,7 +53,7 @@ def test_a_killed_child_raises_at_once_with_signal_and_log_tail(watcher, tmp_pat
     watcher.arm()
     took = wait_until_raised(5, lambda: os.kill(p.pid, signal.SIGKILL))
     e = wait_until_raised.err
-    assert took < 1.0
+    assert took < 2.0  # "noticed within about 2 s"; SIGCHLD makes it immediate when the host is not starved
     assert (e.name, e.pid) == ("some-daemon", p.pid)
     assert "killed by signal 9 (SIGKILL)" in str(e)
     assert f"some-daemon (pid {p.pid})" in str(e)
@@ -91,7 +91,7 @@ def test_a_process_that_is_not_our_child_is_found_by_polling(watcher, tmp_path):
         took = wait_until_raised(5, lambda: os.kill(pid, signal.SIGKILL))
     finally:
         process.stop(pid, "sleep", timeout=1)
-    assert took < 1.0  # the poll period is 0.2 s here
+    assert took < 2.0  # the poll period is 0.2 s here; 2 s is what a run promises
     text = str(wait_until_raised.err)
     # not our child: how it died is not ours to read (were this process a subreaper, it would be)
     assert f"orphan (pid {pid}) is gone" in text and "no log" in text
