@@ -175,6 +175,10 @@ def parser() -> argparse.ArgumentParser:
     add_build_arguments(gbuild)
     gbuild.set_defaults(func=cli_build)
 
+    from .vlab.cli import add_arguments as add_vlab_arguments
+
+    add_vlab_arguments(sub)
+
     restore = sub.add_parser("restore", help="undo the host changes of a run that was killed")
     restore.add_argument("--force", action="store_true", help="even if the run that left them seems alive")
     restore.set_defaults(func=_restore)

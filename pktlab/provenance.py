@@ -34,9 +34,27 @@ def collect(cores_used: dict[str, list[int]], dpdk_version: str | None = None,
         pktlab_version=pktlab.__version__,
         git_commit=git_commit(Path(pktlab.__file__).resolve().parent),
         utc_time=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        guest=guest,
+        guest=guest if guest is not None else vlab_guest(),
         nics=nics,
     )
+
+
+VLAB_ENV = "PKTLAB_VLAB"  # set by the virtual lab server's agent (pktlab.vlab.agent) for commands it runs
+
+
+def vlab_guest() -> dict | None:
+    """Inside the virtual lab server the whole host is a guest: its acceleration (emulated under
+    TCG) goes into every result, as a PVP guest's does, so tables and charts mark it."""
+    import json
+
+    raw = os.environ.get(VLAB_ENV)
+    if not raw:
+        return None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 def cpu_model(root: Path = Path("/")) -> str:

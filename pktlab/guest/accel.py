@@ -4,7 +4,11 @@
 fail on the first MSR or emulated instruction), so the precheck boots a
 512-byte boot sector under `-enable-kvm -cpu host` that prints a marker on the
 serial port and exits QEMU through isa-debug-exit. Only a guest that ran to the
-end counts. The answer is cached per boot (keyed by /proc boot_id and the QEMU
+end counts. That is not enough on every host (QEMU 10 on the build machines runs
+it, then stops the Debian kernel with "KVM internal error ... emulation failure"
+on a `lock cmpxchg16b`), so when the caller names the kernel it will boot, that
+kernel is booted under KVM too, without a root filesystem: it must get as far as
+looking for one. The answer is cached per boot (keyed by /proc boot_id and the QEMU
 binary) in a tmpfs directory; the decision carries its reason so results can
 record that the guest was emulated.
 """
@@ -15,6 +19,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,6 +34,9 @@ MARKER = b"PKTLAB-ACCEL-OK"
 EXIT_VALUE = 0x31  # written to isa-debug-exit: QEMU exits with (0x31 << 1) | 1
 EXIT_CODE = (EXIT_VALUE << 1) | 1
 PROBE_TIMEOUT = 20.0  # [s] TCG runs the probe in well under a second
+# A kernel that ran its whole start-up under KVM ends here (no initrd, no root device).
+KERNEL_REACHED = ("VFS: Unable to mount root fs", "No working init found", "Kernel panic - not syncing")
+KVM_FAILURES = ("KVM internal error", "emulation failure", "failed to set MSR")
 
 
 @dataclass(frozen=True)
@@ -106,7 +114,54 @@ def probe_kvm(qemu: str = QEMU, timeout: float = PROBE_TIMEOUT) -> tuple[bool, s
         return judge(p.returncode, (p.stdout + p.stderr).decode(errors="replace"), False, timeout)
 
 
-def _key(qemu: str) -> dict:
+def kernel_probe_command(qemu: str, kernel: str) -> list[str]:
+    return [qemu, *KVM_ARGS, "-nodefaults", "-no-user-config", "-display", "none", "-m", "256",
+            "-serial", "stdio", "-kernel", kernel, "-append", "console=ttyS0 panic=-1 root=/dev/pktlab-none",
+            "-no-reboot"]
+
+
+def judge_kernel(returncode: int | None, output: str, timed_out: bool) -> tuple[bool, str]:
+    """Did the kernel run its start-up under KVM? (ok, reason)"""
+    failure = next((ln.strip() for ln in output.splitlines() if any(f in ln for f in KVM_FAILURES)), None)
+    if failure:
+        return False, f"the guest kernel stopped under KVM: {failure}"
+    if any(m in output for m in KERNEL_REACHED):
+        return True, "KVM boot probe and the guest kernel ran"
+    last = [ln.strip() for ln in output.splitlines() if ln.strip()][-2:]
+    why = "did not finish its start-up in time" if timed_out else f"QEMU exited {returncode}"
+    return False, f"the guest kernel under KVM {why}" + (f": {'; '.join(last)[:300]}" if last else "")
+
+
+def probe_kernel(qemu: str, kernel: str, timeout: float = PROBE_TIMEOUT) -> tuple[bool, str]:
+    """Boot `kernel` under KVM; stop as soon as the output decides (a failed vCPU leaves QEMU paused)."""
+    import select
+
+    p = subprocess.Popen(kernel_probe_command(qemu, kernel), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL)
+    out, deadline = b"", time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([p.stdout], [], [], 0.2)
+            if ready:
+                chunk = os.read(p.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                out += chunk
+                text = out.decode(errors="replace")
+                if any(f in text for f in (*KVM_FAILURES, *KERNEL_REACHED)):
+                    time.sleep(0.2)  # the rest of the failure line
+                    break
+            elif p.poll() is not None:
+                break
+        timed_out = time.monotonic() >= deadline
+    finally:
+        p.kill()
+        rc = p.wait()
+        p.stdout.close()
+    return judge_kernel(None if timed_out else rc, out.decode(errors="replace"), timed_out)
+
+
+def _key(qemu: str, kernel: str | None = None) -> dict:
     path = shutil.which(qemu) or qemu
     try:
         st = os.stat(path)
@@ -117,17 +172,25 @@ def _key(qemu: str) -> dict:
         boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     except OSError:
         boot_id = ""
-    return {"boot_id": boot_id, "qemu": ident}
+    key = {"boot_id": boot_id, "qemu": ident}
+    if kernel:
+        try:
+            st = os.stat(kernel)
+            key["kernel"] = f"{os.path.realpath(kernel)}:{st.st_size}:{int(st.st_mtime)}"
+        except OSError:
+            key["kernel"] = kernel
+    return key
 
 
 def decide(want: str = "auto", qemu: str = QEMU, cache_dir: Path | str = DEFAULT_CACHE,
-           timeout: float = PROBE_TIMEOUT) -> Accel:
-    """want: "auto" (KVM if the probe runs, else TCG), "kvm" (the probe must run) or "tcg"."""
+           timeout: float = PROBE_TIMEOUT, kernel: str | None = None) -> Accel:
+    """want: "auto" (KVM if the probe runs, else TCG), "kvm" (the probe must run) or "tcg".
+    kernel: the kernel the guest will boot, probed under KVM too."""
     if want == "tcg":
         return Accel("tcg", TCG_ARGS, "TCG asked for")
     if want not in ("auto", "kvm"):
         raise ValueError(f"accel must be auto, kvm or tcg, not {want!r}")
-    ok, reason = cached_probe(qemu, cache_dir, timeout)
+    ok, reason = cached_probe(qemu, cache_dir, timeout, kernel)
     if ok:
         return Accel("kvm", KVM_ARGS, reason)
     if want == "kvm":
@@ -136,10 +199,11 @@ def decide(want: str = "auto", qemu: str = QEMU, cache_dir: Path | str = DEFAULT
 
 
 def cached_probe(qemu: str = QEMU, cache_dir: Path | str = DEFAULT_CACHE,
-                 timeout: float = PROBE_TIMEOUT) -> tuple[bool, str]:
-    """probe_kvm(), remembered until the next boot (or another QEMU binary)."""
-    cache = Path(cache_dir) / "accel.json"
-    key = _key(qemu)
+                 timeout: float = PROBE_TIMEOUT, kernel: str | None = None) -> tuple[bool, str]:
+    """probe_kvm() (then probe_kernel() if it ran), remembered until the next boot (or another
+    QEMU binary or kernel)."""
+    cache = Path(cache_dir) / ("accel.json" if kernel is None else "accel-kernel.json")
+    key = _key(qemu, kernel)
     try:
         doc = json.loads(cache.read_text())
         if doc.get("key") == key:
@@ -147,6 +211,8 @@ def cached_probe(qemu: str = QEMU, cache_dir: Path | str = DEFAULT_CACHE,
     except (OSError, ValueError, KeyError):
         pass
     ok, reason = probe_kvm(qemu, timeout)
+    if ok and kernel is not None:
+        ok, reason = probe_kernel(qemu, kernel, timeout)
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_name(cache.name + f".{os.getpid()}")

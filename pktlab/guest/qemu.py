@@ -237,7 +237,7 @@ class StartGuest(Step):
     # --- apply / undo ---
     def apply(self, ctx):
         self.validate()
-        decision = accel_mod.decide(self.accel, self.qemu)  # cached per boot (accel.DEFAULT_CACHE)
+        decision = accel_mod.decide(self.accel, self.qemu, kernel=self.kernel)  # cached per boot (accel.DEFAULT_CACHE)
         self.state["accel"] = decision.to_dict()
         run = Path(self.run_dir)
         if not run.is_dir():
@@ -324,16 +324,7 @@ class StartGuest(Step):
 
     def _failure(self, reason: str, console_lines: list[str] | None = None) -> str:
         lines = console_lines if console_lines is not None else Console(self.console_log).last_lines()
-        try:
-            qlog = [ln for ln in self.qemu_log.read_text(errors="replace").splitlines() if ln.strip()][-8:]
-        except OSError:
-            qlog = []
-        msg = f"guest {self.name}: {reason}"
-        if lines:
-            msg += "\n  console, last lines:\n" + "\n".join(f"    {ln}" for ln in lines)
-        if qlog:
-            msg += "\n  qemu:\n" + "\n".join(f"    {ln}" for ln in qlog)
-        return msg
+        return failure_report(f"guest {self.name}", reason, lines, self.qemu_log)
 
     def undo(self, ctx):
         pid = self.state.get("pid", 0)
@@ -358,25 +349,43 @@ class StartGuest(Step):
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def _quit(self, pid: int, timeout: float = 5.0) -> bool:
-        """Ask QEMU to quit over QMP; True if it is gone."""
-        qmp = QmpClient(self.qmp_socket)
+        return qmp_quit(self.qmp_socket, pid, timeout)
+
+
+def qmp_quit(qmp_socket, pid: int, timeout: float = 5.0) -> bool:
+    """Ask QEMU to quit over QMP; True if it is gone."""
+    qmp = QmpClient(qmp_socket)
+    try:
+        qmp.connect(timeout=2.0)
+        qmp.execute("quit", timeout=2.0)
+    except (QmpError, OSError, ValueError):
+        pass  # QEMU still waiting for a vhost-user peer does not answer; signals will do
+    finally:
+        qmp.close()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         try:
-            qmp.connect(timeout=2.0)
-            qmp.execute("quit", timeout=2.0)
-        except (QmpError, OSError, ValueError):
-            pass  # QEMU still waiting for a vhost-user peer does not answer; signals will do
-        finally:
-            qmp.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-            if not process.is_running(pid, COMM):
-                return True
-            time.sleep(0.05)
-        return False
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        if not process.is_running(pid, COMM):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def failure_report(what: str, reason: str, console_lines: list[str], qemu_log: Path) -> str:
+    """Why a guest failed, with its console's and QEMU's last lines."""
+    try:
+        qlog = [ln for ln in Path(qemu_log).read_text(errors="replace").splitlines() if ln.strip()][-8:]
+    except OSError:
+        qlog = []
+    msg = f"{what}: {reason}"
+    if console_lines:
+        msg += "\n  console, last lines:\n" + "\n".join(f"    {ln}" for ln in console_lines)
+    if qlog:
+        msg += "\n  qemu:\n" + "\n".join(f"    {ln}" for ln in qlog)
+    return msg
 
 
 def qemu_command(g: StartGuest, accel_args) -> list[str]:
@@ -410,8 +419,7 @@ def qemu_command(g: StartGuest, accel_args) -> list[str]:
         else:
             cmd += ["-chardev", f"socket,id=vhu{i},path={endpoint},server={'on' if mode == 'server' else 'off'}",
                     "-netdev", f"vhost-user,id=net{i},chardev=vhu{i},vhostforce=on"]
-        # vectors=0: QEMU 7.2 + TCG + vhost-user segfaults in vhost_net_start otherwise
-        cmd += ["-device", f"virtio-net-pci,netdev=net{i},mac={mac},addr={NIC_SLOT + i:#x},vectors=0,"
+        cmd += ["-device", f"virtio-net-pci,netdev=net{i},mac={mac},addr={NIC_SLOT + i:#x},"
                            f"rx_queue_size={QUEUE_SIZE},tx_queue_size={QUEUE_SIZE}"]
     return cmd
 

@@ -62,11 +62,11 @@ def test_auto_uses_kvm_when_the_probe_runs_and_tcg_otherwise(tmp_path, monkeypat
 def test_the_answer_is_cached_per_boot(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(accel, "probe_kvm", lambda *a: calls.append(1) or (False, "no"))
-    monkeypatch.setattr(accel, "_key", lambda q: {"boot_id": "boot-1", "qemu": "q"})
+    monkeypatch.setattr(accel, "_key", lambda q, k=None: {"boot_id": "boot-1", "qemu": "q"})
     decide(cache_dir=tmp_path)
     decide(cache_dir=tmp_path)
     assert len(calls) == 1
-    monkeypatch.setattr(accel, "_key", lambda q: {"boot_id": "boot-2", "qemu": "q"})
+    monkeypatch.setattr(accel, "_key", lambda q, k=None: {"boot_id": "boot-2", "qemu": "q"})
     decide(cache_dir=tmp_path)
     assert len(calls) == 2
     (tmp_path / "accel.json").write_text("{not json")
@@ -77,3 +77,30 @@ def test_the_answer_is_cached_per_boot(tmp_path, monkeypatch):
 def test_no_dev_kvm_means_tcg_without_starting_qemu(monkeypatch):
     monkeypatch.setattr(accel.os.path, "exists", lambda p: False if p == "/dev/kvm" else True)
     assert accel.probe_kvm() == (False, "no /dev/kvm")
+
+
+def test_kernel_probe_boots_the_guest_kernel_under_kvm_without_a_root(tmp_path):
+    cmd = accel.kernel_probe_command("qemu-system-x86_64", "/k/vmlinux")
+    assert cmd[1:4] == list(KVM_ARGS) and cmd[cmd.index("-kernel") + 1] == "/k/vmlinux"
+    assert "-initrd" not in cmd and "panic=-1" in cmd[cmd.index("-append") + 1] and "-no-reboot" in cmd
+
+
+@pytest.mark.parametrize("rc, out, timed_out, ok, expect", [
+    # what QEMU 10 printed on the build machine for Debian's 6.1 kernel (lock cmpxchg16b)
+    (None, "KVM internal error. Suberror: 1\nextra data[0]: 0x1\nemulation failure\nRIP=ffffffff8132ae50\n",
+     False, False, "stopped under KVM: KVM internal error. Suberror: 1"),
+    (0, "[ 0.9] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\n",
+     False, True, "guest kernel ran"),
+    (None, "[ 0.1] Linux version 6.1\n", True, False, "did not finish its start-up in time: [ 0.1] Linux"),
+])
+def test_judge_kernel(rc, out, timed_out, ok, expect):
+    got, reason = accel.judge_kernel(rc, out, timed_out)
+    assert got is ok and expect in reason
+
+
+def test_a_kernel_that_fails_under_kvm_means_tcg(tmp_path, monkeypatch):
+    monkeypatch.setattr(accel, "probe_kvm", lambda *a: (True, "ran"))
+    monkeypatch.setattr(accel, "probe_kernel", lambda q, k, t: (False, f"{k} stopped under KVM"))
+    a = decide("auto", cache_dir=tmp_path, kernel="/k/vmlinux")
+    assert a.name == "tcg" and "/k/vmlinux stopped under KVM" in a.reason
+    assert decide("auto", cache_dir=tmp_path).name == "kvm"  # the boot sector alone still runs: cached apart

@@ -1,0 +1,76 @@
+"""The virtual lab server's QEMU command line (pure: the unit tests read it).
+
+Every device names its bus: a device without one may land on a pxb-pcie, which
+takes only bridges ("Only PCI/PCIe bridges can be plugged into pxb-pcie").
+The host's root filesystem is the 9p share `hostroot` (read-only); `vlabio`
+(requests and answers) and `vlabout` (the results directory) are writable.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .topology import Topology
+
+KERNEL_CMDLINE = "console=ttyS0,115200 quiet panic=-1 pci=noaer intel_iommu=on iommu=pt"
+SHARES = ("hostroot", "vlabio", "vlabout")
+PXB_SLOT = 0x10  # node N's pxb-pcie sits at 00:(0x10+N).0; the management NIC and 9p shares from 00:02.0
+
+
+@dataclass(frozen=True)
+class Boot:
+    """What one boot needs besides the topology."""
+
+    kernel: str
+    initrd: str
+    run_dir: str  # QMP and console sockets, console log
+    io_dir: str  # shared read-write as vlabio
+    out_dir: str  # shared read-write as vlabout, mounted at the same path inside
+    append: str = ""  # vlab.* parameters for the guest's init
+    accel_args: tuple[str, ...] = ("-accel", "tcg,thread=multi")
+    cpu: str = "max,pdpe1gb"  # 1 GiB pages need pdpe1gb
+    qemu: str = "qemu-system-x86_64"
+    name: str = "vlab"
+
+
+def qemu_command(topo: Topology, b: Boot) -> list[str]:
+    run = Path(b.run_dir)
+    accel = [a for a in b.accel_args]
+    if "-cpu" in accel:  # the accel's CPU choice gives way to one with pdpe1gb
+        i = accel.index("-cpu")
+        del accel[i:i + 2]
+    cmd = [b.qemu, "-name", f"{b.name},debug-threads=on", *accel, "-cpu", b.cpu,
+           # kernel-irqchip=split: intremap needs it under KVM; harmless under TCG
+           "-machine", "q35" + (",kernel-irqchip=split" if "-enable-kvm" in accel else ""),
+           "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-S",
+           "-smp", str(topo.vcpus), "-m", f"{topo.mem_mb}M",
+           "-device", "intel-iommu,intremap=on,caching-mode=on"]
+    for n in topo.nodes:
+        cpus = f"{min(n.cpus)}-{max(n.cpus)}" if len(n.cpus) > 1 else str(n.cpus[0])
+        cmd += ["-object", f"memory-backend-ram,id=m{n.node_id},size={n.mem_mb}M",
+                "-numa", f"node,nodeid={n.node_id},cpus={cpus},memdev=m{n.node_id}"]
+    for n in topo.nodes:
+        cmd += ["-device", f"pxb-pcie,id=pxb{n.node_id},bus_nr={n.bus_nr},numa_node={n.node_id},bus=pcie.0,"
+                           f"addr={PXB_SLOT + n.node_id:#x}"]
+    for i, nic in enumerate(topo.nics):
+        rp = f"rp{i}"
+        cmd += ["-device", f"pcie-root-port,id={rp},bus=pxb{nic.node},chassis={i + 1},addr={nic.port:#x}",
+                "-netdev", f"hubport,id={nic.name},hubid={nic.cable}",
+                "-device", f"{nic.model},netdev={nic.name},mac={nic.mac},bus={rp},addr=0x0"]
+    cmd += ["-netdev", "user,id=mgmt,restrict=on",
+            "-device", f"virtio-net-pci,netdev=mgmt,mac={topo.mgmt_mac},bus=pcie.0,addr={topo.mgmt_slot:#x}"]
+    shares = (("hostroot", "/", True), ("vlabio", b.io_dir, False), ("vlabout", b.out_dir, False))
+    for slot, (tag, path, ro) in enumerate(shares, start=topo.mgmt_slot + 1):
+        cmd += ["-fsdev", f"local,id={tag},path={path},security_model=none,multidevs=remap"
+                          + (",readonly=on" if ro else ""),
+                "-device", f"virtio-9p-pci,fsdev={tag},mount_tag={tag},bus=pcie.0,addr={slot:#x}"]
+    # 1 GiB pages are reserved at boot, as on a lab server: the kernel spreads them over the nodes
+    huge = f"hugepagesz=1G hugepages={topo.boot_1g_pages}" if topo.boot_1g_pages else ""
+    cmd += ["-kernel", b.kernel, "-initrd", b.initrd,
+            "-append", " ".join(x for x in (KERNEL_CMDLINE, huge, b.append) if x),
+            "-chardev", f"socket,id=console,path={run / 'console.sock'},server=on,wait=off,"
+                        f"logfile={run / 'console.log'},logappend=off",
+            "-serial", "chardev:console",
+            "-chardev", f"socket,id=qmp,path={run / 'qmp.sock'},server=on,wait=off",
+            "-mon", "chardev=qmp,mode=control"]
+    return cmd
