@@ -419,8 +419,11 @@ def qemu_command(g: StartGuest, accel_args) -> list[str]:
         else:
             cmd += ["-chardev", f"socket,id=vhu{i},path={endpoint},server={'on' if mode == 'server' else 'off'}",
                     "-netdev", f"vhost-user,id=net{i},chardev=vhu{i},vhostforce=on"]
+        # QEMU takes a TX ring over 256 only with a vhost-user backend (QEMU 10 refuses
+        # the rest: "Invalid tx_queue_size (= 1024), must be a power of 2 between 256 and 256")
+        tx = QUEUE_SIZE if mode != "udp" else 256
         cmd += ["-device", f"virtio-net-pci,netdev=net{i},mac={mac},addr={NIC_SLOT + i:#x},"
-                           f"rx_queue_size={QUEUE_SIZE},tx_queue_size={QUEUE_SIZE}"]
+                           f"rx_queue_size={QUEUE_SIZE},tx_queue_size={tx}"]
     return cmd
 
 

@@ -8,7 +8,8 @@ the file, the key and the reason (exit 2), like any bad input.
 from __future__ import annotations
 
 from ..errors import ScenarioError
-from ..scenario import LAB_KINDS, Scenario
+from ..datapaths import KINDS
+from ..scenario import Scenario
 from .topology import DEFAULT, Topology
 
 
@@ -35,7 +36,7 @@ def check(sc: Scenario, topo: Topology = DEFAULT) -> None:
             if o.vfs > pf.total_vfs:
                 raise ScenarioError(sc.file, f"{where}.vfs", f"{o.vfs} VFs asked for; {pf.name} ({o.pf}) offers "
                                                             f"{pf.total_vfs} on the virtual lab server")
-        if dp.kind in LAB_KINDS and getattr(o, "page_size", "2M") == "1G" and not topo.hugepages_1g:
+        if KINDS[dp.kind].lab and getattr(o, "page_size", "2M") == "1G" and not topo.hugepages_1g:
             raise ScenarioError(sc.file, f"{where}.page_size", "the virtual lab server has no 1 GiB pages")
     cpus = sorted(c for n in topo.nodes for c in n.cpus)
     for key, cores in (("cpu.ovs_pmd", sc.cpu.ovs_pmd),
