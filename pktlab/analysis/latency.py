@@ -1,11 +1,6 @@
-"""Latency percentiles from a trial's stored histogram, via HdrHistogram.
-
-A trial stores its latency as (upper bound of the bucket [ns], frames) per
-non-empty bucket (TrialStats.latency_histogram; buckets are at most 1/64 of their
-value wide). Each bucket is recorded into an HdrHistogram at its upper bound, so
-a percentile is the highest value of the bucket holding that rank, never an
-optimistic one (HdrHistogram's own convention, and pktlab.gen.latency's). When the
-trial also kept its exact min and max, percentiles are clamped into them.
+"""Latency percentiles from a trial's stored histogram, via pktlab.hdr (HdrHistogram),
+the engine the generator's own summary uses too: (upper bound [ns], frames) per
+bucket, percentiles the highest value of their bucket, clamped to the exact min/max.
 
 encode_histogram()/decode_histogram() use HdrHistogram's compressed base64 form
 ("HISTFAAA..."), readable by every HdrHistogram implementation, so a histogram can
@@ -20,10 +15,7 @@ from typing import Iterable
 from hdrh.histogram import HdrHistogram
 
 from pktlab.gen.stats import TrialStats
-
-LOWEST_NS = 1  # [ns] resolution floor
-HIGHEST_NS = 60_000_000_000  # [ns] 60 s: anything slower is recorded as 60 s
-SIGNIFICANT_FIGURES = 3  # 0.1 %, finer than the generator's own 1/64 buckets
+from pktlab.hdr import histogram_from_buckets, new_histogram, value_at  # noqa: F401  (re-exported)
 
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99.9", 99.9))
 
@@ -51,23 +43,6 @@ class LatencyPercentiles:
         return {"count": self.count, "min_ns": self.min_ns, "p50_ns": self.p50_ns,
                 "p90_ns": self.p90_ns, "p99_ns": self.p99_ns, "p999_ns": self.p999_ns,
                 "max_ns": self.max_ns}
-
-
-def new_histogram() -> HdrHistogram:
-    return HdrHistogram(LOWEST_NS, HIGHEST_NS, SIGNIFICANT_FIGURES)
-
-
-def histogram_from_buckets(buckets: Iterable[tuple[float, int]]) -> HdrHistogram:
-    """An HdrHistogram [ns] holding each (upper bound [ns], frames) bucket at its upper bound."""
-    hist = new_histogram()
-    for i, (upper_ns, frames) in enumerate(buckets):
-        if not (isinstance(upper_ns, (int, float)) and math.isfinite(upper_ns) and upper_ns >= 0):
-            raise ValueError(f"latency bucket {i}: upper bound {upper_ns!r} is not a latency in ns")
-        if not isinstance(frames, int) or isinstance(frames, bool) or frames < 0:
-            raise ValueError(f"latency bucket {i}: count {frames!r} is not a frame count")
-        if frames:
-            hist.record_value(min(max(LOWEST_NS, round(upper_ns)), HIGHEST_NS), frames)
-    return hist
 
 
 def trial_histogram(stats: TrialStats) -> HdrHistogram | None:
@@ -98,13 +73,8 @@ def percentiles(hist: HdrHistogram | None, exact_min_ns: float | None = None,
     if hist is None or hist.get_total_count() == 0:
         return None
     lo = float(hist.get_min_value()) if exact_min_ns is None else float(exact_min_ns)
-    hi = float(hist.get_max_value()) if exact_max_ns is None else float(exact_max_ns)
-    hi = max(hi, lo)
-
-    def clamp(v: float) -> float:
-        return min(max(float(v), lo), hi)
-
-    p = {name: clamp(hist.get_value_at_percentile(q)) for name, q in PERCENTILES}
+    hi = max(float(hist.get_max_value()) if exact_max_ns is None else float(exact_max_ns), lo)
+    p = {name: value_at(hist, q, lo, hi) for name, q in PERCENTILES}
     return LatencyPercentiles(count=int(hist.get_total_count()), min_ns=lo, p50_ns=p["p50"],
                               p90_ns=p["p90"], p99_ns=p["p99"], p999_ns=p["p99.9"], max_ns=hi)
 

@@ -6,7 +6,6 @@ so a bucket is at most 1/64 of its value wide.
 """
 from __future__ import annotations
 
-import math
 from typing import Iterable
 
 from .stats import LatencySummary
@@ -43,21 +42,14 @@ def summarize(buckets: Iterable[tuple[int, int]], count: int, total: int, lo: in
     min and max [cycles] as the C side kept them. Percentiles are the highest
     value of the bucket holding that rank (HdrHistogram's convention), clamped
     to the exact min and max. None if nothing was received."""
+    from ..hdr import histogram_from_buckets, value_at
+
     nonempty = sorted((i, n) for i, n in buckets if n > 0)
     if count <= 0 or not nonempty:
         return None, ()
     ns = 1e9 / float(tsc_hz)
-
-    def percentile(p: float) -> float:
-        rank = max(1, math.ceil(p / 100.0 * count))
-        seen = 0
-        for i, n in nonempty:
-            seen += n
-            if seen >= rank:
-                return min(max(bucket_bounds(i)[1] - 1, lo), hi) * ns
-        return hi * ns
-
-    summary = LatencySummary(min_ns=lo * ns, avg_ns=total / count * ns, p50_ns=percentile(50),
-                             p99_ns=percentile(99), max_ns=hi * ns)
     hist = tuple((bucket_bounds(i)[1] * ns, n) for i, n in nonempty)
+    hdr = histogram_from_buckets(hist)  # the one percentile engine (pktlab.hdr), as analysis reads them
+    summary = LatencySummary(min_ns=lo * ns, avg_ns=total / count * ns, p50_ns=value_at(hdr, 50, lo * ns, hi * ns),
+                             p99_ns=value_at(hdr, 99, lo * ns, hi * ns), max_ns=hi * ns)
     return summary, hist

@@ -41,9 +41,10 @@ def test_percentiles_from_a_known_histogram():
     s, hist = summarize(counts.items(), len(vals), sum(vals), 100, 5000, 1e9)
     assert s.min_ns == 100 and s.max_ns == 5000
     assert s.avg_ns == pytest.approx(sum(vals) / 100)
-    assert s.p50_ns == 100  # exact: below 128 cycles a bucket is one cycle wide
+    # the highest value of the bucket holding the rank: below 128 cycles a bucket is one cycle wide
+    assert s.p50_ns == 101
     lo, hi = bucket_bounds(bucket_index(1000))
-    assert lo <= s.p99_ns < hi  # rank 99 is in the 1000-cycle bucket
+    assert lo < s.p99_ns <= hi  # rank 99 is in the 1000-cycle bucket: its upper bound
     assert s.min_ns <= s.p50_ns <= s.p99_ns <= s.max_ns
     assert [n for _, n in hist] == [90, 9, 1]
     assert [u for u, _ in hist] == [bucket_bounds(bucket_index(v))[1] for v in (100, 1000, 5000)]
@@ -56,3 +57,19 @@ def test_scaled_by_tsc_frequency():
 
 def test_empty():
     assert summarize([], 0, 0, 0, 0, 1e9) == (None, ())
+
+
+def test_the_generators_summary_and_the_analysis_agree():
+    """Before: the generator took its percentiles one way (bucket upper bound - 1 cycle) and
+    the analysis another (HdrHistogram at the upper bound): p50 100 vs 101 ns here."""
+    from pktlab.analysis.latency import trial_percentiles
+    from pktlab.gen.stats import TrialStats
+
+    vals = [100] * 50 + [700] * 40 + [3000] * 9 + [90000]
+    counts = {}
+    for v in vals:
+        counts[bucket_index(v)] = counts.get(bucket_index(v), 0) + 1
+    s, hist = summarize(counts.items(), len(vals), sum(vals), 100, 90000, 2.6e9)
+    stats = TrialStats(None, 1.0, 1.0, 100, 100, 0, 0, 0, latency=s, latency_histogram=hist)
+    p = trial_percentiles(stats)
+    assert (p.p50_ns, p.p99_ns, p.min_ns, p.max_ns) == (s.p50_ns, s.p99_ns, s.min_ns, s.max_ns)
