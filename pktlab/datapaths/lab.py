@@ -13,8 +13,8 @@ import dataclasses
 from dataclasses import dataclass
 import functools
 import os
-import time
 
+from .. import wait
 from ..errors import PrecheckError, StepError
 from ..gen.step import StartGenerator
 from ..host import hugepages
@@ -308,11 +308,8 @@ class LabPath(DataPath):
         """Until every generator port has link (a physical link needs its cable and
         autonegotiation); StepError with `hint` when it does not come."""
         gen = ctx.live["generator"]
-        deadline = time.monotonic() + timeout
-        while not all(gen.link_up()):
-            if time.monotonic() > deadline:
-                raise StepError(f"generator ports without link after {timeout:.0f} s ({gen.link_up()}): {hint}")
-            time.sleep(0.2)
+        wait.until(lambda: all(gen.link_up()), timeout, 0.2, lambda _: StepError(
+            f"generator ports without link after {timeout:.0f} s ({gen.link_up()}): {hint}"))
 
     def dpdk_generator_step(self, pcis, traffic=None):
         """The generator's DPDK backend on PCI functions, its lcores and memory where

@@ -22,13 +22,13 @@ from __future__ import annotations
 import errno as _errno
 import logging
 import os
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pyroute2 import IPRoute, netns as _netns
 from pyroute2.netlink.exceptions import NetlinkError
 
+from .. import wait
 from ..errors import StepError
 from ..plan import Step
 from .names import check_netns_name
@@ -108,14 +108,8 @@ def link_kind(msg) -> str | None:
 
 def wait_until(check, what: str, op: str, obj: str, netns: str | None, timeout: float = WAIT_S):
     """Poll `check()` until it returns a true value; ETIMEDOUT NetError naming `what` otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise NetError(op, obj, netns, _errno.ETIMEDOUT, f"the kernel did not show {what} within {timeout:.0f} s")
-        time.sleep(POLL_S)
+    return wait.until(check, timeout, POLL_S, lambda _: NetError(
+        op, obj, netns, _errno.ETIMEDOUT, f"the kernel did not show {what} within {timeout:.0f} s"))
 
 
 def link_up(ipr, ifname: str, netns: str | None, index: int, timeout: float = WAIT_S):

@@ -23,9 +23,9 @@ gives the same verdict read-only, for a precheck before any step runs.
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 
+from .. import wait
 from ..errors import StepError
 from ..inventory import sysfs as _sysfs
 from ..plan import Step
@@ -82,15 +82,9 @@ def bind_refusal(pci: str, driver: str, root: str = "/", allow_in_use: bool = Fa
 
 
 def _wait_driver(pci: str, root: str, want: str | None, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        got = current_driver(pci, root)
-        if got == want:
-            return
-        if time.monotonic() > deadline:
-            raise StepError(f"{what}: {pci} is bound to {got or 'no driver'} after {WAIT_S:.0f} s, "
-                            f"not {want or 'none'} (see dmesg)")
-        time.sleep(POLL_S)
+    wait.until(lambda: current_driver(pci, root) == want, WAIT_S, POLL_S, lambda _: StepError(
+        f"{what}: {pci} is bound to {current_driver(pci, root) or 'no driver'} after {WAIT_S:.0f} s, "
+        f"not {want or 'none'} (see dmesg)"))
 
 
 @dataclass

@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from .. import wait
 from ..errors import StepError
 
 
@@ -83,13 +84,11 @@ def stop(pid: int, comm: str, timeout: float = 10.0) -> bool:
 
 
 def _wait_gone(pid: int, comm: str, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def gone() -> bool:
         reap(pid)  # if it is our child, so it does not linger as a zombie
-        if not is_running(pid, comm):
-            return True
-        time.sleep(0.05)
-    return False
+        return not is_running(pid, comm)
+
+    return wait.until(gone, timeout, 0.05)
 
 
 def run(cmd: list[str], env: dict | None = None, timeout: float = 60.0, what: str | None = None,

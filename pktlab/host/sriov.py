@@ -23,6 +23,7 @@ import re
 import time
 from dataclasses import dataclass
 
+from .. import wait
 from ..errors import StepError
 from ..inventory import sysfs as _sysfs
 from ..plan import Step
@@ -364,16 +365,12 @@ class ConfigureVf(Step):
 
     def _wait(self, want: dict, what: str):
         """Until the PF reports the VF as asked (some drivers apply it from a work queue)."""
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            _, vfs = netlink.read(self.pf_ifname)
-            got = vfs.get(self.vf, {})
-            diff = {k: v for k, v in _flat(want).items() if got.get(k) != v}
-            if not diff:
-                return
-            if time.monotonic() > deadline:
-                raise StepError(f"{what}: the PF still reports {', '.join(f'{k} {got.get(k)}' for k in diff)}")
-            time.sleep(POLL_S)
+        def differs() -> dict:
+            got = netlink.read(self.pf_ifname)[1].get(self.vf, {})
+            return {k: got.get(k) for k, v in _flat(want).items() if got.get(k) != v}
+
+        wait.until(lambda: not differs(), WAIT_S, POLL_S, lambda _: StepError(
+            f"{what}: the PF still reports {', '.join(f'{k} {v}' for k, v in differs().items())}"))
 
 
 def _flat(req: dict) -> dict:

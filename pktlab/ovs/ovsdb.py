@@ -8,11 +8,11 @@ waits for its ports itself and reports the port's name and error.
 """
 from __future__ import annotations
 
-import time
 
 from ovsdbapp.backend.ovs_idl import connection, transaction
 from ovsdbapp.schema.open_vswitch import impl_idl
 
+from .. import wait
 from ..errors import StepError
 
 
@@ -68,20 +68,16 @@ class OvsDb:
 
     def wait_ports_up(self, names, timeout: float) -> None:
         """Until each interface has an OpenFlow port number and link up; else say which is not."""
-        deadline = time.monotonic() + timeout
-        while True:
+        def down() -> dict:
             state = {n: self.interface(n) for n in names}
-            down = {n: r for n, r in state.items()
-                    if not r or _ofport(r) < 1 or r.get("link_state") != "up"}
-            if not down:
-                return
-            if time.monotonic() > deadline:
-                why = "; ".join(
-                    f"{n}: ofport={_ofport(r)}, link_state={r.get('link_state') or 'unknown'}"
-                    + (f", error={r['error']}" if r.get("error") else "")
-                    for n, r in down.items())
-                raise StepError(f"port(s) not up after {timeout:.0f} s: {why}")
-            time.sleep(0.2)
+            return {n: r for n, r in state.items() if not r or _ofport(r) < 1 or r.get("link_state") != "up"}
+
+        def fail(_):
+            why = "; ".join(f"{n}: ofport={_ofport(r)}, link_state={r.get('link_state') or 'unknown'}"
+                            + (f", error={r['error']}" if r.get("error") else "") for n, r in down().items())
+            return StepError(f"port(s) not up after {timeout:.0f} s: {why}")
+
+        wait.until(lambda: not down(), timeout, 0.2, fail)
 
     def close(self):
         self._conn.stop(timeout=5)
