@@ -23,7 +23,7 @@ def streams_for(traffic, nb_ports: int = 2):
 
     t = traffic
 
-    from ..scenario import IMIX
+    from ..scenario.checks import IMIX
 
     # IMIX: one stream per size and direction, weighted 7:4:1 (the generator's turns)
     mix = IMIX if t.imix else ((t.frame_size, 1),)
@@ -41,7 +41,7 @@ def streams_for(traffic, nb_ports: int = 2):
 def kernel_mode_for(traffic) -> str:
     """The generator's kernel backend for these frames: AF_XDP (faster) where the
     frames fit its buffers, AF_PACKET (any size) where they do not."""
-    from ..scenario import AFXDP_MAX_FRAME
+    from ..scenario.checks import AFXDP_MAX_FRAME
 
     return "afpacket" if traffic.max_frame > AFXDP_MAX_FRAME else "afxdp"
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, TextIO
 
 if TYPE_CHECKING:
-    from .measurer import SearchTrial
+    from .trial import SearchTrial
 
 
 @dataclass(frozen=True)
