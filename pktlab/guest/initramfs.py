@@ -10,6 +10,7 @@ sets up one forwarder and prints READY or FAILED on the serial console.
 """
 from __future__ import annotations
 
+import graphlib
 import gzip
 import os
 import stat
@@ -165,27 +166,23 @@ def module_depends(ko: bytes) -> list[str]:
 
 def module_order(wanted, depends: dict[str, list[str]]) -> list[str]:
     """Load order for `wanted` (and what they need): every module after its
-    dependencies; otherwise in the order asked. Raises if a dependency is unknown
-    or the graph has a cycle."""
-    order: list[str] = []
-    visiting: set[str] = set()
-
-    def visit(name, chain):
-        if name in order:
-            return
-        if name in visiting:
-            raise ValueError(f"module dependency cycle: {' -> '.join(chain + [name])}")
+    dependencies (graphlib's topological order). Raises ValueError if a dependency
+    is unknown or the graph has a cycle."""
+    graph = graphlib.TopologicalSorter()
+    todo, seen = [(name, "the forwarder") for name in wanted], set()
+    while todo:
+        name, needed_by = todo.pop(0)
+        if name in seen:
+            continue
         if name not in depends:
-            raise ValueError(f"module {name} (needed by {chain[-1] if chain else 'the forwarder'}) not found")
-        visiting.add(name)
-        for dep in depends[name]:
-            visit(dep, chain + [name])
-        visiting.discard(name)
-        order.append(name)
-
-    for name in wanted:
-        visit(name, [])
-    return order
+            raise ValueError(f"module {name} (needed by {needed_by}) not found")
+        seen.add(name)
+        graph.add(name, *depends[name])
+        todo += [(dep, name) for dep in depends[name]]
+    try:
+        return list(graph.static_order())
+    except graphlib.CycleError as e:
+        raise ValueError(f"module dependency cycle: {' -> '.join(reversed(e.args[1]))}") from None
 
 
 # --- /init --------------------------------------------------------------------
