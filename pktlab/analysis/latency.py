@@ -14,7 +14,7 @@ from typing import Iterable
 
 from hdrh.histogram import HdrHistogram
 
-from pktlab.gen.stats import TrialStats
+from pktlab.results.stats import TrialStats
 from pktlab.hdr import histogram_from_buckets, new_histogram, value_at  # noqa: F401  (re-exported)
 
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99.9", 99.9))

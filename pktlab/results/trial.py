@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pktlab.gen.stats import TrialStats
+from pktlab.results.stats import TrialStats
 
 from .fields import build, check_trial_stats, get
 

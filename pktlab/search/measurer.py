@@ -39,7 +39,7 @@ from typing import Callable, Iterable
 from MLRsearch import AbstractMeasurer, MeasurementResult
 
 from pktlab.errors import PktlabError
-from pktlab.gen.stats import TrialStats
+from pktlab.results.stats import TrialStats
 
 from .progress import ProgressEvent, running_bounds
 from .trial import SearchTrial

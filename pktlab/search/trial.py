@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pktlab.gen.stats import TrialStats
+from pktlab.results.stats import TrialStats
 
 
 @dataclass(frozen=True)

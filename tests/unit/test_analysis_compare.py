@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 from tests.search_records import searched
 from pktlab.analysis import (compare, format_comparison, frame_size_figure, judge,
                              latency_figure, save_figure, search_of)
-from pktlab.gen.stats import LatencySummary, TrialStats
+from pktlab.results.stats import LatencySummary, TrialStats
 from pktlab.results import SCHEMA_VERSION, Provenance, Result, Trial
 from pktlab.units import LineRate
 

@@ -2,7 +2,7 @@ import pytest
 
 from pktlab.analysis import (decode_histogram, encode_histogram, histogram_from_buckets, merge,
                              percentiles, trial_percentiles)
-from pktlab.gen.stats import LatencySummary, TrialStats
+from pktlab.results.stats import LatencySummary, TrialStats
 
 # 1000 frames: 500 at <= 1 us, 400 at <= 2 us, 90 at <= 5 us, 9 at <= 20 us, 1 at <= 1 ms
 BUCKETS = ((1000.0, 500), (2000.0, 400), (5000.0, 90), (20000.0, 9), (1_000_000.0, 1))

@@ -5,7 +5,7 @@ import pytest
 from tests.search_records import searched as search_record
 from pktlab.analysis.charts import bars_64b, figure_64b, plot_results
 from pktlab.errors import PktlabError
-from pktlab.gen.stats import TrialStats
+from pktlab.results.stats import TrialStats
 from pktlab.results import SCHEMA_VERSION, Provenance, Result, Trial
 from pktlab.units import LineRate
 

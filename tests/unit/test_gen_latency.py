@@ -63,7 +63,7 @@ def test_the_generators_summary_and_the_analysis_agree():
     """Before: the generator took its percentiles one way (bucket upper bound - 1 cycle) and
     the analysis another (HdrHistogram at the upper bound): p50 100 vs 101 ns here."""
     from pktlab.analysis.latency import trial_percentiles
-    from pktlab.gen.stats import TrialStats
+    from pktlab.results.stats import TrialStats
 
     vals = [100] * 50 + [700] * 40 + [3000] * 9 + [90000]
     counts = {}

@@ -9,7 +9,7 @@ import pytest
 
 from pktlab import cli, datapaths
 from pktlab import scenario as scenario_mod
-from pktlab.gen.stats import TrialStats
+from pktlab.results.stats import TrialStats
 from pktlab.measure import Session, max_load, run_method
 from pktlab.results import load_result, load_results, write_result
 from pktlab.runner import Runner

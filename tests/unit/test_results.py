@@ -4,7 +4,7 @@ import re
 import pytest
 
 from pktlab.errors import PktlabError
-from pktlab.gen.stats import LatencySummary, PortStats, TrialStats
+from pktlab.results.stats import LatencySummary, PortStats, TrialStats
 from pktlab.results import (SCHEMA_VERSION, Provenance, Result, Trial, load_result, load_results,
                             write_result)
 

@@ -58,7 +58,7 @@ class LossyGen:
         self.lost_share, self.rates = lost_share, []
 
     def trial(self, rate, duration, drain):
-        from pktlab.gen.stats import TrialStats
+        from pktlab.results.stats import TrialStats
 
         self.rates.append(rate)
         tx = round(rate * duration)

@@ -15,7 +15,7 @@ import pytest
 
 from pktlab import datapaths, journal
 from pktlab.errors import PktlabError
-from pktlab.gen.stats import TrialStats
+from pktlab.results.stats import TrialStats
 from pktlab.host import process
 from pktlab.plan import Plan, Step
 from pktlab.runner import Runner

@@ -1,6 +1,6 @@
 import pytest
 
-from pktlab.gen.stats import TrialStats
+from pktlab.results.stats import TrialStats
 from pktlab.search import SearchError, TrialMeasurer, to_measurement
 
 

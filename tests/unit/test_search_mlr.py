@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from pktlab.gen.stats import TrialStats
+from pktlab.results.stats import TrialStats
 from pktlab.search import (GENERATOR_TOLERANCE, PRESETS, SearchError, SearchGoal,
                            SearchInterrupted, goals_for, run_search)
 

@@ -59,3 +59,12 @@ def test_measuring_and_results_load_no_plotting():
             "print('matplotlib' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.splitlines() == ["[]", "True"]
+
+
+def test_results_and_analysis_load_no_generator():
+    """Results store what the generator measured without importing it (before: results.py
+    imported pktlab.gen.stats, and with it the generator package)."""
+    code = ("import sys, pktlab.results, pktlab.analysis.compare, pktlab.analysis.export, pktlab.analysis.latency\n"
+            "print(sorted(m for m in sys.modules if m.startswith('pktlab.gen')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.splitlines() == ["[]"]
