@@ -26,10 +26,12 @@ def sleeper(seconds=30):
     return subprocess.Popen(["sleep", str(seconds)])
 
 
-def wait_until_raised(seconds: float) -> float:
-    """Sleep in small steps (as the runner's waits do); returns how long until ProcessDied."""
+def wait_until_raised(seconds: float, kill=lambda: None) -> float:
+    """kill(), then sleep in small steps (as the runner's waits do); returns how long
+    until ProcessDied. The kill is inside: the death may raise right after it."""
     t0 = time.monotonic()
     with pytest.raises(ProcessDied) as err:
+        kill()
         while time.monotonic() - t0 < seconds:
             time.sleep(0.05)
     wait_until_raised.err = err.value
@@ -49,8 +51,7 @@ def test_a_killed_child_raises_at_once_with_signal_and_log_tail(watcher, tmp_pat
     p = sleeper()
     watcher.add(p.pid, "some-daemon", "sleep", (log,))
     watcher.arm()
-    os.kill(p.pid, signal.SIGKILL)
-    took = wait_until_raised(5)
+    took = wait_until_raised(5, lambda: os.kill(p.pid, signal.SIGKILL))
     e = wait_until_raised.err
     assert took < 1.0
     assert (e.name, e.pid) == ("some-daemon", p.pid)
@@ -87,8 +88,7 @@ def test_a_process_that_is_not_our_child_is_found_by_polling(watcher, tmp_path):
         watcher.add(pid, "orphan", "sleep", (tmp_path / "missing.log",))
         watcher.arm()
         assert watcher.death() is None
-        os.kill(pid, signal.SIGKILL)
-        took = wait_until_raised(5)
+        took = wait_until_raised(5, lambda: os.kill(pid, signal.SIGKILL))
     finally:
         process.stop(pid, "sleep", timeout=1)
     assert took < 1.0  # the poll period is 0.2 s here
@@ -119,8 +119,7 @@ def test_it_raises_once(watcher):
     watcher.add(a.pid, "a", "sleep")
     watcher.add(b.pid, "b", "sleep")
     watcher.arm()
-    a.kill()
-    wait_until_raised(5)
+    wait_until_raised(5, a.kill)
     b.kill()
     time.sleep(0.5)  # unwinding: a second death does not interrupt it
     a.wait(), b.wait()
@@ -131,9 +130,11 @@ def test_a_forked_child_does_not_act_on_the_parents_watcher(watcher, tmp_path):
     watcher.add(p.pid, "a", "sleep")
     watcher.arm()
     marker = tmp_path / "child"
+    go_r, go_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # as pyroute2 does to enter a namespace
         try:
+            os.read(go_r, 1)
             os.kill(p.pid, signal.SIGKILL)
             time.sleep(0.3)
             watcher._on_sigchld(signal.SIGCHLD, None)  # must not raise here
@@ -141,9 +142,11 @@ def test_a_forked_child_does_not_act_on_the_parents_watcher(watcher, tmp_path):
         finally:
             os._exit(0)
     with pytest.raises(ProcessDied):  # the parent's watcher does act
+        os.write(go_w, b"x")
         for _ in range(40):
             time.sleep(0.05)
     os.waitpid(pid, 0)
+    os.close(go_r), os.close(go_w)
     assert marker.read_text() == "ok"
     p.wait()
 
