@@ -109,9 +109,6 @@ class Watcher:
         """Before stopping a process on purpose."""
         self._procs.pop(pid, None)
 
-    def watched(self) -> list[Watched]:
-        return list(self._procs.values())
-
     # -- looking --------------------------------------------------------------
     def death(self) -> ProcessDied | None:
         """The first watched process found dead, as the error to report; None if all run."""

@@ -62,8 +62,8 @@ class FakeGen:
     def trial(self, rate, duration, drain):
         self.n += 1
         if self.n == 2:
+            FakeGen.killed_at = time.monotonic()  # first: the death may raise right after the kill
             os.kill(self.ctx.live["pid"], signal.SIGKILL)
-            FakeGen.killed_at = time.monotonic()
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:  # as the real one waits: select() in small steps
                 time.sleep(0.05)
