@@ -1,4 +1,4 @@
-"""The QEMU guest as a plan step, and a small QMP client.
+"""The QEMU guest as a plan step (QMP through guest/qmp.py).
 
 `StartGuest` starts `qemu-system-x86_64` paused (-S), pins its vCPU threads
 (ids from QMP `query-cpus-fast`) and keeps every other thread on the emulator
@@ -13,12 +13,10 @@ other end of every socket is connected, so the ready timeout covers the switch.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -29,6 +27,7 @@ from ..host import process
 from ..plan import Step
 from . import accel as accel_mod
 from .console import Console, ConsoleFailure
+from .qmp import QmpClient, QmpError  # noqa: F401  (QmpError re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -37,80 +36,6 @@ NIC_MODES = ("server", "client", "udp")
 QUEUE_SIZE = 1024  # 256-entry rings drop under load (HOST-NOTES)
 NIC_SLOT = 0x10  # NIC i sits at PCI slot NIC_SLOT + i: the guest sees them in this order
 SUN_PATH_MAX = 107
-
-
-class QmpError(StepError):
-    """QMP answered with an error, or not at all."""
-
-
-class QmpClient:
-    """QEMU Machine Protocol over a unix socket: greeting, capabilities, commands."""
-
-    def __init__(self, path: str | Path):
-        self.path = str(path)
-        self.sock: socket.socket | None = None
-        self._buf = b""
-
-    def connect(self, timeout: float = 10.0, alive=lambda: True) -> dict:
-        """Connect (retrying until the socket accepts), read the greeting, leave
-        negotiation mode. alive() False stops the wait early."""
-        deadline = time.monotonic() + timeout
-        while True:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                s.connect(self.path)
-                break
-            except (FileNotFoundError, ConnectionRefusedError):
-                s.close()
-                if time.monotonic() >= deadline or not alive():
-                    raise QmpError(f"QMP socket {self.path}: nobody listening") from None
-                time.sleep(0.05)
-        self.sock = s
-        greeting = self._read(deadline, alive)
-        if "QMP" not in greeting:
-            raise QmpError(f"QMP {self.path}: unexpected greeting {greeting}")
-        self.execute("qmp_capabilities", timeout=max(0.5, deadline - time.monotonic()))
-        return greeting
-
-    def execute(self, command: str, arguments: dict | None = None, timeout: float = 10.0):
-        if self.sock is None:
-            raise QmpError("QMP: not connected")
-        msg = {"execute": command}
-        if arguments:
-            msg["arguments"] = arguments
-        self.sock.sendall(json.dumps(msg).encode() + b"\n")
-        deadline = time.monotonic() + timeout
-        while True:
-            reply = self._read(deadline)
-            if "event" in reply:
-                continue
-            if "error" in reply:
-                raise QmpError(f"QMP {command}: {reply['error'].get('desc', reply['error'])}")
-            if "return" in reply:
-                return reply["return"]
-
-    def _read(self, deadline: float, alive=lambda: True) -> dict:
-        while b"\n" not in self._buf:
-            left = deadline - time.monotonic()
-            if left <= 0 or not alive():
-                raise QmpError(f"QMP {self.path}: no answer")
-            self.sock.settimeout(min(left, 0.5))
-            try:
-                chunk = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError as e:
-                raise QmpError(f"QMP {self.path}: {e}") from None
-            if not chunk:
-                raise QmpError(f"QMP {self.path}: connection closed")
-            self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def close(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
 
 
 def _nic_tuple(n) -> tuple[str, str, str]:

@@ -150,7 +150,8 @@ def test_pinning_puts_vcpus_on_their_cores_and_the_rest_on_the_emulator_cores(tm
 
 
 class FakeQmp(threading.Thread):
-    """A QMP server speaking just enough: greeting, capabilities, an event, one error."""
+    """A QMP server speaking just enough, as QEMU does: greeting, capabilities, an event,
+    one error; replies carry the command's id."""
 
     def __init__(self, path):
         super().__init__(daemon=True)
@@ -159,25 +160,37 @@ class FakeQmp(threading.Thread):
         self.srv.listen(1)
         self.seen = []
 
+    def messages(self, conn):
+        """JSON objects as they come: QEMU parses a stream, clients need not end lines."""
+        buf, dec = "", json.JSONDecoder()
+        while chunk := conn.recv(4096):
+            buf += chunk.decode()
+            while buf.strip():
+                try:
+                    msg, end = dec.raw_decode(buf.lstrip())
+                except ValueError:
+                    break
+                buf = buf.lstrip()[end:]
+                yield msg
+
     def run(self):
         conn, _ = self.srv.accept()
-        f = conn.makefile("rwb")
 
         def send(obj):
-            f.write(json.dumps(obj).encode() + b"\r\n")
-            f.flush()
+            conn.sendall(json.dumps(obj).encode() + b"\r\n")
 
-        send({"QMP": {"version": {"qemu": {"major": 7, "minor": 2}}, "capabilities": []}})
-        for line in f:
-            cmd = json.loads(line)["execute"]
+        send({"QMP": {"version": {"qemu": {"major": 7, "minor": 2, "micro": 0}, "package": ""},
+                      "capabilities": []}})
+        for msg in self.messages(conn):
+            cmd, ids = msg["execute"], ({"id": msg["id"]} if "id" in msg else {})
             self.seen.append(cmd)
             if cmd == "query-cpus-fast":
-                send({"event": "RESUME", "timestamp": {}})
-                send({"return": [{"cpu-index": 0, "thread-id": 4242}]})
+                send({"event": "RESUME", "data": {}, "timestamp": {"seconds": 0, "microseconds": 0}})
+                send({"return": [{"cpu-index": 0, "thread-id": 4242}], **ids})
             elif cmd == "nope":
-                send({"error": {"class": "CommandNotFound", "desc": "The command nope has not been found"}})
+                send({"error": {"class": "CommandNotFound", "desc": "The command nope has not been found"}, **ids})
             else:
-                send({"return": {}})
+                send({"return": {}, **ids})
         conn.close()
 
 
