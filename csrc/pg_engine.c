@@ -257,8 +257,12 @@ int
 pg_account_frame(struct pg_ctx *ctx, uint32_t pi, const uint8_t *frame, uint32_t len,
 		 uint64_t now_tsc)
 {
+	uint32_t own;
+
 	PG_PORT_CHECK(ctx, pi);
-	return pg_rx_account(&ctx->lc[0].rx, pi, frame, len, now_tsc);
+	own = pg_rx_account(&ctx->lc[0].rx, pi, frame, len, now_tsc);
+	pg_rx_burst_done(&ctx->lc[0].rx, pi, 1, own);
+	return (int)own;
 }
 
 int
@@ -301,7 +305,7 @@ pg_stats_add(struct pg_stats *out, const struct pg_ctx *ctx, const struct pg_lco
 			o->tx += a->tx;
 			o->tx_dropped += a->tx_dropped;
 			o->tx_nombuf += a->tx_nombuf;
-			o->rx += a->rx;
+			o->rx += a->unique + a->duplicates;	/* the loop counts no rx */
 			o->unique += a->unique;
 			o->duplicates += a->duplicates;
 			o->reordered += a->reordered;
