@@ -66,10 +66,12 @@ struct pg_stream_config {
 	uint32_t weight;	/* bursts per round, 1..PG_WEIGHT_MAX (IMIX 7:4:1); 0 = 1 */
 };
 
-/* pg_config.backend */
-#define PG_BACKEND_DPDK 0	/* ethdev ports; EAL initialised first (pg_eal_init) */
-#define PG_BACKEND_AFPACKET 1	/* kernel interfaces: TPACKET_V2 TX/RX rings, qdisc bypass */
-#define PG_BACKEND_AFXDP 2	/* kernel interfaces: AF_XDP sockets, XDP program on RX ports */
+/* pg_config.backend: DPDK ethdev ports (EAL initialised first, pg_eal_init);
+ * kernel interfaces through TPACKET_V2 TX/RX rings (qdisc bypass); kernel
+ * interfaces through AF_XDP sockets (XDP program on RX ports). */
+#define PG_BACKEND_DPDK 0
+#define PG_BACKEND_AFPACKET 1
+#define PG_BACKEND_AFXDP 2
 
 struct pg_config {
 	uint32_t backend;	/* PG_BACKEND_* */

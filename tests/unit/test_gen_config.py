@@ -124,6 +124,14 @@ def test_each_backend_is_one_row_of_the_table():
         cfg(ports=("net_ring0", "net_ring0,size=64"))
 
 
+def test_the_table_names_the_c_backends():
+    from pktlab._pktgen import lib
+    from pktlab.gen.config import IO_BACKENDS
+
+    assert {name: io.c_id for name, io in IO_BACKENDS.items()} == {
+        "dpdk": lib.PG_BACKEND_DPDK, "afpacket": lib.PG_BACKEND_AFPACKET, "afxdp": lib.PG_BACKEND_AFXDP}
+
+
 def test_eal_argv_lists_the_lcores():
     two = (StreamSpec(0, 0, T64, flows=2),)
     c = cfg(core=0, lcores=(0, 1), streams=two)
