@@ -111,7 +111,7 @@ class GenConfig:
     with the loops, see nb_mbufs); afpacket a TX ring per stream and loop and
     an RX ring per port and loop, in a fanout group that spreads flows by hash;
     afxdp a socket per device queue, so a port a loop sends on needs as many
-    queues as loops (a veth has one).
+    queues as loops (a veth has one unless made with numtxqueues/numrxqueues).
 
     backend "kernel": ports are kernel interfaces, "IFNAME" in the worker's
     namespace or "IFNAME@NETNS" (a namespace under /var/run/netns; the name

@@ -14,6 +14,7 @@ import ipaddress
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 from contextlib import contextmanager
@@ -382,7 +383,7 @@ def test_afpacket_two_loops_split_the_rate_and_lose_nothing(tmp_path, state_dir,
 
 
 def test_afxdp_two_loops_on_a_one_queue_veth_are_refused_naming_the_port(tmp_path, state_dir, tag):
-    """AF_XDP gives each loop a socket on a queue of its own; a veth has one."""
+    """AF_XDP gives each loop a socket on a queue of its own; a veth has one unless made with more."""
     if not set(LOOP_CORES) <= os.sched_getaffinity(0):
         pytest.skip(f"needs cores {LOOP_CORES}")
     with veth_pair(state_dir, tag) as pair:
@@ -393,3 +394,46 @@ def test_afxdp_two_loops_on_a_one_queue_veth_are_refused_naming_the_port(tmp_pat
         assert wait_no_xdp(pair) == {}
     assert f"port {pair.ports[0]}: 2 loops send on 2 queues, the device has 1" in err.value.reason
     assert "afpacket" in err.value.reason
+
+
+@contextmanager
+def two_queue_pair(state_dir, tag):
+    """As veth_pair, but the veths have two queues each way (the host steps make
+    one-queue pairs): ip link add ... numtxqueues 2 numrxqueues 2."""
+    L, N = (lambda s: names.link_name(tag, s)), (lambda s: names.netns_name(tag, s))
+    pair = Pair(L("a0"), L("b0"), N("a"), N("b"))
+    queues = ("numtxqueues", "2", "numrxqueues", "2")
+    with Applied(journal.Journal.create(state_dir, "kgen2q"), RunContext(state_dir, "kgen2q")) as a:
+        a.apply_all([AddNetns(pair.na), AddNetns(pair.nb)])
+        subprocess.run(["ip", "link", "add", pair.a0, *queues, "netns", pair.na, "type", "veth",
+                        "peer", "name", pair.b0, *queues, "netns", pair.nb], check=True)
+        for ifname, ns in ((pair.a0, pair.na), (pair.b0, pair.nb)):
+            subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{ifname}.disable_ipv6=1"],
+                           check=True)
+            subprocess.run(["ip", "-n", ns, "link", "set", ifname, "up"], check=True)
+        yield pair
+    assert a.undo_errors == []
+
+
+def test_afxdp_two_loops_on_two_queue_veths(tmp_path, state_dir, tag):
+    """Loop i sends from the socket on queue i; veth hands what its TX queue i
+    sends to the peer's RX queue i, whose socket is loop i's: each loop gets its
+    own frames back, none is lost, counted twice or taken by the other loop."""
+    if not set(LOOP_CORES) <= os.sched_getaffinity(0):
+        pytest.skip(f"needs cores {LOOP_CORES}")
+    with two_queue_pair(state_dir, tag) as pair:
+        with GeneratorProcess(two_loops(pair, "afxdp"), tmp_path / "gen.log") as gen:
+            gen.wait_ready(30)
+            assert "2 queues" in gen.backend_info
+            s = gen.trial(100_000, 1.0)
+            loops = gen.loops
+            top = gen.trial(None, 0.5)
+            top_loops = gen.loops
+        assert_gone(gen)
+        assert wait_no_xdp(pair) == {}
+    assert (s.lost, s.duplicates, s.reordered, s.tx_dropped, s.interrupted) == (0, 0, 0, 0, False)
+    assert abs(s.tx_packets - 100_000) <= 1 and s.rx_packets == s.tx_packets
+    assert [lp.tx_packets for lp in loops] == [50_000, 50_000]
+    assert [lp.rx_packets for lp in loops] == [lp.tx_packets for lp in loops]
+    assert all(lp.tx_packets > 0 for lp in top_loops) and top.rx_packets > 0
+    print(f"afxdp, 2 loops on 2-queue veths: max {top.tx_pps / 1e6:.3f} Mpps both ways, lost {top.lost}")
