@@ -7,15 +7,23 @@ TX-only stream (rx_port None) through its worker process, exactly as a run
 does, with one poll loop per core (GenConfig.lcores) and as many flows as
 loops; testpmd runs --forward-mode=txonly --txpkts=64 with one forwarding
 lcore per core and as many queues (its main lcore shares the first core: it
-only sleeps and prints). testpmd's rate is the mean of its periodic Tx-pps
-(the first period, which includes start-up, is dropped). Rounds alternate the
-two; medians are compared, for each set of cores given.
+only sleeps and prints). Both are measured in the same steady state: pktlab's
+worker runs a discarded warm-up trial of --warmup seconds before the measured
+one, and testpmd's periodic Tx-pps are averaged after the same warm-up.
 
-    python bench/gen_vs_testpmd.py [--lcores 1 0,1] [--duration 10] [--rounds 3] [--huge-dir DIR]
+A round is one run of each, back to back, in alternating order (pktlab first
+in odd rounds, testpmd first in even ones), and its ratio is taken within the
+round: what else runs on the machine (on a shared 2-core host: other sessions'
+builds and tests) then slows both sides of a ratio alike instead of whichever
+tool happened to run while it did. The figure is the median of the rounds'
+ratios; the spread of the rounds' ratios is printed with it.
 
-Prints both figures per set and, last, ratio=X.XX (pktlab / testpmd) of the
-last set. Needs root. On a 2-core machine two busy lcores share the CPUs with
-the kernel and the bench itself: the 2-lcore figures are noisy.
+    python bench/gen_vs_testpmd.py [--lcores 1 0,1] [--duration 10] [--rounds 3] [--warmup 2] [--huge-dir DIR]
+
+Prints both figures per round and set and, last, ratio=X.XX (pktlab /
+testpmd) of the last set. Needs root. On a 2-core machine two busy lcores
+share the CPUs with the kernel and the bench itself: the 2-lcore figures are
+noisy.
 """
 from __future__ import annotations
 
@@ -44,7 +52,7 @@ def mem_args(huge_dir: str | None) -> list[str]:
     return ["--no-huge", "-m", "1024", "--no-shconf"]
 
 
-def run_pktlab(cores: tuple[int, ...], duration: float, huge_dir: str | None, log: Path) -> float:
+def run_pktlab(cores: tuple[int, ...], duration: float, warmup: float, huge_dir: str | None, log: Path) -> float:
     from pktlab.gen import GenConfig, GeneratorProcess, StreamSpec, build_frame
 
     cfg = GenConfig(eal_args=("--no-pci", "--no-telemetry", f"--file-prefix={PREFIX}-gen",
@@ -53,6 +61,8 @@ def run_pktlab(cores: tuple[int, ...], duration: float, huge_dir: str | None, lo
                     core=cores[0], lcores=cores)
     with GeneratorProcess(cfg, log) as gen:
         gen.wait_ready(60)
+        if warmup > 0:
+            gen.trial(None, warmup, 0.0)
         stats = gen.trial(None, duration, 0.0)
         loops = gen.loops
     if stats.tx_dropped:
@@ -62,7 +72,7 @@ def run_pktlab(cores: tuple[int, ...], duration: float, huge_dir: str | None, lo
     return stats.tx_pps
 
 
-def run_testpmd(cores: tuple[int, ...], duration: float, huge_dir: str | None, log: Path) -> float:
+def run_testpmd(cores: tuple[int, ...], duration: float, warmup: float, huge_dir: str | None, log: Path) -> float:
     exe = shutil.which("dpdk-testpmd")
     if exe is None:
         sys.exit("dpdk-testpmd not found on PATH")
@@ -82,7 +92,7 @@ def run_testpmd(cores: tuple[int, ...], duration: float, huge_dir: str | None, l
                 if proc.poll() is not None or time.monotonic() > deadline:
                     sys.exit(f"testpmd did not start, see {log}")
                 time.sleep(0.1)
-            time.sleep(duration + 0.5)
+            time.sleep(warmup + duration + 0.5)
         finally:
             proc.send_signal(signal.SIGINT)
             try:
@@ -91,7 +101,8 @@ def run_testpmd(cores: tuple[int, ...], duration: float, huge_dir: str | None, l
                 proc.kill()
                 proc.wait()
     rates = [int(x) for x in re.findall(rb"Tx-pps:\s+(\d+)", log.read_bytes())]
-    rates = [r for r in rates[1:] if r > 0]  # first period includes start-up
+    # the first period includes start-up; then the warm-up, as pktlab's
+    rates = [r for r in rates[1 + int(round(warmup)):] if r > 0]
     if not rates:
         sys.exit(f"no Tx-pps in testpmd output, see {log}")
     return statistics.mean(rates)
@@ -112,6 +123,7 @@ def main() -> int:
                     help="sets of cores, each measured: '1' one loop on CPU 1, '0,1' two loops")
     ap.add_argument("--duration", type=float, default=10.0, help="per run [s]")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--warmup", type=float, default=2.0, help="discarded before each measurement [s]")
     ap.add_argument("--huge-dir", help="hugetlbfs mount with free pages (default: --no-huge)")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -128,17 +140,25 @@ def main() -> int:
             print(f"lcores {cores}:", flush=True)
             ours, theirs = [], []
             for r in range(args.rounds):
-                ours.append(run_pktlab(cores, args.duration, args.huge_dir, logs / f"pktlab-{tag}-{r}.log"))
-                theirs.append(run_testpmd(cores, args.duration, args.huge_dir, logs / f"testpmd-{tag}-{r}.log"))
-                print(f"  round {r + 1}: pktlab {ours[-1] / 1e6:.2f} Mpps, testpmd {theirs[-1] / 1e6:.2f} Mpps",
-                      flush=True)
-            results.append((cores, statistics.median(ours), statistics.median(theirs)))
+                runs = {"pktlab": lambda: ours.append(run_pktlab(cores, args.duration, args.warmup, args.huge_dir,
+                                                                 logs / f"pktlab-{tag}-{r}.log")),
+                        "testpmd": lambda: theirs.append(run_testpmd(cores, args.duration, args.warmup, args.huge_dir,
+                                                                     logs / f"testpmd-{tag}-{r}.log"))}
+                for name in (("pktlab", "testpmd") if r % 2 == 0 else ("testpmd", "pktlab")):
+                    runs[name]()
+                print(f"  round {r + 1}: pktlab {ours[-1] / 1e6:.2f} Mpps, testpmd {theirs[-1] / 1e6:.2f} Mpps, "
+                      f"ratio {ours[-1] / theirs[-1]:.3f}", flush=True)
+            results.append((cores, ours, theirs))
     finally:
         cleanup_runtime_dirs()
-    for cores, p, t in results:
-        print(f"lcores {','.join(map(str, cores))}: pktlab tx {p / 1e6:.2f} Mpps, testpmd tx {t / 1e6:.2f} Mpps "
-              f"(medians of {args.rounds}), pktlab/testpmd {p / t:.2f}")
-    print(f"ratio={results[-1][1] / results[-1][2]:.2f}")
+    for cores, ours, theirs in results:
+        ratios = [p / t for p, t in zip(ours, theirs)]
+        print(f"lcores {','.join(map(str, cores))}: pktlab tx {statistics.median(ours) / 1e6:.2f} Mpps, testpmd tx "
+              f"{statistics.median(theirs) / 1e6:.2f} Mpps (medians of {args.rounds}), pktlab/testpmd "
+              f"{statistics.median(ratios):.2f} (median of the rounds' ratios, which spread "
+              f"{(max(ratios) - min(ratios)) / statistics.median(ratios):.1%})")
+    _, ours, theirs = results[-1]
+    print(f"ratio={statistics.median(p / t for p, t in zip(ours, theirs)):.2f}")
     return 0
 
 

@@ -1,9 +1,10 @@
 """cffi API-mode builder of pktlab._pktgen, the C generator (csrc/).
 
 setup.py names the module-level ``ffi`` in ``cffi_modules``; pip builds it at
-install time against ``pkg-config libdpdk`` (the DPDK backend, pktgen.c) and
-``libxdp libbpf`` (the kernel backend's AF_XDP mode, pg_kernel.c). The cdef is pktgen.h itself with
-its preprocessor lines dropped, so the two cannot drift apart.
+install time against ``pkg-config libdpdk`` (the DPDK backend, pg_dpdk.c) and
+``libxdp libbpf`` (the AF_XDP backend). The cdef is pktgen.h itself with its
+preprocessor lines dropped, so the two cannot drift apart. Every .c file here
+is part of it.
 """
 import os
 import re
@@ -38,9 +39,9 @@ ffi.set_source_pkgconfig(
     "pktlab._pktgen",
     ["libdpdk", "libxdp", "libbpf"],
     '#include "pktgen.h"',
-    sources=[_rel("pktgen.c"), _rel("pg_kernel.c"), _rel("pg_stream.c")],
+    sources=[_rel(p.name) for p in sorted(HERE.glob("*.c"))],
     include_dirs=[_rel(".")],
-    depends=[_rel("pktgen.h"), _rel("pg_stream.h")],
+    depends=[_rel(p.name) for p in sorted(HERE.glob("*.h"))],
     extra_compile_args=["-O3", "-Wall", "-Wextra", "-Wno-unused-parameter"],
 )
 

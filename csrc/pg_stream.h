@@ -188,14 +188,14 @@ pg_seen_clear(uint64_t *seen, uint64_t from, uint64_t count)
 	}
 }
 
-/* Sequence accounting of one own frame: unique, duplicate or reordered. */
+/* Sequence accounting of one own frame: unique, duplicate or reordered.
+ * st->rx is not counted here: it is unique + duplicates (pg_read_stats). */
 static inline void
 pg_rxs_seq(struct pg_rxs *r, struct pg_stream_stats *st, uint32_t seq32)
 {
 	uint64_t s, *w, bit;
 	int64_t d;
 
-	st->rx++;
 	if (PG_UNLIKELY(!r->started)) {
 		r->started = 1;
 		r->max_seq = seq32;
@@ -232,19 +232,19 @@ pg_rxs_seq(struct pg_rxs *r, struct pg_stream_stats *st, uint32_t seq32)
 /*
  * Account one received frame on port port_index: recognise this trial's
  * stamp, count sequence and one-way latency. Returns 1 if own, 0 if foreign.
+ * What a whole burst adds up to (frames on the port, latency samples) is
+ * counted once per burst by pg_rx_burst_done().
  */
-static inline int
+static inline uint32_t
 pg_rx_account(const struct pg_rx *rx, uint32_t port_index, const uint8_t *frame,
 	      uint32_t len, uint64_t now)
 {
 	struct pg_stats *stats = rx->stats;
-	struct pg_port_stats *ps = &stats->ports[port_index];
 	uint32_t off = PG_ETH_HLEN + PG_IP_HLEN + PG_UDP_HLEN;
 	uint16_t ethertype, sid;
 	uint64_t lat;
 	int64_t d;
 
-	ps->rx++;
 	if (PG_UNLIKELY(len < off + PG_STAMP_LEN))
 		goto foreign;
 	ethertype = pg_ld16(frame + 12);
@@ -267,7 +267,6 @@ pg_rx_account(const struct pg_rx *rx, uint32_t port_index, const uint8_t *frame,
 	d = (int64_t)(now - pg_ld64(frame + 10));
 	lat = d > 0 ? (uint64_t)d : 0;
 	stats->lat_hist[pg_lat_bucket(lat)]++;
-	stats->lat_count++;
 	stats->lat_sum += lat;
 	if (PG_UNLIKELY(lat < stats->lat_min))
 		stats->lat_min = lat;
@@ -275,8 +274,16 @@ pg_rx_account(const struct pg_rx *rx, uint32_t port_index, const uint8_t *frame,
 		stats->lat_max = lat;
 	return 1;
 foreign:
-	ps->rx_foreign++;
+	stats->ports[port_index].rx_foreign++;
 	return 0;
+}
+
+/* A burst of nb frames on port port_index, own of them this trial's. */
+static inline void
+pg_rx_burst_done(const struct pg_rx *rx, uint32_t port_index, uint32_t nb, uint32_t own)
+{
+	rx->stats->ports[port_index].rx += nb;
+	rx->stats->lat_count += own;
 }
 
 /* Set-up, in pg_stream.c: parse and validate a template (0 or -EINVAL with
@@ -317,9 +324,15 @@ pg_sched_build(const struct pg_stream_config *streams, uint32_t nb_streams, uint
 }
 
 /*
- * Pacing of one loop's transmit window, the same for both backends: paced
+ * Pacing of one loop's transmit window, the same for every backend: paced
  * from the start of the window (no drift), rate in 48.16 fixed point, and a
  * paced window sends exactly `window` frames, whatever the TSC frequency.
+ *
+ * What the rate allows by t is floor((t - start) * rate_fp / den), a 128-bit
+ * division. It only changes when t passes the next frame's time, so it is
+ * computed then, not on every poll: `next` is that time, from a reciprocal
+ * (cycles per frame, 32.32 fixed point) rounded so it is never late; an
+ * early `next` only costs one more division.
  */
 struct pg_pace {
 	uint64_t start, end;	/* the window [TSC] */
@@ -327,7 +340,10 @@ struct pg_pace {
 	uint64_t rate_fp;	/* [pps] 48.16 fixed point; 0: as fast as possible */
 	uint64_t window;	/* paced: frames the whole window sends */
 	uint64_t built;		/* frames built so far */
+	uint64_t allowed;	/* what the rate allowed when last computed */
+	uint64_t next;		/* [TSC] before this, `allowed` stands */
 	unsigned __int128 den;	/* tsc_hz << 16 */
+	unsigned __int128 cpf;	/* TSC cycles per frame, 32.32 fixed point, rounded down */
 	uint32_t burst;
 };
 
@@ -341,7 +357,10 @@ pg_pace_init(struct pg_pace *p, uint64_t start, uint64_t tx_cycles, uint64_t hz,
 	p->rate_fp = rate_fp;
 	p->window = window;
 	p->built = 0;
+	p->allowed = 0;
+	p->next = start;
 	p->den = (unsigned __int128)hz << 16;
+	p->cpf = rate_fp ? (p->den << 32) / rate_fp : 0;
 	p->burst = burst;
 }
 
@@ -349,7 +368,7 @@ pg_pace_init(struct pg_pace *p, uint64_t start, uint64_t tx_cycles, uint64_t hz,
  * over (then *now is when it ended). Past the window's end a paced loop still
  * sends what the window allowed (it may have been preempted just before). */
 static inline int
-pg_pace_next(const struct pg_pace *p, uint64_t *now, uint32_t *n)
+pg_pace_next(struct pg_pace *p, uint64_t *now, uint32_t *n)
 {
 	uint64_t t = *now, allowed;
 
@@ -361,12 +380,18 @@ pg_pace_next(const struct pg_pace *p, uint64_t *now, uint32_t *n)
 	}
 	if (p->rate_fp == 0)
 		return 1;
-	/* what the rate allows by now, less what was built, capped at a burst */
-	allowed = t == p->end ? p->window
-			      : (uint64_t)((unsigned __int128)(t - p->start) * p->rate_fp / p->den);
-	if (PG_UNLIKELY(t == p->end && allowed <= p->built)) {
-		*now = p->end;	/* the window's frames are all out */
-		return 0;
+	if (PG_UNLIKELY(t == p->end)) {
+		allowed = p->window;
+		if (allowed <= p->built) {
+			*now = p->end;	/* the window's frames are all out */
+			return 0;
+		}
+	} else {
+		if (t >= p->next) {
+			p->allowed = (uint64_t)((unsigned __int128)(t - p->start) * p->rate_fp / p->den);
+			p->next = p->start + (uint64_t)(((p->allowed + 1) * p->cpf) >> 32);
+		}
+		allowed = p->allowed;
 	}
 	*n = allowed > p->built ? (uint32_t)(allowed - p->built < p->burst ? allowed - p->built : p->burst) : 0;
 	return 1;

@@ -1,11 +1,14 @@
 /*
  * pktgen.h - public surface of the pktlab poll-mode generator.
  *
- * N lcores run one poll loop each (N = nb_lcores, 1..PG_MAX_LCORES); loop i
- * owns queue i of every port. Each loop sends its share of every stream and
- * receives what lands on its queues, counting loss, duplicates, reordering
- * and one-way latency; pg_read_stats merges the loops.
- * Every call returns 0 or a negative errno; the reason is in pg_errmsg().
+ * One engine, one API, the backend chosen in the configuration
+ * (pg_config.backend): DPDK ports, or interfaces the kernel owns driven
+ * through AF_PACKET rings or AF_XDP sockets. N poll loops (N = nb_lcores,
+ * 1..PG_MAX_LCORES), loop i on its own queues of every port; each loop sends
+ * its share of every stream and receives what lands on its queues, counting
+ * loss, duplicates, reordering and one-way latency; pg_read_stats merges the
+ * loops. Every call returns 0 or a negative errno; the reason is in
+ * pg_errmsg().
  *
  * This header is also the cffi cdef (csrc/build_ffi.py strips the
  * preprocessor lines), so it holds only plain C: no DPDK types, no inline
@@ -63,20 +66,35 @@ struct pg_stream_config {
 	uint32_t weight;	/* bursts per round, 1..PG_WEIGHT_MAX (IMIX 7:4:1); 0 = 1 */
 };
 
+/* pg_config.backend: DPDK ethdev ports (EAL initialised first, pg_eal_init);
+ * kernel interfaces through TPACKET_V2 TX/RX rings (qdisc bypass); kernel
+ * interfaces through AF_XDP sockets (XDP program on RX ports). */
+#define PG_BACKEND_DPDK 0
+#define PG_BACKEND_AFPACKET 1
+#define PG_BACKEND_AFXDP 2
+
 struct pg_config {
+	uint32_t backend;	/* PG_BACKEND_* */
 	uint32_t nb_ports;
-	const char *port_names[PG_MAX_PORTS];	/* ethdev names: "net_ring0", "0000:03:00.0" */
+	/* DPDK: ethdev names ("net_ring0", "0000:03:00.0"); kernel: "IFNAME" or
+	 * "IFNAME@NETNS" (a name under /var/run/netns: the port's sockets are
+	 * made in that namespace) */
+	const char *port_names[PG_MAX_PORTS];
 	uint32_t nb_streams;
 	struct pg_stream_config streams[PG_MAX_STREAMS];
 	uint32_t burst;		/* packets per burst, 1..PG_BURST_MAX */
-	uint32_t nb_mbufs;	/* mbufs per pool (one pool per stream and loop, one per port and loop) */
-	uint32_t ring_size;	/* RX and TX descriptors per queue */
-	/* EAL lcore ids of the loops, lcores[0] the main lcore (it calls
-	 * pg_run_trial); 0 or 1 loops: the calling lcore, whichever it is.
-	 * Each port gets nb_lcores RX and TX queues (RSS when the device has it);
-	 * every loop sends every stream at rate / nb_lcores, loop i the flows
-	 * f with f % nb_lcores == i, so each stream needs nb_flows >= nb_lcores.
-	 * The kernel backend runs one loop. */
+	uint32_t nb_mbufs;	/* DPDK: mbufs per pool (one pool per stream and loop, one per port and loop) */
+	uint32_t ring_size;	/* descriptors (frames) per queue or ring; AF_XDP: a power of two */
+	/* Cores of the loops, lcores[0] the calling thread's (it calls
+	 * pg_run_trial); 0 or 1 loops: the calling thread, wherever it runs.
+	 * DPDK: EAL lcore ids, lcores[0] the main lcore; each port gets
+	 * nb_lcores RX and TX queues (RSS when the device has it). AF_PACKET:
+	 * a TX ring per stream and loop, an RX ring per port and loop joined in
+	 * a fanout group (flow hash). AF_XDP: loop i sends on queue i of a port
+	 * (the device needs as many queues) and receives on queues q with
+	 * q % nb_lcores == i. Every loop sends every stream at rate / nb_lcores,
+	 * loop i the flows f with f % nb_lcores == i, so each stream needs
+	 * nb_flows >= nb_lcores. */
 	uint32_t nb_lcores;
 	uint32_t lcores[PG_MAX_LCORES];
 };
@@ -124,32 +142,42 @@ struct pg_stats {
 
 struct pg_ctx;
 
-/* EAL, once per process. argv[0] is the program name. */
+/* EAL, once per process, before a DPDK generator. argv[0] is the program name. */
 int pg_eal_init(int argc, char **argv);
 int pg_eal_cleanup(void);
 const char *pg_dpdk_version(void);
+/* TSC frequency: EAL's once EAL runs, else calibrated once per process
+ * (~100 ms) against CLOCK_MONOTONIC_RAW; and the TSC as the loops read it. */
 uint64_t pg_tsc_hz(void);
 uint64_t pg_rdtsc(void);
 
-/* Validate the config and templates, configure and start the ports, fill the
- * pools. On failure *ctx is NULL and pg_errmsg(NULL) says why. */
+/* Validate the config and templates, set up the ports (DPDK: configure and
+ * start them, fill the pools; kernel: sockets, rings, XDP program), the
+ * calling thread pinned to lcores[0] for the kernel backends. On failure
+ * *ctx is NULL and pg_errmsg(NULL) says why. */
 int pg_create(const struct pg_config *cfg, struct pg_ctx **ctx);
 void pg_destroy(struct pg_ctx *ctx);
 
 /* Error text of the last failed call on ctx; ctx NULL: process-wide (EAL,
  * pg_create). */
 const char *pg_errmsg(const struct pg_ctx *ctx);
+/* What was set up, for the log: "DPDK 22.11.x", or the kernel mode, XDP
+ * attach mode, copy/zero-copy and the kernel release. */
+const char *pg_description(const struct pg_ctx *ctx);
 
-/* Port by index: MAC as 6 bytes, link state (1 up, 0 down). */
-int pg_port_info(struct pg_ctx *ctx, uint32_t port_index, uint16_t *port_id, uint8_t *mac);
+/* Port by index: its id (DPDK port id, or the kernel ifindex in its
+ * namespace) and MAC as 6 bytes; link state (1 up, 0 down; kernel: IFF_UP
+ * and IFF_RUNNING). */
+int pg_port_info(struct pg_ctx *ctx, uint32_t port_index, uint32_t *port_id, uint8_t *mac);
 int pg_link_up(struct pg_ctx *ctx, uint32_t port_index);
-/* Frames the port dropped for want of RX descriptors or mbufs since the trial
- * began (imissed + rx_nombuf): generator-side loss, not the DUT's. */
+/* Frames dropped on the way into the generator's receive queues since the
+ * trial began (DPDK imissed + rx_nombuf; the kernel's ring drops): counted
+ * lost like any other, this says where. */
 int pg_port_rx_missed(struct pg_ctx *ctx, uint32_t port_index, uint64_t *missed);
 
-/* Run one trial: loop 0 on the calling thread (the EAL main lcore), the
- * others launched on their lcores, all from one start TSC; returns when every
- * loop's window and drain are over, or early after pg_stop(). */
+/* Run one trial: loop 0 on the calling thread, the others launched on their
+ * cores, all from one start TSC; returns when every loop's window and drain
+ * are over, or early after pg_stop(). */
 int pg_run_trial(struct pg_ctx *ctx, const struct pg_trial *trial);
 
 /* Async-signal-safe: end a running trial early (reported interrupted).
@@ -175,49 +203,5 @@ int pg_begin_trial(struct pg_ctx *ctx);
  * Returns 1 if it was one of this trial's frames, 0 if foreign. */
 int pg_account_frame(struct pg_ctx *ctx, uint32_t port_index, const uint8_t *frame,
 		     uint32_t len, uint64_t now_tsc);
-
-/*
- * Kernel backend (pg_kernel.c): the same generator on interfaces the kernel
- * owns, without EAL. Same config, trial, stats and semantics; pgk_* mirrors
- * pg_* call for call. Port names are "IFNAME" or "IFNAME@NETNS" (a name
- * under /var/run/netns: the port's sockets are made in that namespace).
- * ring_size is frames per ring (AF_XDP: a power of two); nb_mbufs is unused;
- * nb_lcores must be 0 or 1 (the caller pins the one loop).
- */
-#define PGK_MODE_AFPACKET 1	/* TPACKET_V2 TX/RX rings, qdisc bypass */
-#define PGK_MODE_AFXDP 2	/* AF_XDP sockets (libxdp), XDP program on RX ports */
-
-struct pgk_options {
-	uint32_t mode;		/* PGK_MODE_* */
-};
-
-struct pgk_ctx;
-
-/* TSC frequency, calibrated once per process (~100 ms) against
- * CLOCK_MONOTONIC_RAW; and the TSC as the loop reads it. */
-uint64_t pgk_tsc_hz(void);
-uint64_t pgk_rdtsc_now(void);
-
-int pgk_create(const struct pg_config *cfg, const struct pgk_options *opt, struct pgk_ctx **ctx);
-void pgk_destroy(struct pgk_ctx *ctx);
-const char *pgk_errmsg(const struct pgk_ctx *ctx);
-/* What was set up, for the log: mode, XDP attach mode, copy/zero-copy. */
-const char *pgk_description(const struct pgk_ctx *ctx);
-/* Port by index: its ifindex (in its namespace) and MAC; link up = IFF_UP
- * and IFF_RUNNING (carrier). */
-int pgk_port_info(struct pgk_ctx *ctx, uint32_t port_index, uint32_t *ifindex, uint8_t *mac);
-int pgk_link_up(struct pgk_ctx *ctx, uint32_t port_index);
-/* Frames the kernel dropped before our receive ring during the last trial
- * (ring full, no fill buffer): they count as lost; this says where. */
-int pgk_port_drops(struct pgk_ctx *ctx, uint32_t port_index, uint64_t *drops);
-/* On the calling thread, which the caller has pinned to its core. */
-int pgk_run_trial(struct pgk_ctx *ctx, const struct pg_trial *trial);
-void pgk_stop(struct pgk_ctx *ctx);
-int pgk_catch_signals(struct pgk_ctx *ctx, int wake_fd);
-int pgk_signal_caught(void);
-int pgk_read_stats(struct pgk_ctx *ctx, struct pg_stats *stats);
-int pgk_begin_trial(struct pgk_ctx *ctx);
-int pgk_account_frame(struct pgk_ctx *ctx, uint32_t port_index, const uint8_t *frame,
-		      uint32_t len, uint64_t now_tsc);
 
 #endif /* PKTGEN_H */

@@ -4,9 +4,11 @@ Frozen and validated at construction; a bad value raises ValueError naming the
 field. Template contents (Ethernet/IPv4/UDP layout) are checked again by the C
 side when the worker creates the generator.
 
-Two backends, one surface: "dpdk" (ports are DPDK devices, EAL in the worker)
-and "kernel" (ports are interfaces the kernel owns, "IFNAME" or
-"IFNAME@NETNS", driven through AF_PACKET rings or AF_XDP sockets; no EAL).
+One engine, three I/O backends (the C side's PG_BACKEND_*), picked by
+backend and kernel_mode: "dpdk" (ports are DPDK devices, EAL in the worker),
+and on the "kernel" backend "afxdp" or "afpacket" (ports are interfaces the
+kernel owns, "IFNAME" or "IFNAME@NETNS"; no EAL). What differs between them
+is data in IO_BACKENDS, not code paths.
 """
 from __future__ import annotations
 
@@ -25,13 +27,27 @@ MAX_LCORES = 8  # PG_MAX_LCORES
 VARY = {"src_ip": 1, "src_port": 2, "both": 3}  # PG_VARY_* bits
 
 BACKENDS = ("dpdk", "kernel")
-KERNEL_MODES = {"afpacket": 1, "afxdp": 2}  # PGK_MODE_*
+KERNEL_MODES = ("afpacket", "afxdp")
 # AF_XDP is the faster kernel path on a veth here (bench/kernel_vs_trafgen.py,
 # one core, 64 B): 1.10 vs 0.69 Mpps TX only, 0.77 vs 0.53 Mpps TX+RX in one
 # loop. afpacket remains for frames over 3498 B and for interfaces that take
 # no XDP program.
 DEFAULT_KERNEL_MODE = "afxdp"
-XSK_MAX_FRAME = 3494  # [B] template, room left for a tag; PGK_XSK_MAX_FRAME - 4
+XSK_MAX_FRAME = 3494  # [B] template, room left for a tag; PG_XSK_MAX_FRAME - 4
+
+
+
+@dataclass(frozen=True)
+class IoBackend:
+    """What one of the C engine's backends needs of a config."""
+
+    c_id: int  # PG_BACKEND_*
+    eal: bool  # DPDK's EAL runs in the worker: eal_args, -l, devices on its command line
+    ports: str  # what GenConfig.ports hold, for messages
+    ring_pow2: bool = False  # ring_size must be a power of two
+    max_template: int = MAX_FRAME_SIZE - FCS_LEN  # [B]
+    too_big: str = ""  # what to do about a template over max_template
+
 
 _PCI = re.compile(r"^(?:([0-9a-fA-F]{4,8}):)?([0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])$")
 _LCORE_OPTS = ("-l", "-c", "--lcores")
@@ -87,18 +103,22 @@ class GenConfig:
     exactly that.
 
     lcores: the cores of the poll loops, one loop each, lcores[0] == core (the
-    main lcore, the worker's own thread); empty means (core,). Every port gets
-    a RX/TX queue pair per loop (RSS where the device has it); each loop sends
-    rate / len(lcores) of the trial, taking every stream's flows f with
-    f % len(lcores) == its index, so every stream needs flows >= len(lcores).
-    Pools are per loop: memory grows with the loops (see nb_mbufs).
+    worker's own thread; DPDK: the main lcore); empty means (core,). Each loop
+    sends rate / len(lcores) of the trial, taking every stream's flows f with
+    f % len(lcores) == its index, so every stream needs flows >= len(lcores),
+    and receives on queues of its own: DPDK a RX/TX queue pair per loop on
+    every port (RSS where the device has it; pools are per loop, memory grows
+    with the loops, see nb_mbufs); afpacket a TX ring per stream and loop and
+    an RX ring per port and loop, in a fanout group that spreads flows by hash;
+    afxdp a socket per device queue, so a port a loop sends on needs as many
+    queues as loops (a veth has one unless made with numtxqueues/numrxqueues).
 
     backend "kernel": ports are kernel interfaces, "IFNAME" in the worker's
     namespace or "IFNAME@NETNS" (a namespace under /var/run/netns; the name
-    ends at the first "@"); eal_args must be empty; the worker pins itself to
-    core. kernel_mode "afxdp" (default: faster) or "afpacket" (any frame size,
-    any interface). ring_size is frames per ring (afxdp: a power of two);
-    nb_mbufs is not used."""
+    ends at the first "@"); eal_args must be empty; the C side pins the
+    worker to core. kernel_mode "afxdp" (default: faster) or "afpacket" (any
+    frame size, any interface). ring_size is frames per ring (afxdp: a power
+    of two); nb_mbufs is not used."""
 
     eal_args: tuple[str, ...]
     ports: tuple[str, ...]
@@ -116,12 +136,13 @@ class GenConfig:
             raise ValueError(f"GenConfig.backend: {self.backend!r} not one of {', '.join(BACKENDS)}")
         if self.kernel_mode not in KERNEL_MODES:
             raise ValueError(f"GenConfig.kernel_mode: {self.kernel_mode!r} not one of {', '.join(KERNEL_MODES)}")
+        io = self.io
         if isinstance(self.eal_args, str) or not all(isinstance(a, str) for a in self.eal_args):
             raise ValueError(f"GenConfig.eal_args: need a tuple of strings, got {self.eal_args!r}")
         if not isinstance(self.core, int) or self.core < 0:
             raise ValueError(f"GenConfig.core: {self.core!r} is not a CPU number")
-        if self.backend == "kernel" and self.eal_args:
-            raise ValueError(f"GenConfig.eal_args: {' '.join(self.eal_args)!r} given, but the kernel backend "
+        if not io.eal and self.eal_args:
+            raise ValueError(f"GenConfig.eal_args: {' '.join(self.eal_args)!r} given, but the {self.backend} backend "
                              "runs no EAL; leave them empty")
         self._check_lcores()
         given, want = lcore_option(self.eal_args), ",".join(map(str, self.loop_cores))
@@ -129,17 +150,11 @@ class GenConfig:
             what = f"core={self.core}" if not self.lcores else f"lcores={self.lcores}"
             raise ValueError(f"GenConfig.eal_args: {' '.join(given)} conflicts with {what}; "
                              f"leave the lcore option out, the worker adds -l {want}")
-        what = "interface names" if self.backend == "kernel" else "device strings"
         if isinstance(self.ports, str) or not 1 <= len(self.ports) <= MAX_PORTS:
-            raise ValueError(f"GenConfig.ports: need 1..{MAX_PORTS} {what}, got {self.ports!r}")
-        if self.backend == "kernel":
-            names = [kernel_port(p) for p in self.ports]
-            if len(set(names)) != len(names):
-                raise ValueError(f"GenConfig.ports: the same interface twice in {list(self.ports)}")
-        else:
-            names = [ethdev_name(p) for p in self.ports]
-            if len(set(names)) != len(names):
-                raise ValueError(f"GenConfig.ports: duplicate device in {names}")
+            raise ValueError(f"GenConfig.ports: need 1..{MAX_PORTS} {io.ports}, got {self.ports!r}")
+        names = self.port_names
+        if len(set(names)) != len(names):
+            raise ValueError(f"GenConfig.ports: the same port twice in {list(names)}")
         if not 1 <= len(self.streams) <= MAX_STREAMS:
             raise ValueError(f"GenConfig.streams: need 1..{MAX_STREAMS} streams, got {len(self.streams)}")
         for i, s in enumerate(self.streams):
@@ -153,22 +168,27 @@ class GenConfig:
             if s.flows < len(self.loop_cores):
                 raise ValueError(f"GenConfig.streams[{i}].flows: {s.flows} for {len(self.loop_cores)} lcores; "
                                  "each flow is sent by one loop, so every loop needs one")
+            if len(s.template) > io.max_template:
+                raise ValueError(f"GenConfig.streams[{i}].template: {s.frame_size}-byte frames {io.too_big}")
         if not isinstance(self.burst, int) or not 1 <= self.burst <= MAX_BURST:
             raise ValueError(f"GenConfig.burst: {self.burst!r} not in 1..{MAX_BURST}")
         if not isinstance(self.ring_size, int) or not 64 <= self.ring_size <= 32768:
             raise ValueError(f"GenConfig.ring_size: {self.ring_size!r} not in 64..32768")
-        if self.backend == "kernel" and self.kernel_mode == "afxdp":
-            if self.ring_size & (self.ring_size - 1):
-                raise ValueError(f"GenConfig.ring_size: {self.ring_size} is not a power of two, "
-                                 "which AF_XDP rings need")
-            for i, s in enumerate(self.streams):
-                if len(s.template) > XSK_MAX_FRAME:
-                    raise ValueError(f"GenConfig.streams[{i}].template: {s.frame_size}-byte frames do not fit "
-                                     f"an AF_XDP buffer; use kernel_mode='afpacket' for frames over "
-                                     f"{XSK_MAX_FRAME + FCS_LEN} B")
-        need = self.ring_size + 2 * 256 + MAX_BURST  # see pg_check_config
+        if io.ring_pow2 and self.ring_size & (self.ring_size - 1):
+            raise ValueError(f"GenConfig.ring_size: {self.ring_size} is not a power of two, "
+                             f"which {self.io_name} rings need")
+        need = self.ring_size + 2 * 256 + MAX_BURST  # see pg_dpdk_check
         if not isinstance(self.nb_mbufs, int) or self.nb_mbufs < need:
             raise ValueError(f"GenConfig.nb_mbufs: {self.nb_mbufs!r} < {need} (ring_size + caches)")
+
+    @property
+    def io_name(self) -> str:
+        """The C engine's backend: dpdk, afpacket or afxdp."""
+        return "dpdk" if self.backend == "dpdk" else self.kernel_mode
+
+    @property
+    def io(self) -> IoBackend:
+        return IO_BACKENDS[self.io_name]
 
     def _check_lcores(self) -> None:
         lc = self.lcores
@@ -186,8 +206,6 @@ class GenConfig:
             raise ValueError(f"GenConfig.lcores: {lc} names a core twice")
         if len(lc) > MAX_LCORES:
             raise ValueError(f"GenConfig.lcores: {len(lc)} cores, at most {MAX_LCORES}")
-        if self.backend == "kernel" and len(lc) > 1:
-            raise ValueError(f"GenConfig.lcores: {lc} given, but the kernel backend runs one loop")
 
     @property
     def loop_cores(self) -> tuple[int, ...]:
@@ -220,10 +238,9 @@ class GenConfig:
     @property
     def port_names(self) -> tuple[str, ...]:
         """Names the C side opens the ports by: ethdev names for rte_eth_dev_get_port_by_name,
-        or for the kernel backend the ports as given ("IFNAME" or "IFNAME@NETNS")."""
-        if self.backend == "kernel":
-            return tuple(self.ports)
-        return tuple(ethdev_name(p) for p in self.ports)
+        or for the kernel backend the ports as given ("IFNAME" or "IFNAME@NETNS");
+        ValueError naming a port the backend would refuse."""
+        return tuple(_PORT_NAME[self.backend](p) for p in self.ports)
 
     @property
     def kernel_ports(self) -> tuple[tuple[str, str | None], ...]:
@@ -276,6 +293,22 @@ def ethdev_name(port: str) -> str:
 
 def device_args(port: str) -> list[str]:
     return ["-a", port] if is_pci(port) else [f"--vdev={port}"]
+
+
+def _kernel_port_name(port: str) -> str:
+    kernel_port(port)
+    return port
+
+
+_PORT_NAME = {"dpdk": ethdev_name, "kernel": _kernel_port_name}
+
+IO_BACKENDS = {
+    "dpdk": IoBackend(c_id=0, eal=True, ports="device strings"),
+    "afpacket": IoBackend(c_id=1, eal=False, ports="interface names"),
+    "afxdp": IoBackend(c_id=2, eal=False, ports="interface names", ring_pow2=True, max_template=XSK_MAX_FRAME,
+                       too_big=f"do not fit an AF_XDP buffer; use kernel_mode='afpacket' for frames over "
+                               f"{XSK_MAX_FRAME + FCS_LEN} B"),
+}
 
 
 def lcore_option(eal_args) -> tuple[str, ...] | None:

@@ -264,7 +264,7 @@ def _server_socket(port: str) -> Path | None:
 
 def _remove_stale_sockets(config: GenConfig) -> None:
     """A socket left by an earlier worker makes virtio-user's bind fail."""
-    if config.backend != "dpdk":
+    if not config.io.eal:
         return
     for port in config.ports:
         path = _server_socket(port)
@@ -293,7 +293,7 @@ def _remove_runtime_dir(config: GenConfig) -> None:
     on a clean exit, this catches a killed one. Only if empty: never another's.
     The kernel backend has none: a killed kernel worker leaves nothing behind
     (its sockets, rings, promiscuous membership and XDP link all die with it)."""
-    if config.backend != "dpdk":
+    if not config.io.eal:
         return
     try:
         runtime_dir(config).rmdir()

@@ -17,10 +17,10 @@ worker -> parent  {"event": "ready", "dpdk_version", "backend", "tsc_hz",
                   {"event": "error", "status": int, "reason": str, "fatal": bool}
                   {"event": "bye"}
 
-The first poll loop runs on the main thread, which EAL pins to GenConfig.core
-(the kernel backend: the worker pins itself there, it has no other busy
-thread); the others, if GenConfig.lcores names more cores, on EAL's worker
-lcores, launched by the C side for each trial.
+The first poll loop runs on the main thread, which EAL (or, for the kernel
+backends, pg_create) pins to GenConfig.core; the others, if GenConfig.lcores
+names more cores, on EAL's worker lcores or threads pinned to them, launched
+by the C side for each trial.
 EAL init may block (virtio-user in server mode waits for its vhost client);
 SIGINT/SIGTERM then kill the worker outright (nothing to clean: --in-memory).
 Once the generator exists, a C handler catches them: a running trial ends
@@ -39,29 +39,22 @@ import sys
 import traceback
 
 from ..errors import GeneratorError
-from .config import KERNEL_MODES, VARY, GenConfig
+from .config import VARY, GenConfig
 from .latency import summarize
 from .stats import LoopStats, PortStats, TrialStats
 
 
 class CGenerator:
-    """The C generator in this process (pktlab._pktgen through cffi).
-
-    Either backend: pg_* (DPDK, pktgen.c) or pgk_* (kernel, pg_kernel.c), the
-    same calls with the same meaning. Also the seam the unit tests use: the
+    """The C generator in this process (pktlab._pktgen through cffi): one pg_* API
+    whichever backend the config names. Also the seam the unit tests use: the
     same ctx, the same accounting code."""
 
     def __init__(self, config: GenConfig):
         from .._pktgen import ffi, lib
 
         self.ffi, self.lib, self.config = ffi, lib, config
-        self.kernel = config.backend == "kernel"
-        self._prefix = "pgk_" if self.kernel else "pg_"
         self._keep = []  # C strings the C side points at must outlive it
         self.ctx = None
-
-    def _fn(self, name: str):
-        return getattr(self.lib, self._prefix + name)
 
     # -- set-up ----------------------------------------------------------
     def eal_init(self, argv: list[str]) -> None:
@@ -78,6 +71,7 @@ class CGenerator:
         names = [ffi.new("char[]", n.encode()) for n in cfg.port_names]
         frames = [ffi.new("uint8_t[]", s.template) for s in cfg.streams]
         self._keep += [c, names, frames]
+        c.backend = cfg.io.c_id
         c.nb_ports = len(names)
         for i, n in enumerate(names):
             c.port_names[i] = n
@@ -95,25 +89,19 @@ class CGenerator:
         c.nb_lcores = len(cfg.loop_cores)
         for i, core in enumerate(cfg.loop_cores):
             c.lcores[i] = core
-        if self.kernel:
-            opts = ffi.new("struct pgk_options *", {"mode": KERNEL_MODES[cfg.kernel_mode]})
-            self._keep.append(opts)
-            pctx = ffi.new("struct pgk_ctx **")
-            rc = lib.pgk_create(c, opts, pctx)
-        else:
-            pctx = ffi.new("struct pg_ctx **")
-            rc = lib.pg_create(c, pctx)
+        pctx = ffi.new("struct pg_ctx **")
+        rc = lib.pg_create(c, pctx)
         if rc != 0:
             raise GeneratorError(rc, self._err(None))
         self.ctx = pctx[0]
 
     def destroy(self) -> None:
         if self.ctx is not None:
-            self._fn("destroy")(self.ctx)
+            self.lib.pg_destroy(self.ctx)
             self.ctx = None
 
     def _err(self, ctx) -> str:
-        return self.ffi.string(self._fn("errmsg")(self.ffi.NULL if ctx is None else ctx)).decode(
+        return self.ffi.string(self.lib.pg_errmsg(self.ffi.NULL if ctx is None else ctx)).decode(
             errors="replace")
 
     def _check(self, rc: int) -> int:
@@ -124,74 +112,66 @@ class CGenerator:
     # -- queries -----------------------------------------------------------
     @property
     def dpdk_version(self) -> str | None:
-        return None if self.kernel else self.ffi.string(self.lib.pg_dpdk_version()).decode()
+        """DPDK's version when EAL runs here, else None."""
+        return self.ffi.string(self.lib.pg_dpdk_version()).decode() if self.config.io.eal else None
 
     @property
     def backend_info(self) -> str:
         """What runs the ports: the DPDK version, or the kernel mode as set up and the kernel."""
-        if not self.kernel:
-            return self.dpdk_version
-        desc = self.ffi.string(self.lib.pgk_description(self.ctx)).decode(errors="replace")
-        return f"kernel {desc} (Linux {os.uname().release})"
+        return self.ffi.string(self.lib.pg_description(self.ctx)).decode(errors="replace")
 
     @property
     def tsc_hz(self) -> int:
-        return int(self._fn("tsc_hz")())
+        return int(self.lib.pg_tsc_hz())
 
     def ports(self) -> list[dict]:
         out = []
-        port_id = self.ffi.new("uint32_t *" if self.kernel else "uint16_t *")
+        port_id = self.ffi.new("uint32_t *")
         mac = self.ffi.new("uint8_t[6]")
         for i, (name, up) in enumerate(zip(self.config.port_names, self.link_up())):
-            self._check(self._fn("port_info")(self.ctx, i, port_id, mac))
+            self._check(self.lib.pg_port_info(self.ctx, i, port_id, mac))
             out.append({"name": name, "port_id": int(port_id[0]),
                         "mac": ":".join(f"{b:02x}" for b in bytes(mac)), "link_up": up})
         return out
 
     def link_up(self) -> list[bool]:
-        return [bool(self._check(self._fn("link_up")(self.ctx, i)))
-                for i in range(len(self.config.ports))]
+        return [bool(self._check(self.lib.pg_link_up(self.ctx, i))) for i in range(len(self.config.ports))]
 
     def rx_missed(self) -> list[int]:
         """Frames dropped on the way into the generator's receive queues in the last
-        trial, per port: the kernel's ring drops (kernel backend), the port's imissed +
-        rx_nombuf (DPDK). They are counted lost like any other; this says where."""
+        trial, per port: the port's imissed + rx_nombuf (DPDK), the kernel's ring drops.
+        They are counted lost like any other; this says where."""
         n = self.ffi.new("uint64_t *")
-        fn = self.lib.pgk_port_drops if self.kernel else self.lib.pg_port_rx_missed
         out = []
         for i in range(len(self.config.ports)):
-            self._check(fn(self.ctx, i, n))
+            self._check(self.lib.pg_port_rx_missed(self.ctx, i, n))
             out.append(int(n[0]))
         return out
 
     def catch_signals(self, wake_fd: int) -> None:
-        self._check(self._fn("catch_signals")(self.ctx, wake_fd))
+        self._check(self.lib.pg_catch_signals(self.ctx, wake_fd))
 
     def signal_caught(self) -> int:
-        return int(self._fn("signal_caught")())
+        return int(self.lib.pg_signal_caught())
 
     # -- trials ------------------------------------------------------------
     def run_trial(self, rate_pps: float | None, duration_s: float, drain_s: float) -> TrialStats:
         t = self.ffi.new("struct pg_trial *", {"rate_pps": rate_pps or 0.0, "duration_s": duration_s,
                                                "drain_s": drain_s})
-        self._check(self._fn("run_trial")(self.ctx, t))  # cffi releases the GIL
+        self._check(self.lib.pg_run_trial(self.ctx, t))  # cffi releases the GIL
         return self.trial_stats(rate_pps, duration_s)
 
     def raw_stats(self):
         st = self.ffi.new("struct pg_stats *")
-        self._check(self._fn("read_stats")(self.ctx, st))
+        self._check(self.lib.pg_read_stats(self.ctx, st))
         return st
 
     def loop_stats(self) -> list[LoopStats]:
-        """Each poll loop's share of the last trial (the kernel backend has one loop)."""
-        cores = self.config.loop_cores
+        """Each poll loop's share of the last trial."""
         out = []
-        for i, core in enumerate(cores):
-            if self.kernel:
-                st = self.raw_stats()
-            else:
-                st = self.ffi.new("struct pg_stats *")
-                self._check(self.lib.pg_read_loop_stats(self.ctx, i, st))
+        for i, core in enumerate(self.config.loop_cores):
+            st = self.ffi.new("struct pg_stats *")
+            self._check(self.lib.pg_read_loop_stats(self.ctx, i, st))
             streams = [st.streams[k] for k in range(len(self.config.streams))]
             out.append(LoopStats(lcore=core, tx_packets=sum(s.tx for s in streams),
                                  rx_packets=sum(s.rx for s in streams), elapsed_s=st.tx_cycles / st.tsc_hz))
@@ -224,11 +204,10 @@ class CGenerator:
 
     # -- test seam -----------------------------------------------------------
     def begin_trial(self) -> int:
-        return self._check(self._fn("begin_trial")(self.ctx))
+        return self._check(self.lib.pg_begin_trial(self.ctx))
 
     def account(self, port_index: int, frame: bytes, now_tsc: int) -> bool:
-        return bool(self._check(self._fn("account_frame")(self.ctx, port_index, frame, len(frame),
-                                                          now_tsc)))
+        return bool(self._check(self.lib.pg_account_frame(self.ctx, port_index, frame, len(frame), now_tsc)))
 
 
 class _Lines:
@@ -339,17 +318,14 @@ def main(argv: list[str] | None = None) -> int:
             raise GeneratorError(-errno.EINVAL, f"cores {missing} not in this process's CPUs "
                                  f"{sorted(os.sched_getaffinity(0))}")
         gen = CGenerator(config)
-        if gen.kernel:
-            # no EAL to pin the loop: pin the process, which has no other
-            # busy thread (before create, so the TSC is calibrated there)
-            os.sched_setaffinity(0, {config.core})
-            _log(f"kernel backend ({config.kernel_mode}) on core {config.core}:", " ".join(config.ports))
-        else:
+        _log(f"{config.io_name} backend, loops on cores {','.join(map(str, config.loop_cores))}:",
+             " ".join(config.ports))
+        if config.io.eal:
             argv_eal = config.eal_argv()
             _log("EAL", " ".join(argv_eal))
             gen.eal_init(argv_eal)  # may block: virtio-user server=1 waits for its client
             eal_up = True
-        gen.create()
+        gen.create()  # kernel backends pin this thread to core (before the TSC is calibrated)
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         gen.catch_signals(wake_w)
         ports = gen.ports()

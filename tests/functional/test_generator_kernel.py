@@ -14,6 +14,7 @@ import ipaddress
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 from contextlib import contextmanager
@@ -206,13 +207,13 @@ def test_pacing_within_half_a_percent_and_the_maximum_rate(tmp_path, state_dir, 
 
 
 def test_tsc_frequency_is_calibrated_against_the_clock():
-    """No EAL: latency in ns is only as right as pgk_tsc_hz()."""
+    """No EAL: latency in ns is only as right as pg_tsc_hz()."""
     from pktlab._pktgen import lib
 
-    hz = lib.pgk_tsc_hz()
-    t0, c0 = time.monotonic(), lib.pgk_rdtsc_now()
+    hz = lib.pg_tsc_hz()
+    t0, c0 = time.monotonic(), lib.pg_rdtsc()
     time.sleep(0.5)
-    t1, c1 = time.monotonic(), lib.pgk_rdtsc_now()
+    t1, c1 = time.monotonic(), lib.pg_rdtsc()
     assert (c1 - c0) / (t1 - t0) == pytest.approx(hz, rel=2e-3)
 
 
@@ -342,3 +343,97 @@ def test_a_busy_interface_fails_cleanly(tmp_path, state_dir, tag):
             assert s.lost == 0 and s.rx_packets == s.tx_packets == 10_000
         assert wait_no_xdp(pair) == {}
 
+
+
+# -- several loops ------------------------------------------------------------------
+
+
+LOOP_CORES = (0, 1)
+
+
+def two_loops(pair: Pair, mode: str) -> GenConfig:
+    f = build_frame(64)
+    streams = (StreamSpec(0, 1, f, flows=16, vary="both"), StreamSpec(1, 0, f, flows=16, vary="both"))
+    return GenConfig(eal_args=(), ports=pair.ports, streams=streams, core=LOOP_CORES[0], lcores=LOOP_CORES,
+                     backend="kernel", kernel_mode=mode)
+
+
+def test_afpacket_two_loops_split_the_rate_and_lose_nothing(tmp_path, state_dir, tag):
+    """Two loops, each with its own TX rings and an RX ring per port in a fanout
+    group: the kernel spreads the flows over the loops by hash, as RSS would, so
+    a loop also gets the other's frames; the sub-streams add up to the streams."""
+    if not set(LOOP_CORES) <= os.sched_getaffinity(0):
+        pytest.skip(f"needs cores {LOOP_CORES}")
+    with veth_pair(state_dir, tag) as pair:
+        with GeneratorProcess(two_loops(pair, "afpacket"), tmp_path / "gen.log") as gen:
+            gen.wait_ready(30)
+            assert "fanout" in gen.backend_info
+            s = gen.trial(100_000, 1.0)
+            loops = gen.loops
+        assert_gone(gen)
+    assert (s.lost, s.duplicates, s.reordered, s.tx_dropped, s.interrupted) == (0, 0, 0, 0, False)
+    assert abs(s.tx_packets - 100_000) <= 1 and s.rx_packets == s.tx_packets
+    assert [lp.lcore for lp in loops] == list(LOOP_CORES)
+    assert sum(lp.tx_packets for lp in loops) == s.tx_packets and abs(loops[0].tx_packets - loops[1].tx_packets) <= 2
+    assert all(lp.tx_pps == pytest.approx(50_000, rel=0.005) for lp in loops)
+    # which loop receives a flow is the kernel's hash: both get some, each frame counted once
+    assert all(lp.rx_packets > 0 for lp in loops) and sum(lp.rx_packets for lp in loops) == s.rx_packets
+    a, b = s.ports
+    assert (a.rx_packets, b.rx_packets, a.rx_foreign, b.rx_foreign) == (b.tx_packets, a.tx_packets, 0, 0)
+
+
+def test_afxdp_two_loops_on_a_one_queue_veth_are_refused_naming_the_port(tmp_path, state_dir, tag):
+    """AF_XDP gives each loop a socket on a queue of its own; a veth has one unless made with more."""
+    if not set(LOOP_CORES) <= os.sched_getaffinity(0):
+        pytest.skip(f"needs cores {LOOP_CORES}")
+    with veth_pair(state_dir, tag) as pair:
+        with GeneratorProcess(two_loops(pair, "afxdp"), tmp_path / "gen.log") as gen, \
+                pytest.raises(GeneratorError) as err:
+            gen.wait_ready(30)
+        assert_gone(gen)
+        assert wait_no_xdp(pair) == {}
+    assert f"port {pair.ports[0]}: 2 loops send on 2 queues, the device has 1" in err.value.reason
+    assert "afpacket" in err.value.reason
+
+
+@contextmanager
+def two_queue_pair(state_dir, tag):
+    """As veth_pair, but the veths have two queues each way (the host steps make
+    one-queue pairs): ip link add ... numtxqueues 2 numrxqueues 2."""
+    L, N = (lambda s: names.link_name(tag, s)), (lambda s: names.netns_name(tag, s))
+    pair = Pair(L("a0"), L("b0"), N("a"), N("b"))
+    queues = ("numtxqueues", "2", "numrxqueues", "2")
+    with Applied(journal.Journal.create(state_dir, "kgen2q"), RunContext(state_dir, "kgen2q")) as a:
+        a.apply_all([AddNetns(pair.na), AddNetns(pair.nb)])
+        subprocess.run(["ip", "link", "add", pair.a0, *queues, "netns", pair.na, "type", "veth",
+                        "peer", "name", pair.b0, *queues, "netns", pair.nb], check=True)
+        for ifname, ns in ((pair.a0, pair.na), (pair.b0, pair.nb)):
+            subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{ifname}.disable_ipv6=1"],
+                           check=True)
+            subprocess.run(["ip", "-n", ns, "link", "set", ifname, "up"], check=True)
+        yield pair
+    assert a.undo_errors == []
+
+
+def test_afxdp_two_loops_on_two_queue_veths(tmp_path, state_dir, tag):
+    """Loop i sends from the socket on queue i; veth hands what its TX queue i
+    sends to the peer's RX queue i, whose socket is loop i's: each loop gets its
+    own frames back, none is lost, counted twice or taken by the other loop."""
+    if not set(LOOP_CORES) <= os.sched_getaffinity(0):
+        pytest.skip(f"needs cores {LOOP_CORES}")
+    with two_queue_pair(state_dir, tag) as pair:
+        with GeneratorProcess(two_loops(pair, "afxdp"), tmp_path / "gen.log") as gen:
+            gen.wait_ready(30)
+            assert "2 queues" in gen.backend_info
+            s = gen.trial(100_000, 1.0)
+            loops = gen.loops
+            top = gen.trial(None, 0.5)
+            top_loops = gen.loops
+        assert_gone(gen)
+        assert wait_no_xdp(pair) == {}
+    assert (s.lost, s.duplicates, s.reordered, s.tx_dropped, s.interrupted) == (0, 0, 0, 0, False)
+    assert abs(s.tx_packets - 100_000) <= 1 and s.rx_packets == s.tx_packets
+    assert [lp.tx_packets for lp in loops] == [50_000, 50_000]
+    assert [lp.rx_packets for lp in loops] == [lp.tx_packets for lp in loops]
+    assert all(lp.tx_packets > 0 for lp in top_loops) and top.rx_packets > 0
+    print(f"afxdp, 2 loops on 2-queue veths: max {top.tx_pps / 1e6:.3f} Mpps both ways, lost {top.lost}")

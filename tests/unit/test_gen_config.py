@@ -92,7 +92,7 @@ def test_round_trip_dict():
     (dict(lcores=(1, 2), eal_args=("-l", "1")), r"GenConfig\.eal_args: -l 1 conflicts with lcores=\(1, 2\)"),
     (dict(lcores=(1, 2), streams=(StreamSpec(0, 0, T64),)), r"GenConfig\.streams\[0\]\.flows: 1 for 2 lcores"),
     (dict(lcores=(1, 2), backend="kernel", eal_args=(), ports=("veth0",),
-          streams=(StreamSpec(0, 0, T64, flows=2),)), r"GenConfig\.lcores: .*the kernel backend runs one loop"),
+          streams=(StreamSpec(0, 0, T64),)), r"GenConfig\.streams\[0\]\.flows: 1 for 2 lcores"),
 ])
 def test_lcores_rejects(kw, match):
     with pytest.raises(ValueError, match=match):
@@ -103,6 +103,33 @@ def test_lcores_default_to_core():
     c = cfg()
     assert (c.lcores, c.loop_cores) == ((), (1,))
     assert cfg(backend="kernel", eal_args=(), ports=("veth0",), lcores=(1,)).loop_cores == (1,)
+
+
+@pytest.mark.parametrize("mode", ["afpacket", "afxdp"])
+def test_kernel_backends_run_several_loops_too(mode):
+    two = (StreamSpec(0, 1, T64, flows=2),)
+    c = cfg(backend="kernel", kernel_mode=mode, eal_args=(), ports=("veth0", "veth1@ns"), core=0, lcores=(0, 1),
+            streams=two)
+    assert c.loop_cores == (0, 1) and c.io_name == mode and not c.io.eal
+    assert GenConfig.from_dict(c.to_dict()) == c
+
+
+def test_each_backend_is_one_row_of_the_table():
+    """backend + kernel_mode pick the C engine's I/O backend (PG_BACKEND_*)."""
+    assert cfg().io.c_id == 0 and cfg().io.eal
+    kernel = dict(backend="kernel", eal_args=(), ports=("veth0",))
+    assert cfg(kernel_mode="afpacket", **kernel).io.c_id == 1
+    assert cfg(kernel_mode="afxdp", **kernel).io.c_id == 2
+    with pytest.raises(ValueError, match="GenConfig.ports: the same port twice"):
+        cfg(ports=("net_ring0", "net_ring0,size=64"))
+
+
+def test_the_table_names_the_c_backends():
+    from pktlab._pktgen import lib
+    from pktlab.gen.config import IO_BACKENDS
+
+    assert {name: io.c_id for name, io in IO_BACKENDS.items()} == {
+        "dpdk": lib.PG_BACKEND_DPDK, "afpacket": lib.PG_BACKEND_AFPACKET, "afxdp": lib.PG_BACKEND_AFXDP}
 
 
 def test_eal_argv_lists_the_lcores():
