@@ -40,8 +40,6 @@ class OvsKernelP2pOptions(P2pOptions):
         super().check()
         if self.generator not in ("dpdk", "kernel"):
             raise Invalid("generator", f"must be dpdk or kernel, not {self.generator!r}")
-        if self.generator == "kernel" and self.gen_lcores != 1:
-            raise Invalid("gen_lcores", "the kernel generator runs one loop")
 
 
 class OvsKernelP2pPath(LabPath):
@@ -124,8 +122,9 @@ class OvsKernelP2pPath(LabPath):
         from ..gen.config import GenConfig
 
         t = self.scenario.traffic
+        lcores = self.placement.generator  # one poll loop per lcore, each on its own queue of every port
         cfg = GenConfig(eal_args=(), ports=tuple(nic.ifname for nic in ports), backend="kernel",
-                        kernel_mode=kernel_mode_for(t), streams=streams_for(t, 2), core=self.placement.generator[0])
+                        kernel_mode=kernel_mode_for(t), streams=streams_for(t, 2), core=lcores[0], lcores=lcores)
         return StartGenerator(cfg.to_dict(), log=str(self.run_dir / "generator.log"))
 
     def wait_ready(self, ctx):

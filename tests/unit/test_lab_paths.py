@@ -484,3 +484,13 @@ def test_pvp_pins_and_the_guests_core_are_judged_on_the_numa_host(tmp_path, fake
     assert "! cross-NUMA: generator core 2 is on node 0, the PMDs' node on node 1" in text
     sc = load(tmp_path, "lab-ovs-dpdk-pvp.toml", {"generator = 2": "generator = 5"})
     assert "cross-NUMA: generator" not in path_for(sc, root).explain()
+
+
+def test_the_kernel_generator_runs_a_loop_per_placed_lcore(tmp_path, fake):
+    """Before: the kernel generator of ovs-kernel-p2p was refused more than one loop; the
+    engine now runs one per lcore (a queue of each port each), placed as DPDK's are."""
+    root, _, _ = fake()
+    sc = load(tmp_path, "lab-ovs-kernel-p2p.toml", {'generator = "dpdk"': 'generator = "kernel"',
+                                                     "gen_lcores = 1": "gen_lcores = 2"})
+    gen = next(s for s in path_for(sc, root).plan().steps if getattr(s, "config", None))
+    assert gen.config["backend"] == "kernel" and gen.config["lcores"] == [2, 3] and gen.config["core"] == 2
