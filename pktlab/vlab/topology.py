@@ -57,7 +57,7 @@ class Topology:
     mgmt_ip: str = "10.0.2.15/24"  # QEMU user network defaults
     mgmt_gateway: str = "10.0.2.2"
     hugepages_1g: bool = True  # the vCPU has pdpe1gb
-    boot_1g_pages: int = 2  # reserved on the kernel command line: one per node
+    boot_1g_pages: int = 1  # per node, reserved on the kernel command line (hugepages=0:1,1:1)
 
     def node(self, node_id: int) -> Node:
         return next(n for n in self.nodes if n.node_id == node_id)
