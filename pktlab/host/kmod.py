@@ -24,13 +24,34 @@ class LoadModule(Step):
     def describe_undo(self):
         return f"unload kernel module {self.name} if this run loaded it"
 
+    def _modules(self) -> dict[str, int]:
+        """Loaded modules and their use counts (/proc/modules), {} where it cannot be read."""
+        try:
+            lines = Path(self.root, "proc/modules").read_text().splitlines()
+        except OSError:
+            return {}
+        return {f[0]: int(f[2]) for f in (ln.split() for ln in lines) if len(f) > 2 and f[2].isdigit()}
+
     def apply(self, ctx):
         if self._loaded():
             return
         self.state["loaded"] = True
+        before = self._modules()
         ctx.journal_state()
         process.run(["modprobe", self.name], what=f"modprobe {self.name}")
+        # what came with it, soft dependencies too (vfio-pci pulls vfio_iommu_type1, which
+        # keeps vfio loaded after `modprobe -r vfio-pci`)
+        self.state["also_loaded"] = sorted(set(self._modules()) - set(before) - {self.name.replace("-", "_")})
+        ctx.journal_state()
 
     def undo(self, ctx):
         if self.state.get("loaded") and self._loaded():
             process.run(["modprobe", "-r", self.name], what=f"modprobe -r {self.name}")
+        left = [m for m in self.state.get("also_loaded", ()) if m in self._modules()]
+        while left:  # unused ones first; a module still used by one of them goes on a later pass
+            unused = [m for m in left if self._modules().get(m) == 0]
+            if not unused:
+                break  # used by something this run did not load: not ours to take away
+            for m in unused:
+                process.run(["modprobe", "-r", m], what=f"modprobe -r {m} (loaded with {self.name})")
+            left = [m for m in left if m in self._modules()]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from .. import wait
 from ..errors import StepError
@@ -87,6 +88,31 @@ def _wait_driver(pci: str, root: str, want: str | None, what: str) -> None:
         f"not {want or 'none'} (see dmesg)"))
 
 
+def _restore_ifname(pci: str, root: str, before: list[str], what: str) -> None:
+    """A rebound NIC gets the next free ethN (without udev's stable names the order of
+    rebinding decides): give it back the name it had, if that name is free."""
+    if Path(root).resolve() != Path("/") or len(before) != 1:
+        return  # a copy of a host's tree has no netdevs to rename
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        names = sorted(os.listdir(f"/sys/bus/pci/devices/{pci}/net")) if os.path.isdir(
+            f"/sys/bus/pci/devices/{pci}/net") else []
+        if names or time.monotonic() > deadline:
+            break
+        time.sleep(POLL_S)
+    if len(names) != 1 or names[0] == before[0] or os.path.exists(f"/sys/class/net/{before[0]}"):
+        return
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        try:
+            idx = ipr.link_lookup(ifname=names[0])[0]
+            ipr.link("set", index=idx, state="down")
+            ipr.link("set", index=idx, ifname=before[0])
+        except Exception as e:  # noqa: BLE001 - pyroute2 raises NetlinkError and others
+            raise StepError(f"{what}: renaming {names[0]} back to {before[0]}: {e}") from None
+
+
 @dataclass
 class BindDriver(Step):
     """Bind PCI function `pci` to `driver`; undo puts back its driver and driver_override.
@@ -147,5 +173,6 @@ class BindDriver(Step):
             if before:
                 write_attr(root, "sys/bus/pci/drivers_probe", pci, what)
                 _wait_driver(pci, root, before, what)
+                _restore_ifname(pci, root, self.state.get("ifnames_before") or [], what)
         if current_override(pci, root) != override:
             write_attr(root, f"{_dev(pci)}/driver_override", override or "\n", what)

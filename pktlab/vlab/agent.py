@@ -81,6 +81,7 @@ def setup() -> str:
     p = params()
     os.environ["PATH"] = f"{Path(sys.executable).parent}:{PATH}"
     os.environ["HOME"] = "/root"
+    os.environ["PYTHONUNBUFFERED"] = "1"  # output of pktlab inside reaches the host as it comes
     accel = p.get("vlab.accel", "tcg")
     os.environ[VLAB_ENV] = json.dumps({"vlab": True, "kernel": os.uname().release,
                                        "accel": {"name": accel, "emulated": accel == "tcg"}})

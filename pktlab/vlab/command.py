@@ -12,7 +12,8 @@ from pathlib import Path
 
 from .topology import Topology
 
-KERNEL_CMDLINE = "console=ttyS0,115200 quiet panic=-1 pci=noaer intel_iommu=on iommu=pt"
+# loglevel=5: warnings and errors (a hung task, a driver failing) reach the console the host shows
+KERNEL_CMDLINE = "console=ttyS0,115200 loglevel=5 panic=-1 pci=noaer intel_iommu=on iommu=pt"
 SHARES = ("hostroot", "vlabio", "vlabout")
 PXB_SLOT = 0x10  # node N's pxb-pcie sits at 00:(0x10+N).0; the management NIC and 9p shares from 00:02.0
 
@@ -65,7 +66,8 @@ def qemu_command(topo: Topology, b: Boot) -> list[str]:
                           + (",readonly=on" if ro else ""),
                 "-device", f"virtio-9p-pci,fsdev={tag},mount_tag={tag},bus=pcie.0,addr={slot:#x}"]
     # 1 GiB pages are reserved at boot, as on a lab server: the kernel spreads them over the nodes
-    huge = f"hugepagesz=1G hugepages={topo.boot_1g_pages}" if topo.boot_1g_pages else ""
+    huge = (f"hugepagesz=1G hugepages=" + ",".join(f"{n.node_id}:{topo.boot_1g_pages}" for n in topo.nodes)
+            if topo.boot_1g_pages else "")
     cmd += ["-kernel", b.kernel, "-initrd", b.initrd,
             "-append", " ".join(x for x in (KERNEL_CMDLINE, huge, b.append) if x),
             "-chardev", f"socket,id=console,path={run / 'console.sock'},server=on,wait=off,"

@@ -3,8 +3,8 @@
 One fixed machine, so scenario files can name its NICs by PCI address and a
 scenario can be checked against it before anything boots:
 
-    node 0: vCPUs 0-1, 2560 MiB   pxb-pcie bus 0x40 -> root ports -> gen0 (41:00.0), gen1 (42:00.0)
-    node 1: vCPUs 2-3, 3072 MiB   pxb-pcie bus 0x80 -> root ports -> dut0 (81:00.0), dut1 (82:00.0)
+    node 0: vCPUs 0-1, 4096 MiB   pxb-pcie bus 0x40 -> root ports -> gen0 (41:00.0), gen1 (42:00.0)
+    node 1: vCPUs 2-3, 4096 MiB   pxb-pcie bus 0x80 -> root ports -> dut0 (81:00.0), dut1 (82:00.0)
     pcie.0: virtio-net management NIC (00:02.0) with the default route (QEMU user network)
 
 Cables: gen0 <-> dut0 and gen1 <-> dut1, each a QEMU hub with two ports
@@ -57,7 +57,10 @@ class Topology:
     mgmt_ip: str = "10.0.2.15/24"  # QEMU user network defaults
     mgmt_gateway: str = "10.0.2.2"
     hugepages_1g: bool = True  # the vCPU has pdpe1gb
-    boot_1g_pages: int = 2  # reserved on the kernel command line: one per node
+    # per node, reserved on the kernel command line (hugepages=0:1,1:1). Node 0 holds the
+    # PCI hole and memblock's top-down early allocations: with 3 GiB it had no free
+    # 1 GiB-aligned range left, so it gets 4 GiB
+    boot_1g_pages: int = 1
 
     def node(self, node_id: int) -> Node:
         return next(n for n in self.nodes if n.node_id == node_id)
@@ -96,7 +99,7 @@ class Topology:
 IGB_VFS = 7  # what Linux's igb offers on QEMU's 82576 (HOST-NOTES)
 
 DEFAULT = Topology(
-    nodes=(Node(0, (0, 1), 2560, 0x40), Node(1, (2, 3), 3072, 0x80)),
+    nodes=(Node(0, (0, 1), 4096, 0x40), Node(1, (2, 3), 4096, 0x80)),
     nics=(
         VNic("gen0", "gen", "igb", 0, 0, "52:54:00:00:10:00", cable=1, total_vfs=IGB_VFS),
         VNic("gen1", "gen", "igb", 0, 1, "52:54:00:00:10:01", cable=2, total_vfs=IGB_VFS),

@@ -52,7 +52,7 @@ def test_machine_has_an_iommu_for_vfio_two_numa_nodes_and_1g_pages():
     assert cmd[cmd.index("-smp") + 1] == "4" and cmd[cmd.index("-m") + 1] == f"{DEFAULT.mem_mb}M"
     append = cmd[cmd.index("-append") + 1]
     assert "intel_iommu=on" in append.split() and "iommu=pt" in append.split()
-    assert "hugepagesz=1G" in append.split() and "hugepages=2" in append.split()
+    assert "hugepagesz=1G" in append.split() and "hugepages=0:1,1:1" in append.split()
 
 
 def test_the_accels_cpu_gives_way_to_one_with_pdpe1gb():
