@@ -7,11 +7,12 @@ connection would use. ansible-core is imported only when an inventory is read.
 """
 from __future__ import annotations
 
+import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import PktlabError
+from ..errors import HostError
 
 # Only the static formats: an executable inventory ("script") would run code at parse time.
 ENABLED_PLUGINS = ["yaml", "ini"]
@@ -22,7 +23,7 @@ IDENTITY = ("ansible_ssh_private_key_file", "ansible_private_key_file")
 SSH_ARGS = ("ansible_ssh_common_args", "ansible_ssh_extra_args")
 
 
-class InventoryError(PktlabError):
+class InventoryError(HostError):
     """An inventory that cannot be read, or a host it does not describe well: names the
     inventory file, the host and the reason."""
 
@@ -41,6 +42,7 @@ class Host:
     identity_file: str | None = None  # ansible_ssh_private_key_file
     ssh_args: tuple[str, ...] = ()  # ansible_ssh_common_args + extra_args, passed to OpenSSH as given
     inventory: str | None = None  # the file it came from
+    pktlab: str = "pktlab"  # pktlab_command: how to run pktlab there (e.g. a venv's bin/pktlab)
 
     def __post_init__(self):
         self.validate()
@@ -55,6 +57,8 @@ class Host:
                 raise InventoryError(where, self.name, f"{key}: {value!r} is not a host or user name")
         if isinstance(self.port, bool) or not isinstance(self.port, int) or not 1 <= self.port <= 65535:
             raise InventoryError(where, self.name, f"ansible_port: {self.port!r} is not a TCP port (1-65535)")
+        if not self.pktlab or self.pktlab[0] == "-":
+            raise InventoryError(where, self.name, f"pktlab_command: {self.pktlab!r} is not a command")
         if self.identity_file is not None and not self.identity_file:
             raise InventoryError(where, self.name, "ansible_ssh_private_key_file: empty")
 
@@ -104,7 +108,14 @@ def host_from_vars(name: str, hvars: dict, inventory: str | None = None) -> Host
     return Host(name=name, address=str(address) if address is not None else name,
                 user=None if user is None else str(user), port=port,
                 identity_file=None if identity is None else str(Path(str(identity)).expanduser()),
-                ssh_args=tuple(ssh_args), inventory=inventory)
+                ssh_args=tuple(ssh_args), inventory=inventory,
+                pktlab=str(hvars.get("pktlab_command") or "pktlab"))
+
+
+def default_inventory() -> str:
+    """Ansible's own default: $ANSIBLE_INVENTORY (its first entry), else /etc/ansible/hosts."""
+    env = os.environ.get("ANSIBLE_INVENTORY", "").split(",")[0].strip()
+    return env or "/etc/ansible/hosts"
 
 
 def load_host(name: str, inventory: str | Path) -> Host:
@@ -140,4 +151,4 @@ def _ansible_vars(name: str, path: Path) -> dict:
         raise InventoryError(path, None, f"not a YAML or INI Ansible inventory: {reason}") from None
     finally:
         C.INVENTORY_ENABLED, C.INVENTORY_UNPARSED_IS_FAILED, C.INVENTORY_ANY_UNPARSED_IS_FAILED = saved
-    return {k: v for k, v in hvars.items() if k.startswith("ansible_")}
+    return {k: v for k, v in hvars.items() if k.startswith("ansible_") or k == "pktlab_command"}
