@@ -67,7 +67,7 @@ def classify(host: Host, stderr: str) -> RemoteError:
     """The error an ssh exit status 255 means, from what ssh said."""
     text = stderr.lower()
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip() and not ln.startswith("@")]
-    said = lines[-1] if lines else "no message"
+    said = lines[-1].removeprefix("ssh: ") if lines else "no message"
     if "remote host identification has changed" in text:
         return HostKeyMismatch(host, "its host key CHANGED since known_hosts recorded it (a reinstalled "
                                      "server or a man in the middle): check it, then fix known_hosts "
@@ -100,7 +100,7 @@ class Connection:
     def control_path(self) -> Path | None:
         return None if self._dir is None else self._dir / "master"
 
-    def _ssh(self, *opts: str) -> list[str]:
+    def _ssh(self, *opts: str, command: str | None = None) -> list[str]:
         h = self.host
         argv = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.connect_timeout}",
                 "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
@@ -109,7 +109,7 @@ class Connection:
             argv += ["-l", h.user]
         if h.identity_file:
             argv += ["-i", h.identity_file, "-o", "IdentitiesOnly=yes"]
-        return argv + list(h.ssh_args) + list(opts) + [h.address]
+        return argv + list(h.ssh_args) + list(opts) + ["--", h.address] + ([command] if command else [])
 
     # ------------------------------------------------------------ life cycle
 
@@ -164,7 +164,7 @@ class Connection:
         cmd = shlex.join((self.sudo if sudo else []) + [str(a) for a in argv])
         log.info("ssh %s: %s", self.host.name, cmd)
         try:
-            p = subprocess.run(self._ssh("-o", "ControlMaster=no", "--", cmd), input=input, text=True,
+            p = subprocess.run(self._ssh("-o", "ControlMaster=no", command=cmd), input=input, text=True,
                                capture_output=True, timeout=timeout,
                                stdin=None if input is not None else subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
