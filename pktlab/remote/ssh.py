@@ -176,6 +176,11 @@ class Connection:
                                          f"{p.stderr.strip().splitlines()[-1:] or 'no message'}")
         return p
 
+    def master_running(self) -> bool:
+        """Whether this connection's control master is up (`ssh -O check`)."""
+        return self._dir is not None and subprocess.run(
+            self._ssh("-O", "check"), stdin=subprocess.DEVNULL, capture_output=True).returncode == 0
+
     def ok(self, argv: list[str]) -> bool:
         return self.run(argv, check=False).returncode == 0
 
