@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from . import __version__, journal
-from .errors import PktlabError, ScenarioError
+from .errors import HostError, PktlabError, ScenarioError
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -96,11 +96,23 @@ def _doctor(args) -> int:
     from . import scenario as scenario_mod
     from .inventory import doctor
 
+    if args.host:
+        return _doctor_remote(args)
     reqs = None
     if args.scenario:
         sc = scenario_mod.load(args.scenario)
         reqs = {sc.name: requirements(sc, str(args.sysfs_root))}
     return doctor.run(reqs, args.json, root=str(args.sysfs_root))
+
+
+def _doctor_remote(args) -> int:
+    from .remote import doctor as remote_doctor
+    from .remote.inventory import default_inventory, load_host
+
+    if args.scenario:
+        raise ScenarioError(args.scenario, None, "doctor --host judges the host itself; "
+                                                 "a scenario's readiness there is not checked yet")
+    return remote_doctor.run(load_host(args.host, args.inventory or default_inventory()), args.json)
 
 
 def requirements(sc, root: str = "/") -> list[dict]:
@@ -165,6 +177,10 @@ def parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="what this host has, and whether it can run a scenario (reads only)")
     doctor.add_argument("scenario", type=Path, nargs="?", help="scenario TOML file to check readiness for")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    doctor.add_argument("--host", help="judge this host of the Ansible inventory instead, over SSH "
+                                       "(its own pktlab reads it)")
+    doctor.add_argument("--inventory", type=Path, help="Ansible inventory, YAML or INI "
+                                                       "(default: $ANSIBLE_INVENTORY, else /etc/ansible/hosts)")
     doctor.set_defaults(func=_doctor)
 
     guest = sub.add_parser("guest", help="the PVP guest image")
@@ -196,7 +212,7 @@ def main(argv=None) -> int:
                         format="pktlab: %(message)s")
     try:
         return args.func(args)
-    except ScenarioError as e:
+    except (ScenarioError, HostError) as e:
         print(f"pktlab: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except PktlabError as e:

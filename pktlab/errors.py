@@ -19,6 +19,11 @@ class PrecheckError(ScenarioError):
     hugepages, a core that does not exist). Raised before any host change."""
 
 
+class HostError(PktlabError):
+    """A host that cannot be reached or used as described (inventory, SSH, root, packages):
+    names the host; raised before anything changes on it (the CLI's exit 2)."""
+
+
 class StepError(PktlabError):
     """A plan step failed to apply; the runner undoes what was applied."""
 

@@ -406,14 +406,24 @@ def render(report: Report) -> str:
         out += _table(rows)
     if not report.pmd_sources:
         out.append("  (no DPDK driver libraries found: PMD lookup skipped)")
-    for v in report.verdicts:
+    return "\n".join(out + render_verdicts(report.verdicts))
+
+
+def render_verdicts(verdicts: list[Verdict]) -> list[str]:
+    out = []
+    for v in verdicts:
         out += ["", f"scenario {v.scenario}: {'READY' if v.ready else 'NOT READY'}"]
         for f in v.findings:
             mark = "ok  " if f.ok else ("warn" if f.warning else "MISS")
             out.append(f"  {mark} {f.check}: {f.found}")
             if f.fix and not f.ok:
                 out.append(f"       fix: {f.fix}")
-    return "\n".join(out)
+    return out
+
+
+def verdicts_from_dict(report: dict) -> list[Verdict]:
+    """The verdicts of a report's as_dict() (e.g. another host's `doctor --json`)."""
+    return [Verdict(v["scenario"], [Finding(**f) for f in v["findings"]]) for v in report.get("verdicts", [])]
 
 
 def run(requirements: dict | None = None, as_json: bool = False, root: str = "/", out=print) -> int:

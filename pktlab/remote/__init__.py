@@ -1,0 +1,1 @@
+"""Hosts other than this one: a lab's Ansible inventory and checked OpenSSH connections."""
