@@ -58,6 +58,10 @@ def coldplug() -> None:
         for dev in sorted(Path(f"/sys/bus/{bus}/devices").iterdir()):
             alias = (dev / "modalias").read_text().strip()
             sh("modprobe", "-q", "-b", alias, check=False)
+    # What systemd-tmpfiles' static nodes (kmod static-nodes) make loadable on first open on a
+    # real server: OVS's userspace datapath opens /dev/net/tun for the bridge's internal port
+    # ("opening /dev/net/tun failed: No such file or directory" without it).
+    sh("modprobe", "tun", check=False)
 
 
 def network(p: dict[str, str]) -> str:

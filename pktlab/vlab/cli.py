@@ -115,7 +115,11 @@ def _doctor(args) -> int:
 
         check(scenario_mod.load(args.scenario))
         argv.append(str(args.scenario.resolve()))
-    return in_vm(args, Path(args.state_dir) / "vlab" / "doctor-out", argv)
+    import tempfile
+
+    # doctor writes nothing: its results share is a scratch directory, gone afterwards
+    with tempfile.TemporaryDirectory(prefix="vlab-doctor-") as scratch:
+        return in_vm(args, Path(scratch), argv)
 
 
 def _start(args) -> int:
