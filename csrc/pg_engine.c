@@ -151,7 +151,8 @@ pg_create(const struct pg_config *cfg, struct pg_ctx **ctxp)
 		lc->nb_loops = ctx->nb_loops;
 		lc->nb_streams = cfg->nb_streams;
 		lc->burst = cfg->burst;
-		lc->nb_sched = pg_sched_build(cfg->streams, cfg->nb_streams, lc->sched);
+		for (uint32_t i = 0; i < cfg->nb_streams; i++)
+			lc->weight[i] = cfg->streams[i].weight ? cfg->streams[i].weight : 1;
 		lc->rx.nb_streams = cfg->nb_streams * ctx->nb_loops;
 		lc->rx.rxs = lc->rxs;
 		lc->rx.sst = lc->sst;

@@ -92,8 +92,7 @@ struct pg_lcore {
 	struct pg_rxq rxq[PG_MAX_RXQ];
 	struct pg_rxs rxs[PG_MAX_SUBSTREAMS];	/* by sub-stream */
 	struct pg_tx tx[PG_MAX_STREAMS];	/* by configured stream */
-	uint32_t nb_sched;	/* streams' turns, weighted (pg_sched_build) */
-	uint8_t sched[PG_MAX_STREAMS * PG_WEIGHT_MAX];
+	uint32_t weight[PG_MAX_STREAMS];	/* share of the frames, by configured stream (pg_turn) */
 
 	/* written by this loop only; others read them in the drain */
 	struct pg_stream_stats sst[PG_MAX_SUBSTREAMS] PG_ALIGNED;	/* by sub-stream */

@@ -78,6 +78,26 @@ pg_flush(struct pg_lcore *lc)
 	}
 }
 
+/* Which stream sends the next burst: the one furthest behind its share of the
+ * frames this loop sent (frames / weight, the lowest index on a tie). A mix of
+ * frame sizes (IMIX 7:4:1) then keeps its proportions frame by frame, whatever
+ * a turn could send: a short pacing allowance, a catch-up burst after the loop
+ * was preempted, or a full TX queue that took nothing. */
+static inline uint32_t
+pg_turn(const struct pg_lcore *lc)
+{
+	uint32_t best = 0, i;
+
+	for (i = 1; i < lc->nb_streams; i++) {
+		const uint64_t mine = lc->sst[lc->tx[i].txs.stream_id].tx * lc->weight[best];
+		const uint64_t theirs = lc->sst[lc->tx[best].txs.stream_id].tx * lc->weight[i];
+
+		if (mine < theirs)
+			best = i;
+	}
+	return best;
+}
+
 /* One loop through one trial. */
 static void
 pg_loop(struct pg_lcore *lc, uint64_t start)
@@ -86,7 +106,7 @@ pg_loop(struct pg_lcore *lc, uint64_t start)
 	volatile int *const stop = lc->stop;
 	struct pg_pace pace;
 	uint64_t now, end;
-	uint32_t s = 0, n;
+	uint32_t n;
 
 	/* the others start from the same TSC: their windows coincide */
 	while (pg_tsc_read() < start && !*stop)
@@ -98,13 +118,11 @@ pg_loop(struct pg_lcore *lc, uint64_t start)
 		if (!pg_pace_next(&pace, &now, &n))
 			break;
 		if (n != 0) {
-			struct pg_tx *tx = &lc->tx[lc->sched[s]];
+			struct pg_tx *tx = &lc->tx[pg_turn(lc)];
 			const uint32_t k = io->tx_burst(tx, &lc->sst[tx->txs.stream_id], n, now);
 
 			lc->sst[tx->txs.stream_id].tx += k;
 			pace.built += k;
-			if (++s == lc->nb_sched)
-				s = 0;
 		}
 		pg_rx_all(lc);
 	}

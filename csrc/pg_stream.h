@@ -307,22 +307,6 @@ int pg_sig_catch(volatile int *stop, int wake_fd);
 void pg_sig_release(volatile int *stop);
 int pg_sig_caught_signo(void);
 
-/* Streams take turns burst by burst; a stream of weight w gets w turns per
- * round, spread through it (7:4:1 -> 0 1 2 0 1 0 1 0 1 0 0 0 ...), so a mix of
- * frame sizes (IMIX) is sent in its proportions at any rate. Returns the
- * schedule's length (at most PG_MAX_STREAMS * PG_WEIGHT_MAX). */
-static inline uint32_t
-pg_sched_build(const struct pg_stream_config *streams, uint32_t nb_streams, uint8_t *sched)
-{
-	uint32_t round, i, n = 0;
-
-	for (round = 0; round < PG_WEIGHT_MAX; round++)
-		for (i = 0; i < nb_streams; i++)
-			if ((streams[i].weight ? streams[i].weight : 1) > round)
-				sched[n++] = (uint8_t)i;
-	return n;
-}
-
 /*
  * Pacing of one loop's transmit window, the same for every backend: paced
  * from the start of the window (no drift), rate in 48.16 fixed point, and a

@@ -63,7 +63,7 @@ struct pg_stream_config {
 	uint32_t vary;		/* PG_VARY_* bits */
 	uint32_t frame_len;	/* template length [B], without FCS */
 	const uint8_t *frame;	/* Ethernet/[802.1Q]/IPv4/UDP template */
-	uint32_t weight;	/* bursts per round, 1..PG_WEIGHT_MAX (IMIX 7:4:1); 0 = 1 */
+	uint32_t weight;	/* share of the frames, 1..PG_WEIGHT_MAX (IMIX 7:4:1); 0 = 1 */
 };
 
 /* pg_config.backend: DPDK ethdev ports (EAL initialised first, pg_eal_init);

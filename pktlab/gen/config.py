@@ -66,7 +66,7 @@ class StreamSpec:
     template: bytes  # frame without FCS, see template.build_frame [B]
     flows: int = 1
     vary: str = "src_ip"  # src_ip, src_port or both
-    weight: int = 1  # turns per round among the streams: IMIX 7:4:1 is three streams
+    weight: int = 1  # share of the frames among the streams: IMIX 7:4:1 is three streams
 
     def __post_init__(self):
         if not isinstance(self.weight, int) or not 1 <= self.weight <= 16:

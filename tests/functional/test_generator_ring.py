@@ -105,3 +105,24 @@ def test_two_looped_ports_two_streams(tmp_path):
     a, b = s.ports
     assert a.tx_packets == pytest.approx(b.tx_packets, rel=0.01)
     assert (a.rx_packets, b.rx_packets) == (a.tx_packets, b.tx_packets)
+
+
+def test_a_weighted_mix_keeps_its_proportions_frame_by_frame(tmp_path):
+    """Three streams of weight 7:4:1 (IMIX's) on three looped ports, as fast as the loop
+    goes: each turn goes to the stream furthest behind its share of the frames, so
+    the counts stay within one burst of 7:4:1 whatever each turn could send."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: DPDK EAL in the worker")
+    ports = ("net_ring0", "net_ring1", "net_ring2")
+    streams = tuple(StreamSpec(i, i, build_frame(size), weight=w)
+                    for i, (size, w) in enumerate(((64, 7), (570, 4), (1518, 1))))
+    cfg = GenConfig(eal_args=eal("mix"), ports=ports, streams=streams, core=CORE)
+    with GeneratorProcess(cfg, tmp_path / "generator.log") as gen:
+        gen.wait_ready(60)
+        s = gen.trial(None, 0.5)
+    assert_gone(gen)
+    sent = [p.tx_packets for p in s.ports]
+    assert sum(sent) == s.tx_packets > 12 * 1000
+    unit = s.tx_packets / 12
+    for n, w in zip(sent, (7, 4, 1)):
+        assert abs(n - w * unit) <= cfg.burst, (sent, unit)
