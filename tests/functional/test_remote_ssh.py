@@ -69,6 +69,16 @@ def test_connect_reuses_one_control_master(lab, untouched):
     assert not sock.exists() and not sock.parent.exists() and not conn.master_running()
 
 
+def test_jump_host_passes_through_to_openssh(lab, untouched):
+    h = load_host("dut", lab.jump_inventory())
+    assert h.jump == f"root@{lab.address}"
+    before = lab.accepted()
+    with Connection(h) as conn:
+        assert conn.run(["id", "-u"]).stdout.strip() == "0"
+        assert conn.run(["true"]).returncode == 0
+    assert lab.accepted() == before + 2  # the jump hop, then the host; once each
+
+
 @pytest.mark.parametrize("fmt", ["yml", "ini"])
 def test_doctor_host_returns_the_remote_report(lab, fmt, untouched):
     inv = lab.inventory(fmt)
