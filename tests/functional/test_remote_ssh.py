@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ def lab():
 
 
 def _ssh_dirs() -> set[str]:
-    return {p.name for p in Path("/tmp").glob("pktlab-ssh-*")}
+    return {p.name for p in Path(tempfile.gettempdir()).glob("pktlab-ssh-*")}
 
 
 def _masters() -> list[str]:
