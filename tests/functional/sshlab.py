@@ -48,14 +48,15 @@ class SshLab:
         (d / "authorized_keys").write_text((d / "client_key.pub").read_text())
         self.log = d / "sshd.log"
         (d / "sshd_config").write_text(
-            f"ListenAddress {self.address}\nPort 22\nHostKey {self.host_key}\n"
+            f"ListenAddress {self.address}\nListenAddress 127.0.0.1\nPort 22\nHostKey {self.host_key}\n"
             f"AuthorizedKeysFile {d / 'authorized_keys'}\nPidFile {d / 'sshd.pid'}\n"
             "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
             "UsePAM no\nStrictModes no\nLogLevel VERBOSE\nMaxStartups 50\n")
         pub = (d / "host_key.pub").read_text().split()
         other = (d / "other_host_key.pub").read_text().split()
         self.known_hosts = d / "known_hosts"
-        self.known_hosts.write_text(f"{self.address} {pub[0]} {pub[1]}\n")
+        # 127.0.0.1: the same sshd as seen from inside its namespace (the far side of a jump host).
+        self.known_hosts.write_text(f"{self.address} {pub[0]} {pub[1]}\n127.0.0.1 {pub[0]} {pub[1]}\n")
         (d / "known_hosts_changed").write_text(f"{self.address} {other[0]} {other[1]}\n")
         (d / "known_hosts_empty").write_text("")
         if not PRIVSEP.exists():
@@ -100,6 +101,18 @@ class SshLab:
             path.write_text("all:\n  children:\n    duts:\n      hosts:\n        " + name + ":\n" + "".join(
                 f"          {k}: \"{v}\"\n" if isinstance(v, str) else f"          {k}: {v}\n"
                 for k, v in hv.items()))
+        return path
+
+    def jump_inventory(self, name: str = "dut") -> Path:
+        """An INI inventory reaching `name` at 127.0.0.1 *inside the namespace*, an address only
+        the jump host (this same sshd, at its veth address) can reach. The known hosts and key
+        come from an ssh config file, which OpenSSH hands to the jump hop too."""
+        cfg = self.dir / "ssh_config"
+        cfg.write_text(f"Host *\n  UserKnownHostsFile {self.known_hosts}\n  GlobalKnownHostsFile /dev/null\n"
+                       f"  IdentityFile {self.dir / 'client_key'}\n  IdentitiesOnly yes\n")
+        path = self.dir / "inventory-jump.ini"
+        path.write_text(f"{name} ansible_host=127.0.0.1 ansible_user=root "
+                        f"ansible_ssh_common_args='-F {cfg} -o ProxyJump=root@{self.address}'\n")
         return path
 
     def accepted(self) -> int:

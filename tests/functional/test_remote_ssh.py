@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ def lab():
 
 
 def _ssh_dirs() -> set[str]:
-    return {p.name for p in Path("/tmp").glob("pktlab-ssh-*")}
+    return {p.name for p in Path(tempfile.gettempdir()).glob("pktlab-ssh-*")}
 
 
 def _masters() -> list[str]:
@@ -67,6 +68,16 @@ def test_connect_reuses_one_control_master(lab, untouched):
     finally:
         conn.close()
     assert not sock.exists() and not sock.parent.exists() and not conn.master_running()
+
+
+def test_jump_host_passes_through_to_openssh(lab, untouched):
+    h = load_host("dut", lab.jump_inventory())
+    assert h.jump == f"root@{lab.address}"
+    before = lab.accepted()
+    with Connection(h) as conn:
+        assert conn.run(["id", "-u"]).stdout.strip() == "0"
+        assert conn.run(["true"]).returncode == 0
+    assert lab.accepted() == before + 2  # the jump hop, then the host; once each
 
 
 @pytest.mark.parametrize("fmt", ["yml", "ini"])
