@@ -18,6 +18,8 @@ from tests.conftest import REPO, SMOKE
 from tests.unit.test_analysis_compare import result
 
 EXAMPLES = REPO / "results" / "example"
+# the example results as pktlab wrote them before it recorded a line rate
+BEFORE = REPO / "tests" / "data" / "example-before-line-rate"
 
 
 def scenario(tmp_path, **edits):
@@ -64,10 +66,11 @@ def test_compare_and_report_judge_a_bidirectional_rate_against_both_ports(tmp_pa
     assert "<td>35.4 %</td>" in html and "2 × 10 GbE" in html and "% of line rate" in html
 
 
-def test_the_shipped_example_results_still_load_and_compare(capsys):
-    results = load_results([EXAMPLES])
+def test_results_written_before_line_rate_still_load_and_compare(capsys):
+    results = load_results([BEFORE])
     assert len(results) == 6 and all(r.line_rate == LineRate(10e9, 2, r.line_rate.source) for r in results)
-    assert cli.main(["compare", str(EXAMPLES)]) == 0
+    assert all(r.line_rate.source.startswith("assumed") for r in results)
+    assert cli.main(["compare", str(BEFORE)]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("ovs-dpdk-vhostuser"))
     assert "56.3 %" in row  # 16.743 Mpps of 2 x 14.88, where it said 112.5 % of one port
 
@@ -158,3 +161,12 @@ def test_the_search_starts_at_the_paths_line_rate(tmp_path, edits, mpps):
     # the scenario's own max_rate still wins
     capped = scenario(tmp_path, **edits, **{'kind = "fixed-rate"': 'kind = "mlrsearch"\nmax_rate = 1e6'})
     assert max_load(capped, line) == 1e6
+
+
+def test_the_shipped_example_results_record_their_line_rate(capsys):
+    results = load_results([EXAMPLES])
+    assert len(results) == 6 and all(r.line_rate == LineRate(10e9, 2, r.line_rate.source) for r in results)
+    assert not any(r.line_rate.source.startswith("assumed") for r in results)
+    assert cli.main(["compare", str(EXAMPLES)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("ovs-dpdk-vhostuser"))
+    assert "2 × 10 GbE" in row and "%" in row
