@@ -126,7 +126,7 @@ def test_the_lab_comparison_runs_inside_and_its_chart_and_results_land_in_the_ho
     """The three lab paths one after another inside, for real. OVS kernel carries traffic under
     emulation; a path that fails there (see the README's virtual lab notes) must fail with its
     reason in its result and an empty slot in the chart, never a number, and the test says which."""
-    from pktlab.chart import bars_64b
+    from pktlab.analysis.charts import bars_64b
     from pktlab.results import load_results
 
     _, out, exec_ = vlab
