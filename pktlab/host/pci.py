@@ -93,13 +93,8 @@ def _restore_ifname(pci: str, root: str, before: list[str], what: str) -> None:
     rebinding decides): give it back the name it had, if that name is free."""
     if Path(root).resolve() != Path("/") or len(before) != 1:
         return  # a copy of a host's tree has no netdevs to rename
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        names = sorted(os.listdir(f"/sys/bus/pci/devices/{pci}/net")) if os.path.isdir(
-            f"/sys/bus/pci/devices/{pci}/net") else []
-        if names or time.monotonic() > deadline:
-            break
-        time.sleep(POLL_S)
+    net = f"/sys/bus/pci/devices/{pci}/net"
+    names = wait.until(lambda: sorted(os.listdir(net)) if os.path.isdir(net) else [], WAIT_S, POLL_S)
     if len(names) != 1 or names[0] == before[0] or os.path.exists(f"/sys/class/net/{before[0]}"):
         return
     from pyroute2 import IPRoute
