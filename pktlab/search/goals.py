@@ -234,15 +234,6 @@ class GoalOutcome:
                 "conditional_throughput_pps": self.conditional_throughput_pps,
                 "limited_by_generator": self.limited_by_generator}
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "GoalOutcome":
-        def opt(k):
-            return None if d.get(k) is None else float(d[k])
-        return cls(goal=SearchGoal.from_dict(d["goal"]), lower_bound_pps=opt("lower_bound_pps"),
-                   upper_bound_pps=opt("upper_bound_pps"),
-                   conditional_throughput_pps=opt("conditional_throughput_pps"),
-                   limited_by_generator=bool(d.get("limited_by_generator", False)))
-
 
 @dataclass(frozen=True)
 class SearchOutcome(Bounds):
