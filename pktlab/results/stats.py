@@ -174,6 +174,9 @@ class TrialStats:
         d["generator_limited"] = self.generator_limited
         d["rx_missed"] = self.rx_missed
         d["latency_histogram"] = [list(b) for b in self.latency_histogram]
+        for key in ("latency", "load_latency"):
+            if d[key] is not None:  # derived, for the reader; from_dict ignores it
+                d[key]["pdv_p99_ns"] = getattr(self, key).pdv_p99_ns
         d["ipdv_histogram"] = [list(b) for b in self.ipdv_histogram]
         d["latency_stream"] = None if self.latency_stream is None else self.latency_stream.to_dict()
         return d
