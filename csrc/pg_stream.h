@@ -22,6 +22,8 @@
 #define PG_LIKELY(x) __builtin_expect(!!(x), 1)
 #define PG_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+#include "pg_latency.h"
+
 /* Receive window per stream: a frame more than this many sequence numbers
  * behind the highest seen is counted reordered without a duplicate check. */
 #define PG_SEEN_BITS (1u << 20)
@@ -58,6 +60,8 @@ struct pg_rxs {
 	uint64_t max_seq;	/* highest sequence number seen, extended to 64 bits */
 	int32_t rx_port;	/* port index the stream is expected on, -1: none */
 	uint32_t started;	/* max_seq is valid */
+	uint32_t lat_class;	/* PG_LAT_LOAD, or PG_LAT_PROBE for a latency stream */
+	struct pg_ipdv ipdv;	/* the last frame received, for IPDV */
 };
 
 /* Everything pg_rx_account() needs. Streams here are the stamp's stream ids:
@@ -153,21 +157,6 @@ pg_txs_rewind(struct pg_txs *s, uint32_t n)
 	s->port = (uint16_t)(s->port0 + s->flow * s->port_step);
 }
 
-/* HDR-style log-linear bucket of a latency [cycles], see PG_LAT_* . */
-static inline uint32_t
-pg_lat_bucket(uint64_t v)
-{
-	const uint32_t half = PG_LAT_SUB_BITS - 1;
-	uint32_t b;
-
-	if (v < (1u << PG_LAT_SUB_BITS))
-		return (uint32_t)v;
-	if (PG_UNLIKELY(v >= (1ull << PG_LAT_MAX_BITS)))
-		v = (1ull << PG_LAT_MAX_BITS) - 1;
-	b = 63 - __builtin_clzll(v) - half;	/* >= 1 */
-	return (b << half) + (uint32_t)(v >> b);
-}
-
 /* Clear window bits for sequence numbers from..from+count-1. */
 static inline void
 pg_seen_clear(uint64_t *seen, uint64_t from, uint64_t count)
@@ -242,8 +231,7 @@ pg_rx_account(const struct pg_rx *rx, uint32_t port_index, const uint8_t *frame,
 	struct pg_stats *stats = rx->stats;
 	uint32_t off = PG_ETH_HLEN + PG_IP_HLEN + PG_UDP_HLEN;
 	uint16_t ethertype, sid;
-	uint64_t lat;
-	int64_t d;
+	struct pg_rxs *r;
 
 	if (PG_UNLIKELY(len < off + PG_STAMP_LEN))
 		goto foreign;
@@ -262,28 +250,22 @@ pg_rx_account(const struct pg_rx *rx, uint32_t port_index, const uint8_t *frame,
 	if (PG_UNLIKELY(sid >= rx->nb_streams || rx->rxs[sid].rx_port != (int32_t)port_index))
 		goto foreign;
 
-	pg_rxs_seq(&rx->rxs[sid], &rx->sst[sid], pg_ld32(frame + 6));
-
-	d = (int64_t)(now - pg_ld64(frame + 10));
-	lat = d > 0 ? (uint64_t)d : 0;
-	stats->lat_hist[pg_lat_bucket(lat)]++;
-	stats->lat_sum += lat;
-	if (PG_UNLIKELY(lat < stats->lat_min))
-		stats->lat_min = lat;
-	if (PG_UNLIKELY(lat > stats->lat_max))
-		stats->lat_max = lat;
+	r = &rx->rxs[sid];
+	pg_rxs_seq(r, &rx->sst[sid], pg_ld32(frame + 6));
+	pg_lat_account(&stats->lat[r->lat_class], &r->ipdv, pg_ld32(frame + 6), pg_ld64(frame + 10),
+		       now);
 	return 1;
 foreign:
 	stats->ports[port_index].rx_foreign++;
 	return 0;
 }
 
-/* A burst of nb frames on port port_index, own of them this trial's. */
+/* A burst of nb frames on port port_index, own of them this trial's (the
+ * latency classes counted theirs frame by frame). */
 static inline void
 pg_rx_burst_done(const struct pg_rx *rx, uint32_t port_index, uint32_t nb, uint32_t own)
 {
 	rx->stats->ports[port_index].rx += nb;
-	rx->stats->lat_count += own;
 }
 
 /* Set-up, in pg_stream.c: parse and validate a template (0 or -EINVAL with
@@ -322,7 +304,7 @@ struct pg_pace {
 	uint64_t start, end;	/* the window [TSC] */
 	uint64_t catch_up;	/* paced: the window's last frames may still go until then */
 	uint64_t rate_fp;	/* [pps] 48.16 fixed point; 0: as fast as possible */
-	uint64_t window;	/* paced: frames the whole window sends */
+	uint64_t window;	/* frames the whole window sends; unpaced: 0 = no limit */
 	uint64_t built;		/* frames built so far */
 	uint64_t allowed;	/* what the rate allowed when last computed */
 	uint64_t next;		/* [TSC] before this, `allowed` stands */
@@ -362,8 +344,16 @@ pg_pace_next(struct pg_pace *p, uint64_t *now, uint32_t *n)
 			return 0;
 		t = p->end;
 	}
-	if (p->rate_fp == 0)
+	if (p->rate_fp == 0) {
+		if (p->window == 0)
+			return 1;
+		if (p->built >= p->window) {	/* a burst of exactly `window` frames is out */
+			*now = t;
+			return 0;
+		}
+		*n = p->window - p->built < p->burst ? (uint32_t)(p->window - p->built) : p->burst;
 		return 1;
+	}
 	if (PG_UNLIKELY(t == p->end)) {
 		allowed = p->window;
 		if (allowed <= p->built) {

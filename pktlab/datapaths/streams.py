@@ -51,3 +51,16 @@ def mtu_for(traffic) -> int | None:
     A frame's size counts the Ethernet header and FCS (18 B) around the MTU."""
     need = traffic.max_frame - 18
     return need if need > 1500 else None
+
+
+def with_latency_streams(streams, method) -> tuple:
+    """streams plus, when method.latency_stream_pps is set, one latency stream per
+    direction beside the load (MoonGen's latency task): the direction's first frame,
+    ports and flows, paced on its own at an equal share of latency_stream_pps."""
+    import dataclasses
+
+    pps = getattr(method, "latency_stream_pps", 0.0)
+    if not pps:
+        return tuple(streams)
+    firsts = list({(s.tx_port, s.rx_port): s for s in reversed(streams)}.values())[::-1]
+    return tuple(streams) + tuple(dataclasses.replace(s, weight=1, fixed_pps=pps / len(firsts)) for s in firsts)

@@ -67,8 +67,14 @@ class StreamSpec:
     flows: int = 1
     vary: str = "src_ip"  # src_ip, src_port or both
     weight: int = 1  # share of the frames among the streams: IMIX 7:4:1 is three streams
+    # > 0: a latency stream, paced on its own at this rate [pps] beside the load (outside the
+    # weights and the trial's rate); its latency is reported apart from the load's
+    fixed_pps: float = 0.0
 
     def __post_init__(self):
+        if (not isinstance(self.fixed_pps, (int, float)) or isinstance(self.fixed_pps, bool)
+                or not 0 <= self.fixed_pps < 1e9):
+            raise ValueError(f"StreamSpec.fixed_pps: {self.fixed_pps!r} is not a rate in 0..1e9 pps")
         if not isinstance(self.weight, int) or not 1 <= self.weight <= 16:
             raise ValueError(f"StreamSpec.weight: {self.weight!r} is not 1..16")
         if not isinstance(self.tx_port, int) or self.tx_port < 0:
@@ -157,6 +163,8 @@ class GenConfig:
             raise ValueError(f"GenConfig.ports: the same port twice in {list(names)}")
         if not 1 <= len(self.streams) <= MAX_STREAMS:
             raise ValueError(f"GenConfig.streams: need 1..{MAX_STREAMS} streams, got {len(self.streams)}")
+        if all(isinstance(s, StreamSpec) and s.fixed_pps > 0 for s in self.streams):
+            raise ValueError("GenConfig.streams: every stream has a fixed_pps; latency streams go beside a load")
         for i, s in enumerate(self.streams):
             if not isinstance(s, StreamSpec):
                 raise ValueError(f"GenConfig.streams[{i}]: not a StreamSpec")
@@ -220,7 +228,7 @@ class GenConfig:
             "burst": self.burst, "nb_mbufs": self.nb_mbufs, "ring_size": self.ring_size,
             "backend": self.backend, "kernel_mode": self.kernel_mode,
             "streams": [{"tx_port": s.tx_port, "rx_port": s.rx_port, "flows": s.flows, "vary": s.vary,
-                         "weight": s.weight,
+                         "weight": s.weight, "fixed_pps": s.fixed_pps,
                          "template": base64.b64encode(s.template).decode()} for s in self.streams],
         }
 
@@ -228,7 +236,7 @@ class GenConfig:
     def from_dict(cls, d: dict) -> "GenConfig":
         streams = tuple(StreamSpec(tx_port=s["tx_port"], rx_port=s["rx_port"], flows=s["flows"],
                                    vary=s["vary"], template=base64.b64decode(s["template"]),
-                                   weight=s.get("weight", 1))
+                                   weight=s.get("weight", 1), fixed_pps=s.get("fixed_pps", 0.0))
                         for s in d["streams"])
         return cls(eal_args=tuple(d["eal_args"]), ports=tuple(d["ports"]), streams=streams,
                    core=d["core"], burst=d["burst"], nb_mbufs=d["nb_mbufs"], ring_size=d["ring_size"],

@@ -138,12 +138,20 @@ class Method:
     fixed-rate: one trial per listed rate ("max": as fast as the generator can).
     mlrsearch:  NDR and PDR in one MLRsearch run (goals: rfc2544, tst009 or quick).
     binary:     a classic RFC 2544 binary search per goal, for comparison.
+    back-to-back: RFC 2544 26.4: the longest burst (as fast as the generator sends,
+                or at max_rate) the path takes without loss; a binary search of the
+                burst length, repeated `repeats` times, reported as their average.
+    soak:       one long trial at one fixed rate (rates = [pps]), with the counters
+                and latency of every `interval` streamed into the results as it runs.
     Searches then run one confirmation trial at the NDR (with the DUT's counters)
     and latency trials at the fractions of the NDR in latency_at.
+    latency_stream_pps > 0 measures latency on separate stamped streams at that rate
+    beside the load (as MoonGen does): the latency reported is theirs, loss and
+    throughput the load's.
     """
 
     kind: str = "fixed-rate"
-    duration: float = 3.0  # fixed-rate and latency trials [s]
+    duration: float = 3.0  # fixed-rate and latency trials; soak: the whole trial [s]
     rates: tuple[float | str, ...] = ("max",)  # fixed-rate [pps] or "max"
     drain: float = 0.2  # receive-only time after each trial's TX window [s]
     warmup: float = 0.0  # a trial before the measured ones, not counted (flow caches learn) [s]
@@ -154,6 +162,14 @@ class Method:
     min_rate: float = 10000.0  # searches: lowest load [pps]
     precision: float = 0.0  # searches: final relative width [1]; 0 = the goals preset's
     latency_at: tuple[float, ...] = ()  # searches: fractions of the NDR for latency trials
+    latency_stream_pps: float = 0.0  # > 0: latency from stamped streams at this rate beside the load [pps]
+    interval: float = 1.0  # soak: counters per interval [s]
+    repeats: int = 50  # back-to-back: searches averaged (RFC 2544: at least 50)
+    min_burst: int = 1  # back-to-back: shortest burst tried [frames]
+    max_burst: int = 0  # back-to-back: longest burst tried [frames]; 0 = 2 s at line rate (RFC 2544)
+
+    KINDS = ("fixed-rate", "mlrsearch", "binary", "back-to-back", "soak")
+    MAX_SOAK = 7 * 86400  # [s]
 
     @property
     def offered(self) -> tuple[float | None, ...]:
@@ -161,9 +177,12 @@ class Method:
         return tuple(None if r == "max" else float(r) for r in self.rates)
 
     def check(self):
-        if self.kind not in ("fixed-rate", "mlrsearch", "binary"):
-            raise Invalid("kind", f"unknown method {self.kind!r} (known: fixed-rate, mlrsearch, binary)")
-        if not 0 < self.duration <= 3600:
+        if self.kind not in self.KINDS:
+            raise Invalid("kind", f"unknown method {self.kind!r} (known: {', '.join(self.KINDS)})")
+        if self.kind == "soak":
+            if not 0 < self.duration <= self.MAX_SOAK:
+                raise Invalid("duration", f"a soak is > 0 and <= {self.MAX_SOAK} seconds (7 days)")
+        elif not 0 < self.duration <= 3600:
             raise Invalid("duration", "must be > 0 and <= 3600 seconds")
         if not 0 <= self.drain <= 10:
             raise Invalid("drain", "must be between 0 and 10 seconds")
@@ -187,3 +206,37 @@ class Method:
             raise Invalid("precision", "must be >= 0 and < 1")
         if any(not 0 < f <= 1 for f in self.latency_at):
             raise Invalid("latency_at", "fractions of the NDR are > 0 and <= 1")
+        self._check_methods()
+
+    def _check_methods(self):
+        """What the latency stream, back-to-back and soak need."""
+        if not 0.01 <= self.interval <= 3600:
+            raise Invalid("interval", f"{self.interval!r}: an interval is >= 0.01 and <= 3600 seconds")
+        if self.kind == "soak":
+            numeric = [r for r in self.rates if not isinstance(r, str)]
+            if len(self.rates) != 1 or not numeric:
+                raise Invalid("rates", "a soak runs at one fixed rate: rates = [<pps>] (not \"max\": "
+                                       "a soak as fast as the generator goes measures the generator)")
+            if self.interval > self.duration:
+                raise Invalid("interval", f"{self.interval:g} s is longer than the soak ({self.duration:g} s)")
+        if self.latency_stream_pps < 0:
+            raise Invalid("latency_stream_pps", "must be >= 0 (0: latency from the load's own frames)")
+        if self.latency_stream_pps:
+            if self.kind == "back-to-back":
+                raise Invalid("latency_stream_pps", "back-to-back measures loss of bursts, not latency: "
+                                                    "leave it 0")
+            loads = ([self.min_rate] if self.kind in ("mlrsearch", "binary")
+                     else [r for r in self.rates if not isinstance(r, str)])
+            low = min(loads, default=None)
+            if low is not None and self.latency_stream_pps >= low:
+                what = "min_rate" if self.kind in ("mlrsearch", "binary") else "the lowest of rates"
+                raise Invalid("latency_stream_pps", f"{self.latency_stream_pps:g} pps is not below the load "
+                                                    f"({what}: {low:g} pps); a latency stream is a light "
+                                                    "probe beside the load, not the load")
+        if self.kind == "back-to-back":
+            if self.repeats < 1:
+                raise Invalid("repeats", "must be at least 1 (RFC 2544 asks for 50)")
+            if self.min_burst < 1:
+                raise Invalid("min_burst", "must be at least 1 frame")
+            if self.max_burst and self.max_burst <= self.min_burst:
+                raise Invalid("max_burst", f"must be above min_burst ({self.min_burst} frames)")
