@@ -296,7 +296,8 @@ def test_stamp_found_whatever_the_path_did(gen, sent, rewrite):
     assert all(gen.account(RING, f, 1500) for f in frames)
     assert counts(gen) == dict(rx=5, unique=4, duplicates=1, reordered=1)
     st = gen.raw_stats()
-    assert (st.lat_count, st.lat_min, st.lat_max) == (5, 500, 500)
+    lat = st.lat[0]
+    assert (lat.count, lat.min, lat.max) == (5, 500, 500)
 
 
 def test_not_vxlan_on_port_4789_is_foreign(gen):
