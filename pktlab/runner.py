@@ -58,9 +58,16 @@ class Runner:
         if m.kind == "fixed-rate":
             how = "trials at " + ", ".join("max" if r is None else f"{r:,.0f} pps" for r in m.offered)
             how += f"; {m.duration:g} s each"
+        elif m.kind == "soak":
+            how = f"soak at {m.offered[0]:,.0f} pps for {m.duration:g} s, counters every {m.interval:g} s"
+        elif m.kind == "back-to-back":
+            how = (f"back-to-back bursts of {m.min_burst}..{m.max_burst or '2 s at line rate of'} frames, "
+                   f"{m.repeats} repeat(s)")
         else:
             how = (f"{m.kind} search, {m.goals} goals (NDR and PDR at {m.pdr_loss_ratio:.2%} loss)"
                    + (f", latency at {', '.join(f'{f:.0%}' for f in m.latency_at)} of NDR" if m.latency_at else ""))
+        if m.latency_stream_pps:
+            how += f"; latency on a {m.latency_stream_pps:,.0f} pps stamped stream beside the load"
         parts.append(f"{how}; {m.drain:g} s drain; {'/'.join(map(str, t.sizes))} B frames, {t.flows} flow(s)")
         return "\n\n".join(parts)
 
