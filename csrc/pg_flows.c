@@ -106,6 +106,11 @@ pg_flows_slots(struct pg_flows *fl)
 		sl->fld[sl->nb++] = order[i];
 		sl->width = (uint8_t)(sl->width + w);
 	}
+	fl->own = PG_OWN_NONE;
+	if (fl->nb_slots >= 2 && fl->slot[0].width == 8 && fl->slot[1].width == 4)
+		fl->own = PG_OWN_8_4;
+	else if (fl->nb_slots >= 1)
+		fl->own = fl->slot[0].width == 8 ? PG_OWN_8 : fl->slot[0].width == 4 ? PG_OWN_4 : PG_OWN_NONE;
 	/* big-endian words: the first field is the most significant */
 	for (k = 0; k < fl->nb_slots; k++) {
 		struct pg_slot *sl = &fl->slot[k];
