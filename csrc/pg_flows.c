@@ -67,6 +67,64 @@ pg_field_locate(uint32_t field, const struct pg_layout *lay, struct pg_fld *f, u
 	PG_BAD("field %u: not a PG_FIELD_* (%u..%u)", field, PG_FIELD_SRC_IP, PG_FIELD_VNI);
 }
 
+static uint32_t
+pg_fld_width(const struct pg_fld *f)
+{
+	return f->grp == PG_GRP_PORT || f->grp == PG_GRP_TAG ? 2 : 4;
+}
+
+/* Fields in offset order, adjacent ones merged into words of 4 or 8 bytes. */
+static void
+pg_flows_slots(struct pg_flows *fl)
+{
+	uint8_t order[PG_MAX_FIELDS];
+	uint32_t i, j, k;
+
+	if (fl->nb_fields > PG_MAX_FIELDS)
+		return;	/* pg_flows_prepare refused it */
+	for (i = 0; i < fl->nb_fields; i++)
+		order[i] = (uint8_t)i;
+	for (i = 1; i < fl->nb_fields; i++)	/* insertion sort by offset */
+		for (j = i; j > 0 && fl->f[order[j]].off < fl->f[order[j - 1]].off; j--) {
+			const uint8_t t = order[j];
+
+			order[j] = order[j - 1];
+			order[j - 1] = t;
+		}
+	fl->nb_slots = 0;
+	for (i = 0; i < fl->nb_fields; i++) {
+		const struct pg_fld *f = &fl->f[order[i]];
+		const uint32_t w = pg_fld_width(f);
+		struct pg_slot *sl = fl->nb_slots ? &fl->slot[fl->nb_slots - 1] : NULL;
+
+		if (sl == NULL || f->off != sl->off + sl->width || sl->width + w > 8 ||
+		    sl->width + w == 6 || sl->nb == 4) {
+			sl = &fl->slot[fl->nb_slots++];
+			memset(sl, 0, sizeof(*sl));
+			sl->off = f->off;
+		}
+		sl->fld[sl->nb++] = order[i];
+		sl->width = (uint8_t)(sl->width + w);
+	}
+	fl->own = PG_OWN_NONE;
+	if (fl->nb_slots >= 2 && fl->slot[0].width == 8 && fl->slot[1].width == 4)
+		fl->own = PG_OWN_8_4;
+	else if (fl->nb_slots >= 1)
+		fl->own = fl->slot[0].width == 8 ? PG_OWN_8 : fl->slot[0].width == 4 ? PG_OWN_4 : PG_OWN_NONE;
+	/* big-endian words: the first field is the most significant */
+	for (k = 0; k < fl->nb_slots; k++) {
+		struct pg_slot *sl = &fl->slot[k];
+		uint32_t at = 0;
+
+		for (i = 0; i < sl->nb; i++) {
+			const uint32_t w = pg_fld_width(&fl->f[sl->fld[i]]);
+
+			sl->pos[i] = (uint8_t)((sl->width - at - w) * 8);
+			at += w;
+		}
+	}
+}
+
 int
 pg_flows_prepare(struct pg_flows *fl, const struct pg_stream_config *sc,
 		 const struct pg_layout *lay, const uint8_t *frame, char *err, size_t err_len)
@@ -122,6 +180,7 @@ pg_flows_prepare(struct pg_flows *fl, const struct pg_stream_config *sc,
 			fl->f[fl->nb_fields++] = byg[g][i];
 		fl->end[g] = fl->nb_fields;
 	}
+	pg_flows_slots(fl);
 	fl->random = sc->order == PG_ORDER_RANDOM;
 	pg_flows_partition(fl, sc->nb_flows, 0, 1, 0);
 	return 0;

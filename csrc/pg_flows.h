@@ -48,8 +48,28 @@ struct pg_fld {
 	uint32_t field;	/* PG_FIELD_*, for messages */
 };
 
+/* Adjacent fields written as one word in a burst (pg_flows_burst). */
+struct pg_slot {
+	uint16_t off;
+	uint8_t width;		/* [B]: 2, 4 or 8 */
+	uint8_t nb;		/* fields in it */
+	uint8_t fld[4];		/* their indexes in pg_flows.f */
+	uint8_t pos[4];		/* each one's bit position in the slot's (big-endian) value */
+};
+
+/* Slot widths the transmit loop writes itself (pg_txs_stamp), the rest by
+ * pg_flows_burst: the 5-tuple shapes, where a frame's cost is decided. */
+enum {
+	PG_OWN_NONE = 0,
+	PG_OWN_8,	/* IPv4 source and destination */
+	PG_OWN_4,	/* UDP ports, or one IPv4 / IPv6 address */
+	PG_OWN_8_4,	/* IPv4 addresses, then the ports */
+};
+
 struct pg_flows {
 	uint32_t nb_fields;
+	uint32_t nb_slots;
+	uint32_t own;		/* PG_OWN_* */
 	uint32_t end[PG_NB_GRP];	/* fields[end[g-1]..end[g]) are group g */
 	uint32_t random;
 	uint32_t nb;		/* flows this loop sends */
@@ -59,6 +79,11 @@ struct pg_flows {
 	/* random: the bijection of 0..mask */
 	uint32_t mask, sh, mul[2], key[2];
 	struct pg_fld f[PG_MAX_FIELDS];
+	struct pg_slot slot[PG_MAX_FIELDS];
+	/* sequential, between seeks: each slot's word and step, and the sums
+	 * (x 256, see pg_flows_burst) and their steps, of the next frame */
+	uint64_t sv[PG_MAX_FIELDS], sinc[PG_MAX_FIELDS];
+	uint64_t sip, sipd, sl4, sl4d;
 };
 
 /* a % d for 32-bit a and d >= 1, fm = UINT64_MAX / d + 1 (Lemire 2019) */
@@ -118,6 +143,28 @@ pg_flows_seek_seq(struct pg_flows *fl)
 			run = (f->count - idx + step - 1) / step;
 	}
 	fl->run = run;
+	/* the words pg_flows_burst steps until the next seek */
+	for (k = 0; k < fl->nb_slots; k++) {
+		const struct pg_slot *sl = &fl->slot[k];
+		uint32_t m;
+
+		fl->sv[k] = fl->sinc[k] = 0;
+		for (m = 0; m < sl->nb; m++) {
+			fl->sv[k] |= (uint64_t)fl->f[sl->fld[m]].val << sl->pos[m];
+			fl->sinc[k] += (uint64_t)fl->f[sl->fld[m]].inc << sl->pos[m];
+		}
+	}
+	fl->sip = fl->sipd = 0;
+	for (k = 0; k < fl->end[PG_GRP_IP4]; k++) {
+		fl->sip += (uint64_t)fl->f[k].val << 8;
+		fl->sipd += (uint64_t)fl->f[k].inc << 8;
+	}
+	fl->sl4 = fl->sip;
+	fl->sl4d = fl->sipd;
+	for (; k < fl->end[PG_GRP_PORT]; k++) {
+		fl->sl4 += (uint64_t)fl->f[k].val << 8;
+		fl->sl4d += (uint64_t)fl->f[k].inc << 8;
+	}
 }
 
 static inline void
@@ -175,6 +222,80 @@ pg_flows_write(struct pg_flows *fl, uint8_t *frame, uint64_t *ip, uint64_t *l4)
 		fl->f[k].val += fl->f[k].inc;
 	if (PG_UNLIKELY(--fl->run == 0))
 		pg_flows_seek_seq(fl);
+}
+
+/*
+ * Sequential order, a whole burst that no field wraps in: slot by slot (a
+ * slot is adjacent fields stored as one word: both IPv4 addresses, both
+ * ports), its word in a register, stepped frame by frame; no carry crosses
+ * fields, none passes its largest value in a run. Field values (pg_fld.val)
+ * are left behind: a seek brings them back (pg_flows_frames). The sums need no per-frame
+ * field work: a field's stored words add up (one's complement, memory order)
+ * to 256 x its value mod 0xffff (a byte swap is a rotation by 8 bits, so a
+ * multiplication by 2^8), so frame i's sums are sum + i x step (*ip, *l4 and
+ * their steps). Returns 0 (nothing done) when the burst reaches a wrap or the
+ * order is random.
+ */
+/* A slot the caller writes in its own frame loop (pg_flows_burst's nb_own). */
+struct pg_slot_word {
+	uint64_t v, inc;
+	uint16_t off;
+};
+
+static inline uint32_t
+pg_flows_burst(struct pg_flows *fl, uint8_t *const *frames, uint32_t n, uint64_t *ip,
+	       uint64_t *ip_step, uint64_t *l4, uint64_t *l4_step, struct pg_slot_word *own,
+	       const uint32_t nb_own)
+{
+	uint32_t k, i;
+
+	if (fl->random || fl->run <= n)
+		return 0;
+	for (k = 0; k < fl->nb_slots; k++) {
+		const uint16_t off = fl->slot[k].off;
+		const uint64_t inc = fl->sinc[k];
+		uint64_t v = fl->sv[k];
+
+		fl->sv[k] = v + n * inc;
+		if (k < nb_own) {
+			own[k].v = v;
+			own[k].inc = inc;
+			own[k].off = off;
+		} else if (fl->slot[k].width == 8) {
+			for (i = 0; i < n; i++, v += inc)
+				pg_st64(frames[i] + off, __builtin_bswap64(v));
+		} else if (fl->slot[k].width == 4) {
+			for (i = 0; i < n; i++, v += inc)
+				pg_st32(frames[i] + off, __builtin_bswap32((uint32_t)v));
+		} else {
+			for (i = 0; i < n; i++, v += inc)
+				pg_st16(frames[i] + off, __builtin_bswap16((uint16_t)v));
+		}
+	}
+	*ip = fl->sip;
+	*ip_step = fl->sipd;
+	*l4 = fl->sl4;
+	*l4_step = fl->sl4d;
+	fl->sip += n * fl->sipd;
+	fl->sl4 += n * fl->sl4d;
+	fl->j += n;
+	fl->run -= n;	/* > 0: the next frame still needs no seek */
+	return n;
+}
+
+/* Frame by frame (random order, or a burst reaching a wrap): the words of
+ * each frame into frames, its sums into ip[] and l4[]. */
+static inline void
+pg_flows_frames(struct pg_flows *fl, uint8_t *const *frames, uint32_t n, uint64_t *ip, uint64_t *l4)
+{
+	uint32_t i;
+
+	if (!fl->random)
+		pg_flows_seek_seq(fl);	/* pg_flows_burst stepped slots, not fields */
+	for (i = 0; i < n; i++)
+		pg_flows_write(fl, frames[i], &ip[i], &l4[i]);
+	if (!fl->random)
+		pg_flows_seek_seq(fl);	/* and the slots from the fields */
 }
 
 /* Set-up (pg_flows.c): the fields of a stream's config on a parsed template,

@@ -75,44 +75,112 @@ pg_fold(uint64_t sum)
 	return (uint16_t)sum;
 }
 
-/*
- * Patch n frames of one stream: the flow's varied words, the stamp, the
- * checksums that cover them. Everything else was written once from the
- * template. Scalars are copied to locals because stores through uint8_t *
- * may alias *s.
- */
-static inline void
-pg_txs_stamp(struct pg_txs *s, uint8_t *const *frames, uint32_t n, uint64_t tsc)
+/* Stamp and checksums of n frames whose varied words are written: frame i's
+ * words add ip + i x ip_step (+ ipa[i] when given) to the IPv4 header's sum,
+ * l4 + i x l4_step (+ l4a[i]) to the UDP checksum. Instantiated per case
+ * (constant arguments), so the fixed template pays for nothing it lacks. */
+static inline __attribute__((always_inline)) void
+pg_txs_fill(struct pg_txs *s, uint8_t *const *frames, uint32_t n, uint64_t tsc, uint64_t ip,
+	    uint64_t ip_step, uint64_t l4, uint64_t l4_step, const uint64_t *ipa, const uint64_t *l4a,
+	    const int ip4_ck, const struct pg_slot_word *own, const uint32_t w0, const uint32_t w1)
 {
-	const uint64_t ip_base = s->ip_base;
 	/* one TSC for the burst: add its words to the base once */
-	const uint64_t udp_base = s->udp_base + (uint32_t)tsc + (tsc >> 32);
-	const uint32_t sig = s->sig, varied = s->fl.nb_fields != 0, ip4_ck = s->ip4_ck;
-	const uint16_t stream_id = s->stream_id, l3 = s->l3_off, l4 = s->l4_off;
+	const uint64_t udp_base = s->udp_base + (uint32_t)tsc + (tsc >> 32) + l4;
+	const uint32_t sig = s->sig;
+	const uint16_t stream_id = s->stream_id, l3 = s->l3_off, l4_off = s->l4_off;
+	/* the IPv4 header's sum, folded, stepped with an end-around carry */
+	const uint32_t ip_d = pg_fold(ip_step);
+	uint32_t ip_h = pg_fold(s->ip_base + ip);
+	uint64_t l4_sum = 0;
 	uint32_t seq = s->seq;
 	uint32_t i;
+	/* up to two slots of constant width w0, w1 [B] (0: none) written here, in
+	 * registers (stores through uint8_t * may alias own[]) */
+	uint64_t v0 = w0 ? own[0].v : 0, inc0 = w0 ? own[0].inc : 0;
+	uint64_t v1 = w1 ? own[1].v : 0, inc1 = w1 ? own[1].inc : 0;
+	const uint16_t off0 = w0 ? own[0].off : 0, off1 = w1 ? own[1].off : 0;
 
 	for (i = 0; i < n; i++) {
 		uint8_t *fr = frames[i];
-		uint8_t *udp = fr + l4;
+		uint8_t *udp = fr + l4_off;
 		uint8_t *st = udp + PG_UDP_HLEN;
-		uint64_t ipw = 0, l4w = 0;
 		uint16_t ck;
 
-		if (varied) {
-			pg_flows_write(&s->fl, fr, &ipw, &l4w);
-			if (ip4_ck)
-				pg_st16(fr + l3 + 10, (uint16_t)~pg_fold(ip_base + ipw));
+		if (w0 == 8)
+			pg_st64(fr + off0, __builtin_bswap64(v0));
+		else if (w0 == 4)
+			pg_st32(fr + off0, __builtin_bswap32((uint32_t)v0));
+		if (w1 == 4)
+			pg_st32(fr + off1, __builtin_bswap32((uint32_t)v1));
+		v0 += inc0;
+		v1 += inc1;
+
+		if (ip4_ck) {
+			const uint32_t h = ipa ? pg_fold((uint64_t)ip_h + ipa[i]) : ip_h;
+
+			pg_st16(fr + l3 + 10, (uint16_t)~h);
+			ip_h += ip_d;
+			ip_h = (ip_h & 0xffff) + (ip_h >> 16);
 		}
 		pg_st32(st, sig);
 		pg_st16(st + 4, stream_id);
 		pg_st32(st + 6, seq);
 		pg_st64(st + 10, tsc);
-		ck = (uint16_t)~pg_fold(udp_base + l4w + seq);
+		ck = (uint16_t)~pg_fold(udp_base + (l4a ? l4a[i] : 0) + l4_sum + seq);
+		l4_sum += l4_step;
 		pg_st16(udp + 6, ck == 0 ? 0xffff : ck);	/* 0 means "no checksum" */
 		seq++;
 	}
 	s->seq = seq;
+}
+
+/*
+ * Patch n frames of one stream: the flow's varied words, the stamp, the
+ * checksums that cover them. Everything else was written once from the
+ * template.
+ */
+static inline void
+pg_txs_stamp(struct pg_txs *s, uint8_t *const *frames, uint32_t n, uint64_t tsc)
+{
+	uint64_t ipa[PG_BURST_MAX], l4a[PG_BURST_MAX];
+	uint64_t ip, ip_step, l4, l4_step;
+	struct pg_slot_word own[2] = { { 0, 0, 0 }, { 0, 0, 0 } };
+	const uint32_t ip4 = s->ip4_ck;
+
+#define PG_FILL_FLOWS(nb_own, w0, w1) do {							\
+	if (pg_flows_burst(&s->fl, frames, n, &ip, &ip_step, &l4, &l4_step, own, nb_own)) {	\
+		if (ip4)									\
+			pg_txs_fill(s, frames, n, tsc, ip, ip_step, l4, l4_step, NULL, NULL, 1,	\
+				    own, w0, w1);						\
+		else										\
+			pg_txs_fill(s, frames, n, tsc, 0, 0, l4, l4_step, NULL, NULL, 0,	\
+				    own, w0, w1);						\
+		return;										\
+	}											\
+} while (0)
+
+	switch (s->fl.own) {
+	case PG_OWN_NONE:
+		if (s->fl.nb_fields == 0) {
+			pg_txs_fill(s, frames, n, tsc, 0, 0, 0, 0, NULL, NULL, 0, NULL, 0, 0);
+			return;
+		}
+		PG_FILL_FLOWS(0, 0, 0);
+		break;
+	case PG_OWN_8:
+		PG_FILL_FLOWS(1, 8, 0);
+		break;
+	case PG_OWN_4:
+		PG_FILL_FLOWS(1, 4, 0);
+		break;
+	default:
+		PG_FILL_FLOWS(2, 8, 4);
+		break;
+	}
+#undef PG_FILL_FLOWS
+	/* random order, or a field wraps in this burst: frame by frame */
+	pg_flows_frames(&s->fl, frames, n, ipa, l4a);
+	pg_txs_fill(s, frames, n, tsc, 0, 0, 0, 0, ipa, l4a, ip4, NULL, 0, 0);
 }
 
 /* Take back the last n frames built (refused by the TX queue), so the

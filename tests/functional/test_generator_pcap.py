@@ -17,8 +17,11 @@ pytestmark = pytest.mark.root
 CORE = max(os.sched_getaffinity(0))
 
 
-def capture(tmp_path, template, flows, vary="src_ip", rate=20_000, duration=0.1, fields=(), order="sequential"):
-    """What one stream sends in a trial, from tmp_path/wire.pcap: (stats, frames)."""
+def capture(tmp_path, template, flows, vary="src_ip", rate=20_000, duration=0.1, fields=(), order="sequential",
+            exact=True):
+    """What one stream sends in a trial, from tmp_path/wire.pcap: (stats, frames).
+    exact: all the paced window's frames (a worker preempted past the window's
+    10 ms catch-up on a loaded host sends fewer; the capture holds what it sent)."""
     if os.geteuid() != 0:
         pytest.skip("needs root: DPDK EAL in the worker")
     pcap = tmp_path / "wire.pcap"
@@ -32,7 +35,8 @@ def capture(tmp_path, template, flows, vary="src_ip", rate=20_000, duration=0.1,
         stats = gen.trial(rate, duration)
     assert not runtime_dir(cfg).exists()
     frames = [bytes(p) for p in rdpcap(str(pcap))]  # complete once the port is stopped
-    assert len(frames) == stats.tx_packets == int(rate * duration)
+    assert len(frames) == stats.tx_packets
+    assert stats.tx_packets == int(rate * duration) if exact else stats.tx_packets > 0
     return stats, frames
 
 
