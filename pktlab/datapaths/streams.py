@@ -17,11 +17,15 @@ def sending_ports(traffic, nb_ports: int = 2) -> list[int]:
     return sorted({tx for tx, _, _ in directions(traffic, nb_ports)})
 
 
-def streams_for(traffic, nb_ports: int = 2):
+def streams_for(traffic, nb_ports: int = 2, frame=None):
+    """frame(tx_port, size, **addresses) -> template builds each direction's frames where
+    a path sends different shapes each way (a VLAN trunk tagged, its access port not);
+    default: template.build_frame(size, **addresses) both ways."""
     from ..gen.config import StreamSpec
     from ..gen.template import build_frame
 
     t = traffic
+    frame = frame or (lambda tx, size, **addrs: build_frame(size, **addrs))
 
     from ..scenario.checks import IMIX
 
@@ -32,7 +36,8 @@ def streams_for(traffic, nb_ports: int = 2):
         smac, dmac = (t.dst_mac, t.src_mac) if mirror else (t.src_mac, t.dst_mac)
         sip, dip = (t.dst_ip, t.src_ip) if mirror else (t.src_ip, t.dst_ip)
         return [StreamSpec(tx_port=tx, rx_port=rx, flows=t.flows, vary=t.vary, weight=weight,
-                           template=build_frame(size, smac, dmac, sip, dip, t.src_port, t.dst_port))
+                           template=frame(tx, size, src_mac=smac, dst_mac=dmac, src_ip=sip, dst_ip=dip,
+                                          src_port=t.src_port, dst_port=t.dst_port))
                 for size, weight in mix]
 
     return tuple(s for tx, rx, mirror in directions(t, nb_ports) for s in streams(tx, rx, mirror))
