@@ -11,7 +11,8 @@ access port; the trunk carries the same frame 4 bytes longer.
 
 forwarding "normal": OVS's NORMAL action (MAC learning) applies the ports'
 tag/trunks/vlan_mode, as Neutron's br-int does. "openflow": explicit rules
-strip_vlan / push_vlan+mod_vlan_vid between the two ports, the same tag work
+strip_vlan / mod_vlan_vid (a push on an untagged frame) between the
+two ports, the same tag work
 without learning.
 """
 from __future__ import annotations
@@ -31,9 +32,10 @@ def _normal_flows(opt):
 
 
 def _openflow_flows(opt):
+    # OpenFlow 1.0 actions (the flow format AddFlows speaks): mod_vlan_vid on an untagged
+    # frame pushes an 802.1Q tag, as push_vlan:0x8100 + set_field would in OpenFlow 1.1+.
     return (f"priority=100,in_port=1,dl_vlan={opt.vlan},actions=strip_vlan,output:2",
-            f"priority=100,in_port=2,vlan_tci=0x0000/0x1fff,"
-            f"actions=push_vlan:0x8100,mod_vlan_vid:{opt.vlan},output:1")
+            f"priority=100,in_port=2,vlan_tci=0x0000/0x1fff,actions=mod_vlan_vid:{opt.vlan},output:1")
 
 
 # forwarding -> the bridge's flows; a new way to switch the tag is one entry here

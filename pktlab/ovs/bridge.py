@@ -3,13 +3,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..host.netns import get_link, link_kind, rtnl
 from ..plan import Step
-from .daemons import db_for_undo, db_sock
+from .daemons import db_for_undo, db_sock, vswitchd_running
+
+DATAPATH_TAP = "ovs-netdev"  # the userspace datapath's own port, made with its first bridge
 
 
 @dataclass
 class AddBridge(Step):
-    """fail_mode=secure: no default NORMAL flow, only the flows pktlab installs."""
+    """fail_mode=secure: no default NORMAL flow, only the flows pktlab installs.
+
+    A netdev bridge's own port is a persistent tap in the host (and the first
+    netdev bridge brings the datapath's tap, ovs-netdev): ovs-vswitchd removes
+    them when the bridge goes, but a killed one leaves them. apply records the
+    taps that came with this bridge; undo deletes those still there when the
+    switch is dead."""
 
     kind = "ovs-bridge"
     ovs_dir: str
@@ -26,16 +35,31 @@ class AddBridge(Step):
 
     def apply(self, ctx):
         db = ctx.ovsdb(db_sock(self.ovs_dir))
+        had = self._taps() if self.datapath_type == "netdev" else {}
         cmds = [db.api.add_br(self.name, may_exist=False, datapath_type=self.datapath_type),
                 db.api.set_fail_mode(self.name, "secure")]
         if self.other_config:
             cmds.append(db.api.db_set("Bridge", self.name, ("other_config", dict(self.other_config))))
-        db.execute(*cmds)
+        db.execute(*cmds)  # waits for ovs-vswitchd: the taps exist now
+        if self.datapath_type == "netdev":
+            self.state["taps"] = {n: i for n, i in self._taps().items() if n not in had}
+            ctx.journal_state()
 
     def undo(self, ctx):
         db, wait = db_for_undo(ctx, self.ovs_dir)
         if db is not None:
             db.execute(db.api.del_br(self.name, if_exists=True), wait_vswitchd=wait)
+        if self.state.get("taps") and not vswitchd_running(self.ovs_dir):
+            with rtnl(None, "delete", self.name, missing_ok=True) as ipr:
+                for name, index in self.state["taps"].items():
+                    link = get_link(ipr, index=index)
+                    if link is not None and link.get_attr("IFLA_IFNAME") == name and link_kind(link) == "tun":
+                        ipr.link("del", index=index)
+
+    def _taps(self) -> dict[str, int]:
+        """{name: ifindex} of this bridge's tap and the datapath's, where they exist."""
+        with rtnl(None, "look up", self.name) as ipr:
+            return {n: link["index"] for n in (self.name, DATAPATH_TAP) if (link := get_link(ipr, n)) is not None}
 
 
 @dataclass

@@ -10,6 +10,8 @@ tests/functional/test_overlay_paths.py.
 """
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
 
@@ -20,7 +22,7 @@ from scapy.layers.vxlan import VXLAN
 from scapy.packet import Raw
 from scapy.utils import rdpcap, wrpcap
 
-from pktlab import journal
+from pktlab import journal, wait
 from pktlab import scenario as scenario_mod
 from pktlab.context import RunContext
 from pktlab.datapaths.ovs_dpdk_vxlan import OvsDpdkVxlanPath
@@ -54,16 +56,18 @@ def inner(i: int) -> Ether:
             dst="198.19.0.1") / UDP(sport=1024, dport=1024) / Raw(i.to_bytes(4, "big") + bytes(14)))
 
 
-def testpmd(p, pcaps, seconds=2.0) -> str:
+def run_testpmd(p, pcaps, seconds=2.0) -> str:
     """testpmd io-forwarding pcap0 <-> vhu0 and pcap1 <-> vhu1 (OVS serves the sockets),
-    started only once both links are up, so every crafted frame meets a ready port."""
+    forwarding started once both links are up, so every crafted frame meets a ready port
+    (--no-flush-rx: testpmd would otherwise drain the pcap files on start)."""
     vdevs = [f"--vdev=net_pcap0,rx_pcap={pcaps['in0']},tx_pcap={pcaps['out0']}",
              f"--vdev=net_virtio_user0,path={p.ovs_dir}/vhu0,queues=1,queue_size=1024",
              f"--vdev=net_pcap1,rx_pcap={pcaps['in1']},tx_pcap={pcaps['out1']}",
              f"--vdev=net_virtio_user1,path={p.ovs_dir}/vhu1,queues=1,queue_size=1024"]
-    cmd = ["dpdk-testpmd", "-l", "0", "--no-pci", "--in-memory", "--single-file-segments", "--no-telemetry",
+    # lcores 0 (testpmd's prompt, idle) and 1 (its forwarding loop) both on CPU 0: CPU 1 is OVS's PMD
+    cmd = ["dpdk-testpmd", "--lcores=0@0,1@0", "--no-pci", "--in-memory", "--single-file-segments", "--no-telemetry",
            f"--huge-dir={p.huge_dir}", "-m", "256", f"--file-prefix={p.gen_prefix}", *vdevs,
-           "--", "-i", "--forward-mode=io", "--nb-cores=1"]
+           "--", "-i", "--forward-mode=io", "--nb-cores=1", "--no-flush-rx"]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         time.sleep(3)  # ports probed and OVS's vhost handshakes done (waited for below as well)
@@ -114,7 +118,7 @@ def test_vxlan_decap_and_encap_on_captures(tmp_path, state_dir):
             assert link.get_attr("IFLA_ADDRESS") == opt.local_mac
             counters = p.counters(ctx)
             base = counters.settled()
-            out = testpmd(p, pcaps)
+            out = run_testpmd(p, pcaps)
             after = counters.settled()
     finally:
         ctx.close()
@@ -142,3 +146,41 @@ def test_vxlan_decap_and_encap_on_captures(tmp_path, state_dir):
     # OVS counted what testpmd sent and received, port by port
     d = {i: {k: after[i][k] - base.get(i, {}).get(k, 0) for k in ("rx_packets", "tx_packets")} for i in after}
     assert d["vhu0"] == {"rx_packets": N, "tx_packets": N} and d["vhu1"] == {"rx_packets": N, "tx_packets": N}
+
+
+def test_a_killed_switch_leaves_no_tap_address_or_route(tmp_path, state_dir):
+    """ovs-vswitchd SIGKILLed under the VXLAN plan: its taps persist in the kernel (the
+    bridges', with the VTEP address on one, and the datapath's); undo removes them."""
+    needs_root()
+    why = hugepages.shortfall(384, 2048)
+    if why:
+        pytest.skip(f"needs 384 x 2 MiB hugepages: {why}")
+    sc = scenario(tmp_path)
+    opt = sc.datapaths[0].options
+    p = OvsOnly(sc, sc.datapaths[0], state_dir / "runs" / "vx2", "vx2")
+    before = host_state(state_dir) | {"links": _links(), "addrs": _addrs()}
+    ctx = RunContext(state_dir, "vx2")
+    try:
+        with Applied(journal.Journal.create(state_dir, "vx2"), ctx) as a:
+            for s in p.plan():
+                if s is not None:
+                    a.apply(s)
+            assert opt.underlay_bridge in _links() and p.local_ip in _addrs()
+            pid = int((state_dir / "runs" / "vx2" / "ovs" / "ovs-vswitchd.pid").read_text())
+            ctx.watch.forget(pid)  # the death is the test's doing: undo is what is checked
+            os.kill(pid, signal.SIGKILL)
+            wait.until(lambda: not daemons.vswitchd_running(p.ovs_dir), 10, 0.1,
+                       lambda _: AssertionError("ovs-vswitchd still runs"))
+            assert opt.underlay_bridge in _links()  # the tap outlived its switch
+    finally:
+        ctx.close()
+    assert not journal.pending(state_dir)
+    assert host_state(state_dir) | {"links": _links(), "addrs": _addrs()} == before
+
+
+def _links() -> str:
+    return subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
+
+
+def _addrs() -> str:
+    return subprocess.run(["ip", "-br", "addr"], capture_output=True, text=True).stdout

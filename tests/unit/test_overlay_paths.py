@@ -79,7 +79,7 @@ def test_vlan_plan_makes_a_trunk_and_an_access_port(tmp_path):
     assert flows.flows == ("priority=0,actions=NORMAL",)
     [flows] = [s for s in openflow.plan() if isinstance(s, AddFlows)]
     assert any("strip_vlan,output:2" in f and "dl_vlan=100" in f for f in flows.flows)
-    assert any("push_vlan:0x8100,mod_vlan_vid:100,output:1" in f for f in flows.flows)
+    assert any("vlan_tci=0x0000/0x1fff,actions=mod_vlan_vid:100,output:1" in f for f in flows.flows)
 
 
 def test_vlan_trunk_side_sends_the_same_frame_tagged(tmp_path):
