@@ -9,9 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # openssh-server: the remote tests run their own sshd (the system service is not enabled).
+# tshark: a second, independent parser of the tagged and tunnelled frames in the tests.
 # python3-pyelftools: Debian's dpdk-pmdinfo.py runs on /usr/bin/python3 and needs it
 # (dpdk only recommends it, and recommends are not installed here).
-PKGS=(dpdk dpdk-dev libdpdk-dev openvswitch-switch-dpdk python3-pyelftools pkg-config gcc python3-dev python3-venv netsniff-ng libxdp-dev libbpf-dev busybox-static iproute2 openssh-server openssh-client)
+PKGS=(dpdk dpdk-dev libdpdk-dev openvswitch-switch-dpdk python3-pyelftools pkg-config gcc python3-dev python3-venv netsniff-ng libxdp-dev libbpf-dev busybox-static iproute2 openssh-server openssh-client tshark)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -1,7 +1,7 @@
 /*
  * pg_stream.h - per-packet work shared by every generator backend.
  *
- * Plain C, no DPDK: a backend (DPDK today, AF_PACKET/AF_XDP later) hands
+ * Plain C, no DPDK: a backend (DPDK, AF_PACKET, AF_XDP) hands
  * frame pointers to pg_txs_stamp() on transmit and to pg_rx_account() on
  * receive; the counters land in a struct pg_stats.
  *
@@ -18,38 +18,28 @@
 #include <string.h>
 
 #include "pktgen.h"
-
-#define PG_LIKELY(x) __builtin_expect(!!(x), 1)
-#define PG_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#include "pg_flows.h"
+#include "pg_parse.h"
 
 /* Receive window per stream: a frame more than this many sequence numbers
  * behind the highest seen is counted reordered without a duplicate check. */
 #define PG_SEEN_BITS (1u << 20)
 
-#define PG_ETH_HLEN 14
-#define PG_VLAN_HLEN 4
-#define PG_IP_HLEN 20
-#define PG_UDP_HLEN 8
-
 /* Transmit side of one stream. The first block is fixed for a trial; the
- * cursor advances with every frame built. */
+ * cursors (seq, the flows') advance with every frame built. */
 struct pg_txs {
-	uint64_t ip_base;	/* IPv4 header sum, checksum and source zeroed */
+	uint64_t ip_base;	/* inner IPv4 header sum, checksum and varied words zeroed */
 	uint64_t udp_base;	/* pseudo header + UDP + payload, varying words zeroed */
 	uint32_t sig;		/* PG_MAGIC | trial id << 16, as stored */
 	uint16_t stream_id;
-	uint16_t l3_off;	/* 14, or 18 behind an 802.1Q tag */
+	uint16_t l3_off;	/* the inner IP header (behind tags, inside VXLAN) */
+	uint16_t l4_off;	/* its UDP header; the stamp follows */
+	uint16_t ip4_ck;	/* the IPv4 header checksum changes with the flow */
 	uint32_t frame_len;	/* [B] without FCS */
-	uint32_t nb_flows;
-	uint32_t ip0;		/* first source address, host order */
-	uint32_t ip_step;	/* between flows: 0 if fixed, 1 (N for 1 of N loops) */
-	uint16_t port0;		/* first source port, host order */
-	uint16_t port_step;
-	/* cursor */
+	uint32_t nb_flows;	/* of the stream, all loops */
+	uint32_t seed;		/* of the random order */
 	uint32_t seq;
-	uint32_t flow;
-	uint32_t ip;		/* source address of the next frame, host order */
-	uint16_t port;
+	struct pg_flows fl;
 };
 
 /* Receive state of one stream. */
@@ -70,14 +60,6 @@ struct pg_rx {
 	struct pg_stats *stats;	/* ports and latency */
 };
 
-/* Unaligned stores/loads; memcpy compiles to one mov. */
-static inline void pg_st16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
-static inline void pg_st32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static inline void pg_st64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static inline uint16_t pg_ld16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
-static inline uint32_t pg_ld32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static inline uint64_t pg_ld64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-
 /* Fold a partial sum (any number of 32-bit addends) to 16 bits. */
 static inline uint16_t
 pg_fold(uint64_t sum)
@@ -89,57 +71,112 @@ pg_fold(uint64_t sum)
 	return (uint16_t)sum;
 }
 
-/*
- * Patch n frames of one stream: source address/port of the flow, stamp,
- * both checksums. Everything else was written once from the template.
- * State is copied to locals because stores through uint8_t * may alias *s.
- */
-static inline void
-pg_txs_stamp(struct pg_txs *s, uint8_t *const *frames, uint32_t n, uint64_t tsc)
+/* Stamp and checksums of n frames whose varied words are written: frame i's
+ * words add ip + i x ip_step (+ ipa[i] when given) to the IPv4 header's sum,
+ * l4 + i x l4_step (+ l4a[i]) to the UDP checksum. Instantiated per case
+ * (constant arguments), so the fixed template pays for nothing it lacks. */
+static inline __attribute__((always_inline)) void
+pg_txs_fill(struct pg_txs *s, uint8_t *const *frames, uint32_t n, uint64_t tsc, uint64_t ip,
+	    uint64_t ip_step, uint64_t l4, uint64_t l4_step, const uint64_t *ipa, const uint64_t *l4a,
+	    const int ip4_ck, const struct pg_slot_word *own, const uint32_t w0, const uint32_t w1)
 {
-	const uint64_t ip_base = s->ip_base;
 	/* one TSC for the burst: add its words to the base once */
-	const uint64_t udp_base = s->udp_base + (uint32_t)tsc + (tsc >> 32);
-	const uint32_t sig = s->sig, nb_flows = s->nb_flows;
-	const uint32_t ip0 = s->ip0, ip_step = s->ip_step;
-	const uint16_t port0 = s->port0, port_step = s->port_step;
-	const uint16_t stream_id = s->stream_id, l3 = s->l3_off;
-	uint32_t seq = s->seq, flow = s->flow, ip = s->ip;
-	uint16_t port = s->port;
+	const uint64_t udp_base = s->udp_base + (uint32_t)tsc + (tsc >> 32) + l4;
+	const uint32_t sig = s->sig;
+	const uint16_t stream_id = s->stream_id, l3 = s->l3_off, l4_off = s->l4_off;
+	/* the IPv4 header's sum, folded, stepped with an end-around carry */
+	const uint32_t ip_d = pg_fold(ip_step);
+	uint32_t ip_h = pg_fold(s->ip_base + ip);
+	uint64_t l4_sum = 0;
+	uint32_t seq = s->seq;
 	uint32_t i;
+	/* up to two slots of constant width w0, w1 [B] (0: none) written here, in
+	 * registers (stores through uint8_t * may alias own[]) */
+	uint64_t v0 = w0 ? own[0].v : 0, inc0 = w0 ? own[0].inc : 0;
+	uint64_t v1 = w1 ? own[1].v : 0, inc1 = w1 ? own[1].inc : 0;
+	const uint16_t off0 = w0 ? own[0].off : 0, off1 = w1 ? own[1].off : 0;
 
 	for (i = 0; i < n; i++) {
-		uint8_t *l3p = frames[i] + l3;
-		uint8_t *udp = l3p + PG_IP_HLEN;
+		uint8_t *fr = frames[i];
+		uint8_t *udp = fr + l4_off;
 		uint8_t *st = udp + PG_UDP_HLEN;
-		const uint32_t src = __builtin_bswap32(ip);
-		const uint16_t sport = __builtin_bswap16(port);
 		uint16_t ck;
 
-		pg_st32(l3p + 12, src);
-		pg_st16(l3p + 10, (uint16_t)~pg_fold(ip_base + src));
-		pg_st16(udp, sport);
+		if (w0 == 8)
+			pg_st64(fr + off0, __builtin_bswap64(v0));
+		else if (w0 == 4)
+			pg_st32(fr + off0, __builtin_bswap32((uint32_t)v0));
+		if (w1 == 4)
+			pg_st32(fr + off1, __builtin_bswap32((uint32_t)v1));
+		v0 += inc0;
+		v1 += inc1;
+
+		if (ip4_ck) {
+			const uint32_t h = ipa ? pg_fold((uint64_t)ip_h + ipa[i]) : ip_h;
+
+			pg_st16(fr + l3 + 10, (uint16_t)~h);
+			ip_h += ip_d;
+			ip_h = (ip_h & 0xffff) + (ip_h >> 16);
+		}
 		pg_st32(st, sig);
 		pg_st16(st + 4, stream_id);
 		pg_st32(st + 6, seq);
 		pg_st64(st + 10, tsc);
-		ck = (uint16_t)~pg_fold(udp_base + src + sport + seq);
+		ck = (uint16_t)~pg_fold(udp_base + (l4a ? l4a[i] : 0) + l4_sum + seq);
+		l4_sum += l4_step;
 		pg_st16(udp + 6, ck == 0 ? 0xffff : ck);	/* 0 means "no checksum" */
-
 		seq++;
-		if (++flow == nb_flows) {
-			flow = 0;
-			ip = ip0;
-			port = port0;
-		} else {
-			ip += ip_step;
-			port += port_step;
-		}
 	}
 	s->seq = seq;
-	s->flow = flow;
-	s->ip = ip;
-	s->port = port;
+}
+
+/*
+ * Patch n frames of one stream: the flow's varied words, the stamp, the
+ * checksums that cover them. Everything else was written once from the
+ * template.
+ */
+static inline void
+pg_txs_stamp(struct pg_txs *s, uint8_t *const *frames, uint32_t n, uint64_t tsc)
+{
+	uint64_t ipa[PG_BURST_MAX], l4a[PG_BURST_MAX];
+	uint64_t ip, ip_step, l4, l4_step;
+	struct pg_slot_word own[2] = { { 0, 0, 0 }, { 0, 0, 0 } };
+	const uint32_t ip4 = s->ip4_ck;
+
+#define PG_FILL_FLOWS(nb_own, w0, w1) do {							\
+	if (pg_flows_burst(&s->fl, frames, n, &ip, &ip_step, &l4, &l4_step, own, nb_own)) {	\
+		if (ip4)									\
+			pg_txs_fill(s, frames, n, tsc, ip, ip_step, l4, l4_step, NULL, NULL, 1,	\
+				    own, w0, w1);						\
+		else										\
+			pg_txs_fill(s, frames, n, tsc, 0, 0, l4, l4_step, NULL, NULL, 0,	\
+				    own, w0, w1);						\
+		return;										\
+	}											\
+} while (0)
+
+	switch (s->fl.own) {
+	case PG_OWN_NONE:
+		if (s->fl.nb_fields == 0) {
+			pg_txs_fill(s, frames, n, tsc, 0, 0, 0, 0, NULL, NULL, 0, NULL, 0, 0);
+			return;
+		}
+		PG_FILL_FLOWS(0, 0, 0);
+		break;
+	case PG_OWN_8:
+		PG_FILL_FLOWS(1, 8, 0);
+		break;
+	case PG_OWN_4:
+		PG_FILL_FLOWS(1, 4, 0);
+		break;
+	default:
+		PG_FILL_FLOWS(2, 8, 4);
+		break;
+	}
+#undef PG_FILL_FLOWS
+	/* random order, or a field wraps in this burst: frame by frame */
+	pg_flows_frames(&s->fl, frames, n, ipa, l4a);
+	pg_txs_fill(s, frames, n, tsc, 0, 0, 0, 0, ipa, l4a, ip4, NULL, 0, 0);
 }
 
 /* Take back the last n frames built (refused by the TX queue), so the
@@ -148,9 +185,8 @@ static inline void
 pg_txs_rewind(struct pg_txs *s, uint32_t n)
 {
 	s->seq -= n;
-	s->flow = (s->flow + s->nb_flows - n % s->nb_flows) % s->nb_flows;
-	s->ip = s->ip0 + s->flow * s->ip_step;
-	s->port = (uint16_t)(s->port0 + s->flow * s->port_step);
+	if (s->fl.nb_fields != 0)
+		pg_flows_rewind(&s->fl, n);
 }
 
 /* HDR-style log-linear bucket of a latency [cycles], see PG_LAT_* . */
@@ -240,24 +276,14 @@ pg_rx_account(const struct pg_rx *rx, uint32_t port_index, const uint8_t *frame,
 	      uint32_t len, uint64_t now)
 {
 	struct pg_stats *stats = rx->stats;
-	uint32_t off = PG_ETH_HLEN + PG_IP_HLEN + PG_UDP_HLEN;
-	uint16_t ethertype, sid;
+	const uint32_t off = pg_stamp_at(frame, len, rx->sig);
+	uint16_t sid;
 	uint64_t lat;
 	int64_t d;
 
-	if (PG_UNLIKELY(len < off + PG_STAMP_LEN))
+	if (PG_UNLIKELY(off == 0))
 		goto foreign;
-	ethertype = pg_ld16(frame + 12);
-	if (PG_UNLIKELY(ethertype != __builtin_bswap16(0x0800))) {
-		if (ethertype != __builtin_bswap16(0x8100) ||
-		    pg_ld16(frame + 16) != __builtin_bswap16(0x0800) ||
-		    len < off + PG_VLAN_HLEN + PG_STAMP_LEN)
-			goto foreign;
-		off += PG_VLAN_HLEN;
-	}
 	frame += off;
-	if (pg_ld32(frame) != rx->sig)
-		goto foreign;
 	sid = pg_ld16(frame + 4);
 	if (PG_UNLIKELY(sid >= rx->nb_streams || rx->rxs[sid].rx_port != (int32_t)port_index))
 		goto foreign;
@@ -292,8 +318,8 @@ pg_rx_burst_done(const struct pg_rx *rx, uint32_t port_index, uint32_t nb, uint3
  * stream's ports): 0, or -EINVAL with the reason in err. */
 int pg_config_check(const struct pg_config *cfg, char *err, size_t err_len);
 
-int pg_txs_prepare(struct pg_txs *s, const uint8_t *frame, uint32_t len, uint32_t nb_flows,
-		   uint32_t vary, char *err, size_t err_len);
+int pg_txs_prepare(struct pg_txs *s, const struct pg_stream_config *sc, uint32_t seed, char *err,
+		   size_t err_len);
 void pg_txs_begin(struct pg_txs *s, const uint8_t *frame, uint16_t stream_id, uint16_t trial_id);
 /* Keep only flows f with f % nb_parts == part (nb_flows > part), so one of
  * nb_parts loops sends each flow and a flow keeps its order on the wire. */

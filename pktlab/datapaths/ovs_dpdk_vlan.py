@@ -71,6 +71,9 @@ class OvsDpdkVlanPath(OvsDpdkVhostPath):
     def precheck(self):
         from ..gen.template import MAX_FRAME_SIZE
 
+        if self.scenario.traffic.encap != "none":
+            self.fail("traffic.encap", f"{self.scenario.traffic.encap!r}: the {self.kind} path tags the trunk "
+                                       "side itself (its vlan option); leave traffic.encap at \"none\"")
         super().precheck()
         if self.scenario.traffic.max_frame + VLAN_TAG_LEN > MAX_FRAME_SIZE:
             self.fail("traffic.frame_size", f"{self.scenario.traffic.max_frame} B untagged is "
@@ -92,17 +95,14 @@ class OvsDpdkVlanPath(OvsDpdkVhostPath):
         return [AddFlows(self.ovs_dir, opt.bridge, FORWARDING[opt.forwarding](opt))]
 
     def streams(self):
-        from ..gen.template import build_frame
+        from dataclasses import replace
+
         from .streams import streams_for
 
-        vlan = self.options.vlan
-
-        def frame(tx, size, **addrs):  # port 0 faces the trunk: the same frame, tagged
-            if tx == 0:
-                return build_frame(size + VLAN_TAG_LEN, vlan=vlan, **addrs)
-            return build_frame(size, **addrs)
-
-        return streams_for(self.scenario.traffic, 2, frame)
+        t = self.scenario.traffic
+        trunk = replace(t, encap="vlan", vlan=self.options.vlan)
+        # port 0 faces the trunk: the same frames, tagged (4 B longer)
+        return streams_for(t, 2, lambda tx, mirror: (trunk, VLAN_TAG_LEN) if tx == 0 else (t, 0))
 
     def explain(self):
         opt = self.options

@@ -93,6 +93,9 @@ class OvsDpdkVxlanPath(OvsDpdkVhostPath):
         from ..gen.template import MAX_FRAME_SIZE
         from ..host.netns import get_link, rtnl
 
+        if self.scenario.traffic.encap != "none":
+            self.fail("traffic.encap", f"{self.scenario.traffic.encap!r}: the {self.kind} path encapsulates the underlay side "
+                                       "itself (its vni and VTEP options); leave traffic.encap at \"none\"")
         super().precheck()
         t, opt = self.scenario.traffic, self.options
         where = f"datapath[{self.scenario.datapaths.index(self.entry)}]"
@@ -148,21 +151,25 @@ class OvsDpdkVxlanPath(OvsDpdkVhostPath):
     def streams(self):
         from .streams import streams_for
 
-        underlay_tx = self.gen_ports.index(UNDERLAY)
+        t, underlay_tx = self.scenario.traffic, self.gen_ports.index(UNDERLAY)
 
-        def frame(tx, size, **addrs):  # the underlay side sends the same frame, encapsulated
-            return self.vxlan_frame(size, addrs) if tx == underlay_tx else self.inner_frame(size, addrs)
+        def shape(tx, mirror):  # the underlay side sends the same frames in VXLAN (50 B longer)
+            return (self.vxlan_traffic(mirror), VXLAN_OVERHEAD) if tx == underlay_tx else (t, 0)
 
-        return streams_for(self.scenario.traffic, 2, frame)
+        return streams_for(t, 2, shape)
 
-    def inner_frame(self, size, addrs) -> bytes:
-        from ..gen.template import build_frame
+    def vxlan_traffic(self, mirror: bool):
+        """The traffic the remote VTEP (the generator) sends: outer frames from it to OVS's
+        VTEP, VNI vni. A mirrored direction (port 1 -> port 0) swaps the underlay addresses
+        when built, so they are given swapped here."""
+        from dataclasses import replace
 
-        return build_frame(size, **addrs)
-
-    def vxlan_frame(self, size, addrs) -> bytes:
-        """The frame the remote VTEP (the generator) sends: outer addresses from it to OVS's VTEP."""
-        raise NotImplementedError("VXLAN templates come with the frames branch")
+        opt = self.options
+        src, dst = (opt.remote_vtep, opt.remote_mac), (self.local_ip, opt.local_mac)
+        if mirror:
+            src, dst = dst, src
+        return replace(self.scenario.traffic, encap="vxlan", vni=opt.vni, vtep_src_ip=src[0], vtep_src_mac=src[1],
+                       vtep_dst_ip=dst[0], vtep_dst_mac=dst[1])
 
     def explain(self):
         opt = self.options

@@ -39,7 +39,7 @@ import sys
 import traceback
 
 from ..errors import GeneratorError
-from .config import VARY, GenConfig
+from .config import FIELDS, ORDERS, GenConfig
 from .latency import summarize
 from .stats import LoopStats, PortStats, TrialStats
 
@@ -81,7 +81,12 @@ class CGenerator:
             cs.tx_port = s.tx_port
             cs.rx_port = -1 if s.rx_port is None else s.rx_port
             cs.nb_flows = s.flows
-            cs.vary = VARY[s.vary]
+            cs.order = ORDERS[s.order]
+            fields = s.flow_fields
+            cs.nb_fields = len(fields)
+            for k, (name, count) in enumerate(fields):
+                cs.fields[k].field = FIELDS[name]
+                cs.fields[k].count = count
             cs.weight = s.weight
             cs.frame_len = len(s.template)
             cs.frame = frames[i]

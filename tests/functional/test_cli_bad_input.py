@@ -111,3 +111,19 @@ def test_a_datapath_name_that_is_not_a_safe_file_name_is_refused_at_load(tmp_pat
     p = run_cli("run", f, state_dir=state_dir)
     check_refused(p, state_dir, before, str(f), "datapath[0].name", "safe file name")
     assert "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("new, key, reason", [
+    ('frame_size = 68 \nencap = "vlan"\nvlan = 4095', "traffic.vlan", "VLAN ID 4095 out of range"),
+    ('frame_size = 128 \nencap = "vxlan"\nvni = 16777216', "traffic.vni", "over 24 bits"),
+    ('frame_size = 128 \nip_version = 6\nflow_fields = { src_ip = "2001:2::ffff:fffe-2001:2::1:0:1" }',
+     "traffic.flow_fields.src_ip", "does not fit its prefix"),
+    ('frame_size = 64 \nflow_fields = { vni = "1-4" }', "traffic.flow_fields.vni", "no VXLAN header"),
+])
+def test_bad_frames_and_flows_are_refused(tmp_path, state_dir, new, key, reason):
+    before = host_state(state_dir)
+    f = scenario(tmp_path, "frame_size = 64 ", new)
+    f.write_text(f.read_text().replace('vary = "src_ip"\n', "", 1))
+    p = run_cli("run", f, state_dir=state_dir)
+    check_refused(p, state_dir, before, str(f), key, reason)
+    assert "Traceback" not in p.stderr

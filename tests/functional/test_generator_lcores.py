@@ -145,6 +145,35 @@ def test_flows_are_partitioned_over_the_loops(tmp_path):
         assert [st[3] for st in stamps] == list(range(len(frames)))
 
 
+@pytest.mark.parametrize("order", ["sequential", "random"])
+def test_flow_fields_are_partitioned_over_the_loops(tmp_path, order):
+    """15 flows over a VLAN ID (3 values) and a source port (5), two loops: loop i
+    sends the flows g with g % 2 == i, each field its first value + g % its count,
+    in order or permuted; together every flow, each as often as any other."""
+    from scapy.layers.l2 import Dot1Q
+
+    q0, q1 = tmp_path / "q0.pcap", tmp_path / "q1.pcap"
+    template = build_frame(128, vlan=100)
+    fields = (("vlan", 3), ("src_port", 5))
+    cfg = config("lc-fields", (f"net_pcap0,tx_pcap={q0},tx_pcap={q1}",),
+                 (StreamSpec(0, None, template, flows=15, fields=fields, order=order),))
+    one_trial(tmp_path, cfg, 20_000, 0.2)
+    seen = []
+    for loop, pcap in enumerate((q0, q1)):
+        pkts = [Ether(bytes(p)) for p in rdpcap(str(pcap))]
+        mine = list(range(loop, 15, 2))  # 8 flows for loop 0, 7 for loop 1
+        assert len(pkts) >= 2 * len(mine)
+        # each frame's flow from its port; its VLAN ID must be that flow's
+        g = [[f for f in mine if 1024 + f % 5 == p[UDP].sport and 100 + f % 3 == p[Dot1Q].vlan] for p in pkts]
+        assert all(len(x) == 1 for x in g), "a frame that is none of this loop's flows"
+        g = [x[0] for x in g]
+        rounds = [g[i:i + len(mine)] for i in range(0, len(g) - len(mine) + 1, len(mine))]
+        assert all(sorted(r) == mine for r in rounds)  # every flow once per round
+        assert (rounds[0] == mine) == (order == "sequential")
+        seen += g
+    assert set(seen) == set(range(15))
+
+
 def test_uneven_flows_still_split_the_rate(tmp_path):
     """flows=3 over two loops: loop 0 sends flows 0 and 2, loop 1 flow 1, each half
     the rate; on the loopback each gets its own back and the counts add up."""

@@ -17,20 +17,26 @@ pytestmark = pytest.mark.root
 CORE = max(os.sched_getaffinity(0))
 
 
-def capture(tmp_path, template, flows, vary, rate=20_000, duration=0.1):
+def capture(tmp_path, template, flows, vary="src_ip", rate=20_000, duration=0.1, fields=(), order="sequential",
+            exact=True):
+    """What one stream sends in a trial, from tmp_path/wire.pcap: (stats, frames).
+    exact: all the paced window's frames (a worker preempted past the window's
+    10 ms catch-up on a loaded host sends fewer; the capture holds what it sent)."""
     if os.geteuid() != 0:
         pytest.skip("needs root: DPDK EAL in the worker")
     pcap = tmp_path / "wire.pcap"
     cfg = GenConfig(eal_args=("--no-huge", "-m", "256", "--no-shconf", "--no-pci", "--no-telemetry",
                               f"--file-prefix=pktlab-test-pcap-{os.getpid()}"),
                     ports=(f"net_pcap0,tx_pcap={pcap}",),
-                    streams=(StreamSpec(0, None, template, flows=flows, vary=vary),), core=CORE)
+                    streams=(StreamSpec(0, None, template, flows=flows, vary=vary, fields=fields, order=order),),
+                    core=CORE)
     with GeneratorProcess(cfg, tmp_path / "generator.log") as gen:
         gen.wait_ready(60)
         stats = gen.trial(rate, duration)
     assert not runtime_dir(cfg).exists()
     frames = [bytes(p) for p in rdpcap(str(pcap))]  # complete once the port is stopped
-    assert len(frames) == stats.tx_packets == int(rate * duration)
+    assert len(frames) == stats.tx_packets
+    assert stats.tx_packets == int(rate * duration) if exact else stats.tx_packets > 0
     return stats, frames
 
 

@@ -51,6 +51,15 @@ class OvsOnly(OvsDpdkVxlanPath):
         return None
 
 
+def ovs_only(tmp_path, state_dir, run_id) -> OvsOnly:
+    needs_root()
+    why = hugepages.shortfall(384, 2048)
+    if why:
+        pytest.skip(f"needs 384 x 2 MiB hugepages: {why}")
+    sc = scenario(tmp_path)
+    return OvsOnly(sc, sc.datapaths[0], state_dir / "runs" / run_id, run_id)
+
+
 def inner(i: int) -> Ether:
     return (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src=f"198.18.0.{i % 200 + 1}",
             dst="198.19.0.1") / UDP(sport=1024, dport=1024) / Raw(i.to_bytes(4, "big") + bytes(14)))
@@ -84,14 +93,9 @@ def run_testpmd(p, pcaps, seconds=2.0) -> str:
 
 
 def test_vxlan_decap_and_encap_on_captures(tmp_path, state_dir):
-    needs_root()
-    why = hugepages.shortfall(384, 2048)
-    if why:
-        pytest.skip(f"needs 384 x 2 MiB hugepages: {why}")
-    sc = scenario(tmp_path)
-    opt = sc.datapaths[0].options
     run_id = "vx1"
-    p = OvsOnly(sc, sc.datapaths[0], state_dir / "runs" / run_id, run_id)
+    p = ovs_only(tmp_path, state_dir, run_id)
+    opt = p.options
     steps = [s for s in p.plan() if s is not None]
     # decap input: VXLAN from the remote VTEP to OVS's; encap input: plain frames from the "VM"
     decap_in = [Ether(src=opt.remote_mac, dst=opt.local_mac) / IP(src=opt.remote_vtep, dst=p.local_ip)
@@ -151,13 +155,8 @@ def test_vxlan_decap_and_encap_on_captures(tmp_path, state_dir):
 def test_a_killed_switch_leaves_no_tap_address_or_route(tmp_path, state_dir):
     """ovs-vswitchd SIGKILLed under the VXLAN plan: its taps persist in the kernel (the
     bridges', with the VTEP address on one, and the datapath's); undo removes them."""
-    needs_root()
-    why = hugepages.shortfall(384, 2048)
-    if why:
-        pytest.skip(f"needs 384 x 2 MiB hugepages: {why}")
-    sc = scenario(tmp_path)
-    opt = sc.datapaths[0].options
-    p = OvsOnly(sc, sc.datapaths[0], state_dir / "runs" / "vx2", "vx2")
+    p = ovs_only(tmp_path, state_dir, "vx2")
+    opt = p.options
     before = host_state(state_dir) | {"links": _links(), "addrs": _addrs()}
     ctx = RunContext(state_dir, "vx2")
     try:

@@ -143,3 +143,33 @@ def _without_generator(p):
     steps = [s for s in q.plan() if s is not None]
     assert not any(isinstance(s, StartGenerator) for s in steps)
     return steps
+
+
+@pytest.mark.parametrize("name, vxlan_port", [("smoke-vxlan-decap.toml", 0), ("smoke-vxlan-encap.toml", 1)])
+def test_vxlan_underlay_side_sends_the_same_frame_encapsulated(tmp_path, name, vxlan_port):
+    """Bidirectional: the port facing the underlay sends VXLAN from the remote VTEP to
+    OVS's (whichever way its direction is mirrored), the other the plain inner frame."""
+    from scapy.layers.vxlan import VXLAN
+
+    text = (REPO / "scenarios" / name).read_text().replace('"unidirectional"', '"bidirectional"')
+    p = path(load(tmp_path, text))
+    streams = {s.tx_port: s for s in p.streams()}
+    vx, plain = Ether(streams[vxlan_port].template), Ether(streams[1 - vxlan_port].template)
+    assert streams[vxlan_port].frame_size == 64 + 50 and streams[1 - vxlan_port].frame_size == 64
+    assert (vx.src, vx.dst) == ("02:00:00:00:0a:02", "02:00:00:00:0a:01")
+    assert (vx[IP].src, vx[IP].dst, vx[UDP].dport) == ("172.31.1.2", "172.31.1.1", 4789)
+    assert vx[VXLAN].vni == 5000 and VXLAN not in plain
+    inner = vx[VXLAN].payload
+    # the inner frame is the other direction's frame with addresses mirrored
+    assert (inner[IP].src, inner[IP].dst) == (plain[IP].dst, plain[IP].src)
+
+
+def test_paths_refuse_a_traffic_encap_they_would_double(tmp_path):
+    from pktlab.errors import PrecheckError
+
+    for text, kind in ((VLAN, "ovs-dpdk-vlan"), (DECAP, "ovs-dpdk-vxlan")):
+        sc = load(tmp_path, text.replace("[traffic]\n", "[traffic]\nencap = \"vlan\"\nvlan = 7\n")
+                      .replace("frame_size = 64 ", "frame_size = 68 "))
+        with pytest.raises(PrecheckError) as ei:
+            path(sc).precheck()
+        assert ei.value.key == "traffic.encap" and kind in ei.value.reason
