@@ -173,7 +173,9 @@ class OvsDpdkVhostPath(DataPath):
             # reconnect thread finding vhu1 while it sets up vhu0) lost one about
             # one start in fifteen here, with OVS never retrying it.
             plan.add(self.generator_step())
-        for name, bridge, ofport, extra in self.vhost_ports():
+        # In generator port order: the generator's virtio-user servers wait for OVS on their
+        # sockets one device after the other, so OVS must connect to port 0's first.
+        for name, bridge, ofport, extra in sorted(self.vhost_ports(), key=lambda v: self.gen_ports.index(v[0])):
             if client:
                 port = AddPort(self.ovs_dir, bridge, name, "dpdkvhostuserclient",
                                {"vhost-server-path": f"{self.sock_dir}/{name}.sock"}, ofport, wait_up=60.0, **extra)

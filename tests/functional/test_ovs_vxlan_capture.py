@@ -60,15 +60,23 @@ def ovs_only(tmp_path, state_dir, run_id) -> OvsOnly:
     return OvsOnly(sc, sc.datapaths[0], state_dir / "runs" / run_id, run_id)
 
 
+def connected(counters) -> dict:
+    """OVS's settled counters once both vhost ports show statistics (absent until connected)."""
+    wait.until(lambda: all("rx_packets" in c for c in counters.snapshot().values()), 20, 0.2,
+               lambda _: AssertionError(f"vhost ports show no statistics: {counters.snapshot()}"))
+    return counters.settled()
+
+
 def inner(i: int) -> Ether:
     return (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src=f"198.18.0.{i % 200 + 1}",
             dst="198.19.0.1") / UDP(sport=1024, dport=1024) / Raw(i.to_bytes(4, "big") + bytes(14)))
 
 
-def run_testpmd(p, pcaps, seconds=2.0) -> str:
+def run_testpmd(p, pcaps, connected, seconds=2.0):
     """testpmd io-forwarding pcap0 <-> vhu0 and pcap1 <-> vhu1 (OVS serves the sockets),
     forwarding started once both links are up, so every crafted frame meets a ready port
-    (--no-flush-rx: testpmd would otherwise drain the pcap files on start)."""
+    (--no-flush-rx: testpmd would otherwise drain the pcap files on start); returns its
+    output and what connected() returned once forwarding stopped, the ports still connected."""
     vdevs = [f"--vdev=net_pcap0,rx_pcap={pcaps['in0']},tx_pcap={pcaps['out0']}",
              f"--vdev=net_virtio_user0,path={p.ovs_dir}/vhu0,queues=1,queue_size=1024",
              f"--vdev=net_pcap1,rx_pcap={pcaps['in1']},tx_pcap={pcaps['out1']}",
@@ -83,13 +91,16 @@ def run_testpmd(p, pcaps, seconds=2.0) -> str:
         proc.stdin.write("show port summary all\nstart\n")
         proc.stdin.flush()
         time.sleep(seconds)
-        out, _ = proc.communicate("stop\nquit\n", timeout=60)
+        proc.stdin.write("stop\n")
+        proc.stdin.flush()
+        counted = connected()  # OVS shows a vhost port's statistics only while it is connected
+        out, _ = proc.communicate("quit\n", timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, out
-    return out
+    return out, counted
 
 
 def test_vxlan_decap_and_encap_on_captures(tmp_path, state_dir):
@@ -122,8 +133,7 @@ def test_vxlan_decap_and_encap_on_captures(tmp_path, state_dir):
             assert link.get_attr("IFLA_ADDRESS") == opt.local_mac
             counters = p.counters(ctx)
             base = counters.settled()
-            out = run_testpmd(p, pcaps)
-            after = counters.settled()
+            out, after = run_testpmd(p, pcaps, lambda: connected(counters))
     finally:
         ctx.close()
     assert not journal.pending(state_dir)
