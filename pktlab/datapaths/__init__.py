@@ -6,6 +6,8 @@ from .base import DataPath
 from .kernel import LinuxBridgePath, OvsAfxdpPath, OvsKernelDatapathPath, VethPath
 from .ovs_dpdk_p2p import OvsDpdkP2pPath
 from .ovs_dpdk_vhost import OvsDpdkVhostPath
+from .ovs_dpdk_vlan import OvsDpdkVlanPath
+from .ovs_dpdk_vxlan import OvsDpdkVxlanPath
 from .ovs_kernel_p2p import OvsKernelP2pPath
 from .pvp import PvpPath
 from .pvp_phy import OvsDpdkPvpPhyPath
@@ -14,7 +16,8 @@ from .sriov_vf import SriovVfPath
 # The one registry of data path kinds: each class carries its kind name and Options.
 KINDS: dict[str, type[DataPath]] = {cls.kind: cls for cls in (
     OvsDpdkVhostPath, PvpPath, VethPath, LinuxBridgePath, OvsAfxdpPath, OvsKernelDatapathPath,
-    OvsKernelP2pPath, OvsDpdkP2pPath, OvsDpdkPvpPhyPath, SriovVfPath)}
+    OvsKernelP2pPath, OvsDpdkP2pPath, OvsDpdkPvpPhyPath, SriovVfPath, OvsDpdkVlanPath,
+    OvsDpdkVxlanPath)}
 
 
 def build(scenario, entry, run_dir, run_id, root="/") -> DataPath:

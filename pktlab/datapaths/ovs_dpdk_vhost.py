@@ -138,7 +138,9 @@ class OvsDpdkVhostPath(DataPath):
         return ovs + vhost
 
     # -- the plan -----------------------------------------------------------
-    def plan(self):
+    def ovs_steps(self) -> Plan:
+        """Run dir, hugepages, pktlab's own ovsdb-server and ovs-vswitchd (DPDK): what every
+        OVS-DPDK loopback path starts from."""
         cpu, hp, opt = self.scenario.cpu, self.scenario.hugepages, self.options
         extra = f"--no-pci --in-memory --no-telemetry --huge-dir={self.huge_dir} --file-prefix={self.ovs_prefix}"
         other = {
@@ -150,7 +152,7 @@ class OvsDpdkVhostPath(DataPath):
         }
         if cpu.ovs_lcore is not None:
             other["dpdk-lcore-mask"] = _mask([cpu.ovs_lcore])
-        plan = Plan([
+        return Plan([
             MakeRunDir(str(self.run_dir)),
             hugepages.ReserveHugepages(hp.count, hp.size_kb),
             hugepages.MountHugetlbfs(self.huge_dir, hp.size_kb),
@@ -159,30 +161,46 @@ class OvsDpdkVhostPath(DataPath):
             DpdkRuntimeDir(self.ovs_prefix),
             DpdkRuntimeDir(self.gen_prefix),
             StartOvsVswitchd(self.ovs_dir),
-            AddBridge(self.ovs_dir, opt.bridge, "netdev"),
         ])
-        client = opt.vhost_mode == "client"
+
+    def plan(self):
+        plan = self.ovs_steps()
+        plan.extend(self.bridge_steps())
+        client = self.options.vhost_mode == "client"
         if client:
             # The generator serves the sockets first; each OVS port then connects
             # and is up before the next is added. Two handshakes at once (OVS's
             # reconnect thread finding vhu1 while it sets up vhu0) lost one about
             # one start in fifteen here, with OVS never retrying it.
             plan.add(self.generator_step())
-        for ofport, name in enumerate(PORTS, 1):
+        # In generator port order: the generator's virtio-user servers wait for OVS on their
+        # sockets one device after the other, so OVS must connect to port 0's first.
+        for name, bridge, ofport, extra in sorted(self.vhost_ports(), key=lambda v: self.gen_ports.index(v[0])):
             if client:
-                port = AddPort(self.ovs_dir, opt.bridge, name, "dpdkvhostuserclient",
-                               {"vhost-server-path": f"{self.sock_dir}/{name}.sock"}, ofport, wait_up=60.0)
+                port = AddPort(self.ovs_dir, bridge, name, "dpdkvhostuserclient",
+                               {"vhost-server-path": f"{self.sock_dir}/{name}.sock"}, ofport, wait_up=60.0, **extra)
             else:
-                port = AddPort(self.ovs_dir, opt.bridge, name, "dpdkvhostuser", {}, ofport)
+                port = AddPort(self.ovs_dir, bridge, name, "dpdkvhostuser", {}, ofport, **extra)
             plan.add(port)
-            if opt.policer_pps:
+            if self.options.policer_pps:
                 plan.add(SetInterface(self.ovs_dir, name, self.policer_columns()))
-        # Explicit port-to-port rules: the switch forwards, it does not learn.
-        plan.add(AddFlows(self.ovs_dir, opt.bridge, ("priority=100,in_port=1,actions=output:2",
-                                                     "priority=100,in_port=2,actions=output:1")))
+        plan.extend(self.forwarding_steps())
         if not client:  # OVS serves the sockets: they exist now, the generator connects
             plan.add(self.generator_step())
         return plan
+
+    # What a path built on this one changes: its bridges, where its vhost-user ports go
+    # (name, bridge, OpenFlow port, more AddPort fields) and what forwards between them.
+    def bridge_steps(self) -> list:
+        return [AddBridge(self.ovs_dir, self.options.bridge, "netdev")]
+
+    def vhost_ports(self) -> list[tuple[str, str, int, dict]]:
+        return [(name, self.options.bridge, ofport, {}) for ofport, name in enumerate(PORTS, 1)]
+
+    def forwarding_steps(self) -> list:
+        # Explicit port-to-port rules: the switch forwards, it does not learn.
+        return [AddFlows(self.ovs_dir, self.options.bridge, ("priority=100,in_port=1,actions=output:2",
+                                                             "priority=100,in_port=2,actions=output:1"))]
 
     def policer_columns(self) -> dict:
         """OVS-DPDK's ingress policer meters bits, and counts a frame as its length
@@ -199,17 +217,25 @@ class OvsDpdkVhostPath(DataPath):
         opt = self.options
         server = opt.vhost_mode == "client"  # OVS is the vhost client: the generator serves
         ports = []
-        for i, name in enumerate(PORTS):
+        for i, name in enumerate(self.gen_ports):
             path = f"{self.sock_dir}/{name}.sock" if server else f"{self.ovs_dir}/{name}"
             ports.append(f"net_virtio_user{i},path={path},server={int(server)},queues=1,"
                          f"queue_size={opt.queue_size}")
         eal = ("-l", str(self.scenario.cpu.generator), "--no-pci", "--in-memory", "--single-file-segments",
                "--no-telemetry", f"--huge-dir={self.huge_dir}", "-m", str(opt.generator_mem),
                f"--file-prefix={self.gen_prefix}")
-        cfg = GenConfig(eal_args=eal, ports=tuple(ports), streams=with_latency_streams(streams_for(self.scenario.traffic, 2), self.scenario.method),
+        cfg = GenConfig(eal_args=eal, ports=tuple(ports),
+                        streams=with_latency_streams(self.streams(), self.scenario.method),
                         core=self.scenario.cpu.generator)
         return StartGenerator(cfg.to_dict(), log=str(self.run_dir / "generator.log"),
                               socket_dir=self.sock_dir if server else "", wait_ready=not server)
+
+    # The OVS ports the generator's ports 0, 1 face, in that order (also the vhost socket names).
+    gen_ports: tuple[str, ...] = PORTS
+
+    def streams(self):
+        """The generator's streams: the scenario's traffic, the same frames both ways."""
+        return streams_for(self.scenario.traffic, 2)
 
     # -- while it runs ------------------------------------------------------
     def wait_ready(self, ctx):

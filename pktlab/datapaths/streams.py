@@ -50,7 +50,11 @@ def flow_fields_for(traffic, mirror: bool = False) -> tuple[tuple[str, int], ...
                  for r in traffic.flow_ranges)
 
 
-def streams_for(traffic, nb_ports: int = 2):
+def streams_for(traffic, nb_ports: int = 2, shape=None):
+    """shape(tx_port, mirror) -> (traffic, extra [B]) gives a direction its own frame shape
+    where a path's two sides differ (a VLAN trunk tagged and its access port not, a VTEP's
+    underlay in VXLAN): that direction's frames are built from the traffic it returns,
+    extra bytes longer. Default: the scenario's traffic both ways."""
     from ..gen.config import StreamSpec
     from ..scenario.checks import IMIX
 
@@ -59,9 +63,10 @@ def streams_for(traffic, nb_ports: int = 2):
     mix = IMIX if t.imix else ((t.frame_size, 1),)
 
     def streams(tx, rx, mirror):
-        fields = flow_fields_for(t, mirror)
-        return [StreamSpec(tx_port=tx, rx_port=rx, flows=t.flows, weight=weight, fields=fields,
-                           order=t.flow_order, template=frame_for(t, size, mirror))
+        d, extra = shape(tx, mirror) if shape else (t, 0)
+        fields = flow_fields_for(d, mirror)
+        return [StreamSpec(tx_port=tx, rx_port=rx, flows=d.flows, weight=weight, fields=fields,
+                           order=d.flow_order, template=frame_for(d, size + extra, mirror))
                 for size, weight in mix]
 
     return tuple(s for tx, rx, mirror in directions(t, nb_ports) for s in streams(tx, rx, mirror))

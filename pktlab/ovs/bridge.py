@@ -3,34 +3,63 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..host.netns import get_link, link_kind, rtnl
 from ..plan import Step
-from .daemons import db_for_undo, db_sock
+from .daemons import db_for_undo, db_sock, vswitchd_running
+
+DATAPATH_TAP = "ovs-netdev"  # the userspace datapath's own port, made with its first bridge
 
 
 @dataclass
 class AddBridge(Step):
-    """fail_mode=secure: no default NORMAL flow, only the flows pktlab installs."""
+    """fail_mode=secure: no default NORMAL flow, only the flows pktlab installs.
+
+    A netdev bridge's own port is a persistent tap in the host (and the first
+    netdev bridge brings the datapath's tap, ovs-netdev): ovs-vswitchd removes
+    them when the bridge goes, but a killed one leaves them. apply records the
+    taps that came with this bridge; undo deletes those still there when the
+    switch is dead."""
 
     kind = "ovs-bridge"
     ovs_dir: str
     name: str
     datapath_type: str = "netdev"
+    other_config: dict = field(default_factory=dict)  # Bridge other_config (hwaddr: the bridge's own MAC)
 
     def describe(self):
-        return f"add OVS bridge {self.name} (datapath_type={self.datapath_type}, fail_mode=secure)"
+        extra = "".join(f", other_config:{k}={v}" for k, v in self.other_config.items())
+        return f"add OVS bridge {self.name} (datapath_type={self.datapath_type}, fail_mode=secure{extra})"
 
     def describe_undo(self):
         return f"delete OVS bridge {self.name}"
 
     def apply(self, ctx):
         db = ctx.ovsdb(db_sock(self.ovs_dir))
-        db.execute(db.api.add_br(self.name, may_exist=False, datapath_type=self.datapath_type),
-                   db.api.set_fail_mode(self.name, "secure"))
+        had = self._taps() if self.datapath_type == "netdev" else {}
+        cmds = [db.api.add_br(self.name, may_exist=False, datapath_type=self.datapath_type),
+                db.api.set_fail_mode(self.name, "secure")]
+        if self.other_config:
+            cmds.append(db.api.db_set("Bridge", self.name, ("other_config", dict(self.other_config))))
+        db.execute(*cmds)  # waits for ovs-vswitchd: the taps exist now
+        if self.datapath_type == "netdev":
+            self.state["taps"] = {n: i for n, i in self._taps().items() if n not in had}
+            ctx.journal_state()
 
     def undo(self, ctx):
         db, wait = db_for_undo(ctx, self.ovs_dir)
         if db is not None:
             db.execute(db.api.del_br(self.name, if_exists=True), wait_vswitchd=wait)
+        if self.state.get("taps") and not vswitchd_running(self.ovs_dir):
+            with rtnl(None, "delete", self.name, missing_ok=True) as ipr:
+                for name, index in self.state["taps"].items():
+                    link = get_link(ipr, index=index)
+                    if link is not None and link.get_attr("IFLA_IFNAME") == name and link_kind(link) == "tun":
+                        ipr.link("del", index=index)
+
+    def _taps(self) -> dict[str, int]:
+        """{name: ifindex} of this bridge's tap and the datapath's, where they exist."""
+        with rtnl(None, "look up", self.name) as ipr:
+            return {n: link["index"] for n in (self.name, DATAPATH_TAP) if (link := get_link(ipr, n)) is not None}
 
 
 @dataclass
@@ -45,9 +74,11 @@ class AddPort(Step):
     wait_up: float = 0.0  # wait this long [s] for ofport and link up (0: don't wait)
     other_config: dict = field(default_factory=dict)  # Interface other_config (pmd-rxq-affinity, ...)
     mtu_request: int = 0  # Interface mtu_request [B] (0: OVS's default, 1500)
+    port_columns: dict = field(default_factory=dict)  # Port columns: tag, trunks, vlan_mode
 
     def describe(self):
         opts = " ".join(f"{k}={v}" for k, v in self.options.items())
+        opts += "".join(f" port:{k}={_ovs_value(v)}" for k, v in self.port_columns.items())
         opts += "".join(f" other_config:{k}={v}" for k, v in self.other_config.items())
         opts += f" mtu_request={self.mtu_request}" if self.mtu_request else ""
         up = ", wait until it is up" if self.wait_up else ""
@@ -65,8 +96,11 @@ class AddPort(Step):
             attrs["mtu_request"] = self.mtu_request
         if self.ofport:
             attrs["ofport_request"] = self.ofport
-        db.execute(db.api.add_port(self.bridge, self.name, may_exist=False),
-                   db.api.db_set("Interface", self.name, *attrs.items()))
+        cmds = [db.api.add_port(self.bridge, self.name, may_exist=False),
+                db.api.db_set("Interface", self.name, *attrs.items())]
+        if self.port_columns:
+            cmds.append(db.api.db_set("Port", self.name, *self.port_columns.items()))
+        db.execute(*cmds)
         if self.wait_up:
             db.wait_ports_up((self.name,), self.wait_up)
 
@@ -102,3 +136,8 @@ class SetInterface(Step):
         db, wait = db_for_undo(ctx, self.ovs_dir) if before is not None else (None, False)
         if db is not None and db.interface(self.name):
             db.execute(db.api.db_set("Interface", self.name, *before.items()), wait_vswitchd=wait)
+
+
+def _ovs_value(v) -> str:
+    """A column value as ovs-vsctl spells it: trunks=[100,200]."""
+    return "[" + ",".join(map(str, v)) + "]" if isinstance(v, (list, tuple)) else str(v)
