@@ -25,6 +25,10 @@ KERNEL_CMDLINE = "console=ttyS0,115200 loglevel=5 panic=-1 pci=noaer intel_iommu
 SHARES = ("hostroot", "vlabio", "vlabout")
 HOLE64 = "4G"  # RAM above 4 GiB plus this hole must fit in the vCPU's 35 physical address bits
 VF_WINDOW = "2M"  # each root port's 32-bit prefetchable window: 7 VFs x 2 BARs x 16 KiB fit
+# One TCG thread for all vCPUs: under multi-threaded TCG (QEMU 10.0.2) a vCPU of the server stopped
+# for good, halted with its APIC timer vector in service and never EOI'd (ISR 236, IRR 34 35 36 38
+# 236, PPR 0xe0: `info lapic`), RCU stalls on the console, the agent silent (1 of 3 lab comparisons)
+MULTI_TCG, SINGLE_TCG = "tcg,thread=multi", "tcg,thread=single"
 PXB_SLOT = 0x10  # node N's pxb-pcie sits at 00:(0x10+N).0; the management NIC and 9p shares from 00:02.0
 
 
@@ -46,7 +50,7 @@ class Boot:
 
 def qemu_command(topo: Topology, b: Boot) -> list[str]:
     run = Path(b.run_dir)
-    accel = [a for a in b.accel_args]
+    accel = [SINGLE_TCG if a == MULTI_TCG else a for a in b.accel_args]
     if "-cpu" in accel:  # the accel's CPU choice gives way to one with pdpe1gb
         i = accel.index("-cpu")
         del accel[i:i + 2]

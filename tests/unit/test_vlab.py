@@ -123,7 +123,7 @@ def test_stage1_mounts_the_shares_and_switches_to_the_agent():
 
 def test_vlab_scenarios_fit_the_server():
     files = sorted(SCENARIOS.glob("vlab-*.toml"))
-    assert len(files) == 4
+    assert len(files) == 5
     for f in files:
         check(scenario_mod.load(f))
 
@@ -146,6 +146,18 @@ def _scenario(tmp_path, body: str):
     ('[cpu]\novs_pmd = [5]\n[[datapath]]\nkind = "ovs-dpdk-p2p"\nname = "d"\n'
      'dut_ports = ["0000:81:00.0", "0000:82:00.0"]\ngen_ports = ["0000:41:00.0", "0000:42:00.0"]\n',
      "cpu.ovs_pmd", "core 5: the virtual lab server has vCPUs 0-3"),
+    ('[[datapath]]\nkind = "ovs-dpdk-p2p"\nname = "d"\npmd_cores = 3\n'
+     'dut_ports = ["0000:81:00.0", "0000:82:00.0"]\ngen_ports = ["0000:41:00.0", "0000:42:00.0"]\n',
+     "datapath[0].pmd_cores", "pmd_cores 3 on node 1, which has 2 vCPUs"),
+    ('[[datapath]]\nkind = "ovs-kernel-p2p"\nname = "k"\ngen_lcores = 4\n'
+     'dut_ports = ["0000:81:00.0", "0000:82:00.0"]\ngen_ports = ["0000:41:00.0", "0000:42:00.0"]\n',
+     "datapath[0].gen_lcores", "gen_lcores 4 on node 0, which has 2 vCPUs"),
+    ('[[datapath]]\nkind = "ovs-dpdk-p2p"\nname = "d"\nsocket_mem = 4096\npmd_cores = 1\n'
+     'dut_ports = ["0000:81:00.0", "0000:82:00.0"]\ngen_ports = ["0000:41:00.0", "0000:42:00.0"]\n',
+     "datapath[0].socket_mem", "socket_mem 4096 on node 1, which has 3584 MiB (of 4096 MiB"),
+    ('[[datapath]]\nkind = "ovs-dpdk-pvp-phy"\nname = "p"\npmd_cores = 1\nguest_vcpus = 2\n'
+     'dut_ports = ["0000:81:00.0", "0000:82:00.0"]\ngen_ports = ["0000:41:00.0", "0000:42:00.0"]\n',
+     "datapath[0].guest_vcpus", "pmd_cores 1 + guest_vcpus 2 on node 1, which has 2 vCPUs"),
 ])
 def test_a_scenario_asking_for_what_the_server_lacks_is_refused_with_file_and_key(tmp_path, body, key, reason):
     sc = _scenario(tmp_path, body)
