@@ -139,4 +139,4 @@ class SriovVfPath(LabPath):
         self.wait_links(ctx, 30, f"a VF has link only while its PF has: is {self.options.pf} cabled?")
 
     def counters(self, ctx):
-        return VfCounters(self.pf.ifname, range(DRIVEN))
+        return VfCounters(self.pf.ifname, range(DRIVEN), self.pf.driver)

@@ -179,11 +179,18 @@ class VfCounters:
 
     source = "netlink:IFLA_VF_STATS"
     REFRESH_S = 2.5
+    # PF drivers without ndo_get_vf_stats: rtnetlink still sends IFLA_VF_STATS, all zero,
+    # which would read as "the NIC switched nothing". Their VFs have no independent count.
+    NO_VF_STATS = {"igb": "Linux's igb keeps no per-VF counters (no ndo_get_vf_stats: IFLA_VF_STATS reads 0)"}
 
-    def __init__(self, pf_ifname: str, vfs):
+    def __init__(self, pf_ifname: str, vfs, driver: str | None = None):
         self.pf_ifname, self.vfs = pf_ifname, tuple(vfs)
+        self.unavailable = self.NO_VF_STATS.get(driver or "")
 
     def snapshot(self) -> dict[str, dict[str, int]]:
+        """Per driven VF its counters; none at all where the PF's driver keeps none."""
+        if self.unavailable:
+            return {}
         _, info = netlink.read(self.pf_ifname)
         missing = [vf for vf in self.vfs if "stats" not in info.get(vf, {})]
         if missing:
@@ -192,6 +199,8 @@ class VfCounters:
 
     def settled(self, poll_s: float = 0.0) -> dict[str, dict[str, int]]:
         last = self.snapshot()
+        if not last:
+            return last
         for _ in range(4):
             time.sleep(self.REFRESH_S)
             now = self.snapshot()

@@ -128,6 +128,9 @@ class Agent:
 
     def run(self, rid: str, doc: dict) -> None:
         log = IO / "out" / f"{rid}.log"
+        # The host's root is mounted cache=loose (fast imports): a file edited on the host after
+        # boot (a scenario, pktlab itself) read stale inside until its pages and dentries go.
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
         with open(log, "wb", buffering=0) as out:
             try:
                 proc = subprocess.Popen(doc["argv"], cwd=doc.get("cwd") or "/", stdin=subprocess.DEVNULL,

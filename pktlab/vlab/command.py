@@ -4,6 +4,14 @@ Every device names its bus: a device without one may land on a pxb-pcie, which
 takes only bridges ("Only PCI/PCIe bridges can be plugged into pxb-pcie").
 The host's root filesystem is the 9p share `hostroot` (read-only); `vlabio`
 (requests and answers) and `vlabout` (the results directory) are writable.
+
+Every PCI window stays below 4 GiB. QEMU 10.0 maps an SR-IOV VF's 64-bit BAR at
+its low 32 bits only (VF BAR 0xc020000000 was mapped at 0x20000000: the VF's
+registers read 0, its mailbox never reaches the PF, and igbvf or DPDK's igbvf
+PMD give up with "PF still resetting"). SeaBIOS puts 64-bit windows above 4 GiB
+when the vCPU has 36 or more physical address bits and there is RAM above 4 GiB,
+so the vCPU gets 35 (the 64-bit PCI hole shrinks to fit them) and each root port
+a 32-bit prefetchable window that holds its PF's VF BARs.
 """
 from __future__ import annotations
 
@@ -15,6 +23,12 @@ from .topology import Topology
 # loglevel=5: warnings and errors (a hung task, a driver failing) reach the console the host shows
 KERNEL_CMDLINE = "console=ttyS0,115200 loglevel=5 panic=-1 pci=noaer intel_iommu=on iommu=pt"
 SHARES = ("hostroot", "vlabio", "vlabout")
+HOLE64 = "4G"  # RAM above 4 GiB plus this hole must fit in the vCPU's 35 physical address bits
+VF_WINDOW = "2M"  # each root port's 32-bit prefetchable window: 7 VFs x 2 BARs x 16 KiB fit
+# One TCG thread for all vCPUs: under multi-threaded TCG (QEMU 10.0.2) a vCPU of the server stopped
+# for good, halted with its APIC timer vector in service and never EOI'd (ISR 236, IRR 34 35 36 38
+# 236, PPR 0xe0: `info lapic`), RCU stalls on the console, the agent silent (1 of 3 lab comparisons)
+MULTI_TCG, SINGLE_TCG = "tcg,thread=multi", "tcg,thread=single"
 PXB_SLOT = 0x10  # node N's pxb-pcie sits at 00:(0x10+N).0; the management NIC and 9p shares from 00:02.0
 
 
@@ -29,20 +43,21 @@ class Boot:
     out_dir: str  # shared read-write as vlabout, mounted at the same path inside
     append: str = ""  # vlab.* parameters for the guest's init
     accel_args: tuple[str, ...] = ("-accel", "tcg,thread=multi")
-    cpu: str = "max,pdpe1gb"  # 1 GiB pages need pdpe1gb
+    cpu: str = "max,pdpe1gb,phys-bits=35"  # 1 GiB pages need pdpe1gb; phys-bits: see above
     qemu: str = "qemu-system-x86_64"
     name: str = "vlab"
 
 
 def qemu_command(topo: Topology, b: Boot) -> list[str]:
     run = Path(b.run_dir)
-    accel = [a for a in b.accel_args]
+    accel = [SINGLE_TCG if a == MULTI_TCG else a for a in b.accel_args]
     if "-cpu" in accel:  # the accel's CPU choice gives way to one with pdpe1gb
         i = accel.index("-cpu")
         del accel[i:i + 2]
     cmd = [b.qemu, "-name", f"{b.name},debug-threads=on", *accel, "-cpu", b.cpu,
            # kernel-irqchip=split: intremap needs it under KVM; harmless under TCG
            "-machine", "q35" + (",kernel-irqchip=split" if "-enable-kvm" in accel else ""),
+           "-global", f"q35-pcihost.pci-hole64-size={HOLE64}",
            "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-S",
            "-smp", str(topo.vcpus), "-m", f"{topo.mem_mb}M",
            "-device", "intel-iommu,intremap=on,caching-mode=on"]
@@ -55,7 +70,8 @@ def qemu_command(topo: Topology, b: Boot) -> list[str]:
                            f"addr={PXB_SLOT + n.node_id:#x}"]
     for i, nic in enumerate(topo.nics):
         rp = f"rp{i}"
-        cmd += ["-device", f"pcie-root-port,id={rp},bus=pxb{nic.node},chassis={i + 1},addr={nic.port:#x}",
+        cmd += ["-device", f"pcie-root-port,id={rp},bus=pxb{nic.node},chassis={i + 1},addr={nic.port:#x},"
+                           f"pref32-reserve={VF_WINDOW}",
                 "-netdev", f"hubport,id={nic.name},hubid={nic.cable}",
                 "-device", f"{nic.model},netdev={nic.name},mac={nic.mac},bus={rp},addr=0x0"]
     cmd += ["-netdev", "user,id=mgmt,restrict=on",

@@ -123,44 +123,48 @@ def test_sigkill_mid_trial_then_restore_inside_puts_everything_back(vlab, tmp_pa
 
 
 def test_the_lab_comparison_runs_inside_and_its_chart_and_results_land_in_the_hosts_out_dir(vlab):
-    """The three lab paths one after another inside, for real. OVS kernel carries traffic under
-    emulation; a path that fails there (see the README's virtual lab notes) must fail with its
-    reason in its result and an empty slot in the chart, never a number, and the test says which."""
+    """The three lab paths one after another inside, for real: OVS kernel and OVS-DPDK between
+    the igb NICs, SR-IOV VF to VF through the PF's embedded switch (DPDK's igbvf PMD on vfio-pci).
+    Every result and bar says `emulated`."""
     from pktlab.analysis.charts import bars_64b
     from pktlab.results import load_results
 
     _, out, exec_ = vlab
     dest = out / "compare"
     t0 = time.monotonic()
-    try:
-        p = exec_(f"pktlab run {REPO / 'scenarios' / 'vlab-compare-64b.toml'} --out {dest}", timeout=560)
-    except subprocess.TimeoutExpired:
-        # Seen in 2 of 6 runs (2026-12-02): the run inside stopped answering during the OVS-DPDK
-        # path under TCG; the cause is not found yet (issue 11 stays open for it). Said, not hidden.
-        pytest.xfail("the lab comparison inside did not finish in 560 s: the known hang under TCG; done "
-                     f"before it: {sorted(p.name for p in dest.glob('*.json'))}")
+    p = exec_(f"pktlab run {REPO / 'scenarios' / 'vlab-compare-64b.toml'} --out {dest}", timeout=560)
     took = time.monotonic() - t0
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     results = {r.datapath: r for r in load_results(sorted(dest.glob("*.json")))}
     assert set(results) == {"OVS kernel", "OVS-DPDK", "SR-IOV VF"}, p.stdout[-3000:] + p.stderr[-3000:]
-    for r in results.values():
+    for name, r in results.items():
         assert r.provenance.guest["accel"]["emulated"] is True and r.provenance.kernel.endswith("-amd64")
         assert r.provenance.numa_nodes == 2
-    kernel = results["OVS kernel"]
-    assert kernel.status == "ok" and kernel.best_rx_pps > 0, (kernel.status, kernel.reason)
-    assert all(t.stats.lost == 0 for t in kernel.trials) and len(kernel.trials) == 2
-    bars = {b[0]: b for b in bars_64b(list(results.values()))}
+        assert r.status == "ok" and len(r.trials) == 2, (name, r.status, r.reason)
+        assert all(t.stats.lost == 0 and t.stats.rx_packets > 0 for t in r.trials), name
+    for name in ("OVS kernel", "OVS-DPDK"):  # the switch's own counters saw the frames too
+        assert all(sum(c.get("rx_packets", 0) for c in t.counters.values()) >= t.stats.tx_packets
+                   for t in results[name].trials), name
+    # igb keeps no per-VF counters: none recorded, rather than zeros
+    assert all(t.counters == {} for t in results["SR-IOV VF"].trials)
+    bars = {b[0]: b[1] for b in bars_64b(list(results.values()))}
     assert set(bars) == {"OVS kernel [emulated]", "OVS-DPDK [emulated]", "SR-IOV VF [emulated]"}
-    failed = {n: r.reason for n, r in results.items() if r.status != "ok"}
-    for name, r in results.items():
-        bar = bars[f"{name} [emulated]"]
-        if r.status == "ok":
-            assert bar[1] is not None and bar[1] > 0 and r.best_rx_pps > 0, name
-        else:
-            assert bar[1] is None and r.reason and r.reason[:60] in p.stdout + p.stderr, (name, r.reason)
-    assert p.returncode == (1 if failed else 0), p.stdout[-3000:] + p.stderr[-3000:]
+    assert all(v is not None and v > 0 for v in bars.values()), bars
     [png] = dest.glob("*.png")
     assert png.stat().st_size > 10000
     print(f"lab comparison inside the virtual lab server: {took:.0f} s; " + ", ".join(
-        f"{n} {r.best_rx_pps:.0f} pps" if r.status == "ok" else f"{n} {r.status}" for n, r in results.items()))
-    if failed:
-        pytest.xfail("under emulation: " + "; ".join(f"{n}: {why}" for n, why in failed.items()))
+        f"{n} {r.best_rx_pps:.0f} pps" for n, r in results.items()))
+
+
+def test_a_host_file_changed_after_boot_reads_new_inside(vlab):
+    """The host's root is cached loosely inside; each command starts from dropped caches, so an
+    edited scenario (or pktlab) is what runs, not the copy seen at boot."""
+    _, _, exec_ = vlab
+    f = Path("/var/tmp") / f"pktlab-vlab-{time.monotonic_ns()}.txt"
+    try:
+        f.write_text("one\n")
+        assert exec_(f"cat {f}").stdout == "one\n"
+        f.write_text("two, longer\n")
+        assert exec_(f"cat {f}").stdout == "two, longer\n"
+    finally:
+        f.unlink(missing_ok=True)

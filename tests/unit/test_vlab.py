@@ -45,7 +45,7 @@ def test_pci_addresses_follow_the_pxb_bus_numbers_and_nodes():
 def test_machine_has_an_iommu_for_vfio_two_numa_nodes_and_1g_pages():
     cmd = _cmd()
     assert cmd[cmd.index("-machine") + 1].startswith("q35")
-    assert cmd[cmd.index("-cpu") + 1] == "max,pdpe1gb" and cmd.count("-cpu") == 1
+    assert cmd[cmd.index("-cpu") + 1] == "max,pdpe1gb,phys-bits=35" and cmd.count("-cpu") == 1
     assert "intel-iommu,intremap=on,caching-mode=on" in _devices(cmd)
     numa = [cmd[i + 1] for i, a in enumerate(cmd) if a == "-numa"]
     assert numa == ["node,nodeid=0,cpus=0-1,memdev=m0", "node,nodeid=1,cpus=2-3,memdev=m1"]
@@ -57,7 +57,7 @@ def test_machine_has_an_iommu_for_vfio_two_numa_nodes_and_1g_pages():
 
 def test_the_accels_cpu_gives_way_to_one_with_pdpe1gb():
     cmd = _cmd(accel_args=("-accel", "tcg,thread=multi", "-cpu", "max"))
-    assert cmd.count("-cpu") == 1 and cmd[cmd.index("-cpu") + 1] == "max,pdpe1gb"
+    assert cmd.count("-cpu") == 1 and cmd[cmd.index("-cpu") + 1] == "max,pdpe1gb,phys-bits=35"
     kvm = _cmd(accel_args=("-enable-kvm", "-cpu", "host"))
     assert kvm[kvm.index("-machine") + 1] == "q35,kernel-irqchip=split"
 
@@ -72,6 +72,22 @@ def test_every_nic_sits_behind_a_root_port_on_its_nodes_pxb_and_every_device_nam
     for nic, opts in zip(DEFAULT.nics, igb):
         assert opts["mac"] == nic.mac and ports[opts["bus"]] == f"pxb{nic.node}"
     assert all("bus" in _opts(d) for d in devs if not d.startswith("intel-iommu"))
+
+
+def test_pci_windows_stay_below_4g_so_qemus_vf_bars_are_reachable():
+    """QEMU 10.0 maps a VF's 64-bit BAR at its low 32 bits (seen: 0xc020000000 mapped at
+    0x20000000, the VFs' mailbox dead). SeaBIOS keeps windows below 4 GiB for a vCPU with fewer
+    than 36 physical address bits; RAM above 4 GiB plus the 64-bit hole must still fit them."""
+    cmd = _cmd()
+    bits = int(_opts("x," + cmd[cmd.index("-cpu") + 1])["phys-bits"])
+    assert bits < 36
+    hole = cmd[cmd.index("-global") + 1]
+    assert hole.startswith("q35-pcihost.pci-hole64-size=")
+    gib = int(hole.split("=")[1].rstrip("G"))
+    assert (4 + DEFAULT.mem_mb / 1024 - 2 + gib) * 2 ** 30 <= 2 ** bits  # q35: 2 GiB of RAM below 4 GiB
+    ports = [_opts(d) for d in _devices(cmd) if d.startswith("pcie-root-port,")]
+    assert len(ports) == 4 and all(p["pref32-reserve"] == command.VF_WINDOW for p in ports)
+    assert 7 * 2 * 16 * 2 ** 10 <= int(command.VF_WINDOW.rstrip("M")) * 2 ** 20
 
 
 def test_cables_join_each_generator_nic_to_its_dut_nic_and_nothing_else():
@@ -107,7 +123,7 @@ def test_stage1_mounts_the_shares_and_switches_to_the_agent():
 
 def test_vlab_scenarios_fit_the_server():
     files = sorted(SCENARIOS.glob("vlab-*.toml"))
-    assert len(files) == 4
+    assert len(files) == 5
     for f in files:
         check(scenario_mod.load(f))
 
@@ -130,6 +146,18 @@ def _scenario(tmp_path, body: str):
     ('[cpu]\novs_pmd = [5]\n[[datapath]]\nkind = "ovs-dpdk-p2p"\nname = "d"\n'
      'dut_ports = ["0000:81:00.0", "0000:82:00.0"]\ngen_ports = ["0000:41:00.0", "0000:42:00.0"]\n',
      "cpu.ovs_pmd", "core 5: the virtual lab server has vCPUs 0-3"),
+    ('[[datapath]]\nkind = "ovs-dpdk-p2p"\nname = "d"\npmd_cores = 3\n'
+     'dut_ports = ["0000:81:00.0", "0000:82:00.0"]\ngen_ports = ["0000:41:00.0", "0000:42:00.0"]\n',
+     "datapath[0].pmd_cores", "pmd_cores 3 on node 1, which has 2 vCPUs"),
+    ('[[datapath]]\nkind = "ovs-kernel-p2p"\nname = "k"\ngen_lcores = 4\n'
+     'dut_ports = ["0000:81:00.0", "0000:82:00.0"]\ngen_ports = ["0000:41:00.0", "0000:42:00.0"]\n',
+     "datapath[0].gen_lcores", "gen_lcores 4 on node 0, which has 2 vCPUs"),
+    ('[[datapath]]\nkind = "ovs-dpdk-p2p"\nname = "d"\nsocket_mem = 4096\npmd_cores = 1\n'
+     'dut_ports = ["0000:81:00.0", "0000:82:00.0"]\ngen_ports = ["0000:41:00.0", "0000:42:00.0"]\n',
+     "datapath[0].socket_mem", "socket_mem 4096 on node 1, which has 3584 MiB (of 4096 MiB"),
+    ('[[datapath]]\nkind = "ovs-dpdk-pvp-phy"\nname = "p"\npmd_cores = 1\nguest_vcpus = 2\n'
+     'dut_ports = ["0000:81:00.0", "0000:82:00.0"]\ngen_ports = ["0000:41:00.0", "0000:42:00.0"]\n',
+     "datapath[0].guest_vcpus", "pmd_cores 1 + guest_vcpus 2 on node 1, which has 2 vCPUs"),
 ])
 def test_a_scenario_asking_for_what_the_server_lacks_is_refused_with_file_and_key(tmp_path, body, key, reason):
     sc = _scenario(tmp_path, body)
