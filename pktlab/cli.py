@@ -20,14 +20,19 @@ def _run(args) -> int:
     runner = Runner(sc, args.out, args.state_dir, root=str(args.sysfs_root))
     if args.dry_run:
         print(f"scenario {sc.name} ({sc.file}): plan only, nothing is changed\n")
-        print(runner.render_plan())
         try:
-            runner.precheck()
-            runnable = [p for p in runner.paths if p.unavailable() is None]
-            print("\nprecheck: this host can run it" if runnable else
-                  "\nprecheck: no data path of it can run on this host (each is recorded as not run)")
-        except PktlabError as e:
-            print(f"\nprecheck: a real run would stop here: {e}")
+            print(runner.render_plan())
+            try:
+                runner.precheck()
+                runnable = [p for p in runner.paths if p.unavailable() is None]
+                print("\nprecheck: this host can run it" if runnable else
+                      "\nprecheck: no data path of it can run on this host (each is recorded as not run)")
+            except HostError:
+                raise
+            except PktlabError as e:
+                print(f"\nprecheck: a real run would stop here: {e}")
+        finally:
+            runner.hosts.close()
         return 0
     runner.run()
     return 0
@@ -194,6 +199,10 @@ def parser() -> argparse.ArgumentParser:
     from .vlab.cli import add_arguments as add_vlab_arguments
 
     add_vlab_arguments(sub)
+
+    from .remote.agent import add_arguments as add_step_arguments
+
+    add_step_arguments(sub)
 
     restore = sub.add_parser("restore", help="undo the host changes of a run that was killed")
     restore.add_argument("--force", action="store_true", help="even if the run that left them seems alive")

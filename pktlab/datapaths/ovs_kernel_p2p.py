@@ -45,6 +45,7 @@ class OvsKernelP2pOptions(P2pOptions):
 class OvsKernelP2pPath(LabPath):
     kind, Options = "ovs-kernel-p2p", OvsKernelP2pOptions
     uses_ovs = True
+    two_hosts = True  # the DUT's NICs and OVS on one host, the generator's NICs on another
 
     def __init__(self, scenario, entry, run_dir, run_id, root="/"):
         super().__init__(scenario, entry, run_dir, run_id, root)
@@ -55,10 +56,11 @@ class OvsKernelP2pPath(LabPath):
         return self.options.generator == "dpdk"
 
     def unavailable(self):
-        return openvswitch_module_missing(self.root)
+        # with the DUT elsewhere, its module is the DUT's to have (checked there: precheck)
+        return openvswitch_module_missing(self.root) if self.on_dut else None
 
     def needs_vfio(self):
-        return self.dpdk_generator
+        return self.dpdk_generator and self.on_tester
 
     def demand(self):
         opt = self.options
@@ -69,8 +71,18 @@ class OvsKernelP2pPath(LabPath):
         return [{"check": "module", "name": "openvswitch"}, *super().requirements()]
 
     def check_ports(self):
-        self.check_ovs()
-        self.check_extension()
+        if self.side == "dut":
+            why = openvswitch_module_missing(self.root)
+            if why:
+                self.fail("{where}.kind", why)
+        if self.on_dut:
+            self.check_ovs()
+            self.check_dut_ports()
+        if self.on_tester:
+            self.check_extension()
+            self.check_gen_ports()
+
+    def check_dut_ports(self):
         for name in self.options.dut_ports:
             nic = self.nic(name, "{where}.dut_ports")
             self.refuse_taking(nic, name, "{where}.dut_ports")
@@ -78,6 +90,8 @@ class OvsKernelP2pPath(LabPath):
                 self.fail("{where}.dut_ports", f"{name} ({nic.pci}) has no kernel interface (driver "
                                                f"{nic.driver or 'none'}): the kernel datapath forwards between "
                                                "interfaces; bind it back to its network driver")
+
+    def check_gen_ports(self):
         if self.dpdk_generator:
             self.check_dpdk_ports(self.options.gen_ports, "{where}.gen_ports")
         else:
@@ -93,18 +107,31 @@ class OvsKernelP2pPath(LabPath):
                 "the DUT NICs' interrupts; pktlab leaves IRQ affinity as the host has it")
 
     def dut_ifnames(self) -> list[str]:
+        if self.side == "tester":
+            return list(self.dut.export["dut_ifnames"])
         return [self.nic(n, "{where}.dut_ports").ifname for n in self.options.dut_ports]
+
+    def dut_export(self):
+        return {"dut_ifnames": self.dut_ifnames(), "ovs_dir": self.ovs_dir}
+
+    def _dut_ovs(self) -> tuple[str, str]:
+        """(the DUT's OVS directory, the host it is on) as the tester reaches it."""
+        return (self.dut.export["ovs_dir"], "dut") if self.side == "tester" else (self.ovs_dir, "tester")
 
     def host_plan(self):
         opt = self.options
         steps = [MakeRunDir(str(self.run_dir))]
-        if not Path(self.root, "sys/module/openvswitch").is_dir():
+        if self.on_dut and not Path(self.root, "sys/module/openvswitch").is_dir():
             steps.append(LoadModule("openvswitch", self.root))
-        if self.dpdk_generator:
+        if not self.on_tester:
+            pass
+        elif self.dpdk_generator:
             steps += self.hugepage_steps() + self.take_for_dpdk((opt.gen_ports, "{where}.gen_ports"))
             steps.append(self.runtime_dir(self.gen_prefix))
         else:
             steps += [SetLinkUp(self.nic(n, "{where}.gen_ports").ifname, self.mtu()) for n in opt.gen_ports]
+        if not self.on_dut:
+            return Plan(steps)
         dut = self.dut_ifnames()
         steps += [SetLinkUp(ifname, self.mtu()) for ifname in dut]
         steps += [StartOvsdbServer(self.ovs_dir), StartOvsVswitchd(self.ovs_dir, dpdk=False), AddBridge(self.ovs_dir, opt.bridge, "system")]
@@ -128,8 +155,11 @@ class OvsKernelP2pPath(LabPath):
         return StartGenerator(cfg.to_dict(), log=str(self.run_dir / "generator.log"))
 
     def wait_ready(self, ctx):
-        ctx.ovsdb(daemons.db_sock(self.ovs_dir)).wait_ports_up(tuple(self.dut_ifnames()), timeout=60)
-        self.wait_links(ctx, 60, f"check the cabling to {', '.join(self.options.dut_ports)}")
+        ovs_dir, host = self._dut_ovs()
+        ctx.ovsdb(daemons.db_sock(ovs_dir), host).wait_ports_up(tuple(self.dut_ifnames()), timeout=60)
+        self.wait_links(ctx, 60, f"check the cabling to {', '.join(self.options.dut_ports)}"
+                                 + (f" on {self.dut_name}" if self.side == "tester" else ""))
 
     def counters(self, ctx):
-        return OvsCounters(ctx.ovsdb(daemons.db_sock(self.ovs_dir)), tuple(self.dut_ifnames()))
+        ovs_dir, host = self._dut_ovs()
+        return OvsCounters(ctx.ovsdb(daemons.db_sock(ovs_dir), host), tuple(self.dut_ifnames()))

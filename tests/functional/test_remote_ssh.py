@@ -12,18 +12,12 @@ import pytest
 
 from pktlab.remote.inventory import load_host
 from pktlab.remote.ssh import AuthRefused, Connection, HostKeyMismatch, MissingSoftware, Unreachable
-from tests.conftest import needs_root, run_cli
+from tests.conftest import run_cli
+from tests.functional import sshlab
 from tests.functional.sshlab import SshLab
 
 
-@pytest.fixture(scope="module")
-def lab():
-    needs_root()
-    lab = SshLab()
-    try:
-        yield lab.start()
-    finally:
-        lab.stop()
+lab = pytest.fixture(scope="module", name="lab")(sshlab.running)
 
 
 def _ssh_dirs() -> set[str]:
