@@ -10,11 +10,14 @@ through AF_XDP on their interfaces, for hosts where they cannot leave the kernel
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..gen.step import StartGenerator
 from ..host.files import MakeRunDir
+from ..inventory.nics import interface_nic
+from ..inventory.sysfs import read_inventory, read_netdevs
 from ..host.kmod import LoadModule
 from ..host.links import SetLinkUp
 from ..ovs import daemons
@@ -54,6 +57,18 @@ class OvsKernelP2pPath(LabPath):
     @property
     def dpdk_generator(self) -> bool:
         return self.options.generator == "dpdk"
+
+    @functools.cached_property
+    def inventory(self):
+        """The host's NICs; for the kernel generator also the plain kernel interfaces its
+        gen_ports name (a tap cabled to a DUT on another host has no PCI function)."""
+        inv = read_inventory(self.root)
+        if self.dpdk_generator or not self.on_tester:
+            return inv
+        netdevs = read_netdevs(self.root)
+        extra = tuple(interface_nic(netdevs[n]) for n in self.options.gen_ports
+                      if inv.nic(n) is None and n in netdevs and netdevs[n].pci is None)
+        return dataclasses.replace(inv, nics=inv.nics + extra) if extra else inv
 
     def unavailable(self):
         # with the DUT elsewhere, its module is the DUT's to have (checked there: precheck)
@@ -103,6 +118,8 @@ class OvsKernelP2pPath(LabPath):
                                                    "kernel generator")
 
     def explain(self):
+        if self.side == "tester":
+            return super().explain()  # the note is the DUT's, in its half
         return (super().explain() + "\n  note: the kernel datapath forwards in softirq on the cores that take "
                 "the DUT NICs' interrupts; pktlab leaves IRQ affinity as the host has it")
 

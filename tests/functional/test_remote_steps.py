@@ -127,24 +127,30 @@ def test_lost_dut_named_with_what_it_was_left_with(state_dir, tmp_path):
         lab.stop()
 
 
-def _scenario(tmp_path: Path, inventory: Path, kind: str = "ovs-kernel-p2p") -> Path:
+def two_host_scenario(tmp_path: Path, inventory: Path, dut: str = "dut", gen_ports=("0000:41:00.0", "0000:42:00.0"),
+                      rates=(1000,), duration: float = 1.0, kind: str = "ovs-kernel-p2p") -> Path:
+    """ovs-kernel-p2p between the virtual lab server's DUT NICs, the DUT on host `dut`."""
     sc = tmp_path / "two-hosts.toml"
     sc.write_text(textwrap.dedent(f"""
         [scenario]
         name = "two-hosts"
         [hosts]
-        dut = "dut"
+        dut = "{dut}"
         inventory = "{inventory}"
         [traffic]
         link_speed = "1G"
+        frame_size = 64
+        flows = 4
+        direction = "bidirectional"
         [method]
         kind = "fixed-rate"
-        rates = [1000]
-        duration = 1.0
+        rates = {list(rates)}
+        duration = {duration}
         [[datapath]]
         kind = "{kind}"
+        name = "{kind}-two-hosts"
         dut_ports = ["0000:81:00.0", "0000:82:00.0"]
-        gen_ports = ["0000:41:00.0", "0000:42:00.0"]
+        gen_ports = {json.dumps(list(gen_ports))}
         generator = "kernel"
     """))
     return sc
@@ -156,7 +162,7 @@ def _scenario(tmp_path: Path, inventory: Path, kind: str = "ovs-kernel-p2p") -> 
 def test_bad_dut_stops_the_run_before_anything_changes(lab, state_dir, tmp_path, case, reason):
     kw = {"port": {"port": 2222}, "key": {"key": "stranger_key"},
           "known_hosts": {"known_hosts": "known_hosts_changed"}, "pktlab": {"pktlab": "/nonexistent/pktlab"}}[case]
-    sc = _scenario(tmp_path, lab.inventory("yml", **kw))
+    sc = two_host_scenario(tmp_path, lab.inventory("yml", **kw))
     before = _local_links(), _links(lab)
     p = run_cli("run", sc, "--out", tmp_path / "out", state_dir=state_dir)
     assert p.returncode == 2, p.stdout + p.stderr
@@ -170,7 +176,7 @@ def test_bad_dut_stops_the_run_before_anything_changes(lab, state_dir, tmp_path,
 def test_dry_run_plans_the_dut_half_there(lab, state_dir, tmp_path):
     """The DUT's own pktlab plans its half from its own sysfs: this namespace "DUT" has no
     such NICs (and no openvswitch module), and the plan says so, naming the DUT's host."""
-    sc = _scenario(tmp_path, lab.inventory("yml"))
+    sc = two_host_scenario(tmp_path, lab.inventory("yml"))
     p = run_cli("run", sc, "--dry-run", state_dir=state_dir)
     assert p.returncode == 0, p.stdout + p.stderr
     assert f"dut = dut (root@{lab.address}:22) over SSH" in p.stdout
@@ -180,7 +186,7 @@ def test_dry_run_plans_the_dut_half_there(lab, state_dir, tmp_path):
 
 
 def test_unknown_dut_in_inventory(lab, state_dir, tmp_path):
-    sc = _scenario(tmp_path, lab.inventory("yml", name="compute-3"))
+    sc = two_host_scenario(tmp_path, lab.inventory("yml", name="compute-3"))
     p = run_cli("run", sc, "--dry-run", state_dir=state_dir)
     assert p.returncode == 2
     assert "dut: no such host in the inventory (it has: compute-3)" in p.stderr
