@@ -127,7 +127,10 @@ def requirements(sc, root: str = "/") -> list[dict]:
 
     reqs: list[dict] = []
     for i, entry in enumerate(sc.datapaths):
-        for r in datapaths.build(sc, entry, Path("/nonexistent"), f"doctor-{i}", root).requirements():
+        p = datapaths.build(sc, entry, Path("/nonexistent"), f"doctor-{i}", root)
+        if sc.hosts.remote:
+            p.side = "tester"  # the DUT's half is judged there: `pktlab doctor --host DUT`
+        for r in p.requirements():
             if r not in reqs:
                 reqs.append(r)
     # 1G pages cannot be counted on at run time: they must be free already. pktlab reserves 2M pages itself.

@@ -411,6 +411,9 @@ class LabPath(DataPath):
         if self.needs_vfio():
             reqs += [{"check": "iommu"}, {"check": "driver", "name": "vfio-pci"}]
         for name, vfs in self.nic_names():
+            dut = name in getattr(self.options, "dut_ports", ()) or name == getattr(self.options, "pf", None)
+            if not (self.on_dut if dut else self.on_tester):
+                continue  # the other host's NIC: `pktlab doctor --host` judges it there
             req = {"check": "nic", "port": name, "free": name not in self.options.allow_in_use}
             reqs.append({**req, "vfs": vfs} if vfs else req)
         fields = {f.name: getattr(d, f.name) for f in dataclasses.fields(d) if f.name != "source"}

@@ -83,7 +83,7 @@ class OvsKernelP2pPath(LabPath):
         return d if self.dpdk_generator else dataclasses.replace(d, gen_mem_mb=0)  # AF_XDP: no hugepages
 
     def requirements(self):
-        return [{"check": "module", "name": "openvswitch"}, *super().requirements()]
+        return [{"check": "module", "name": "openvswitch"}] * self.on_dut + super().requirements()
 
     def check_ports(self):
         if self.side == "dut":

@@ -122,6 +122,18 @@ class SshLab:
         """How many times sshd accepted an authentication so far."""
         return self.log.read_text().count("Accepted publickey") if self.log.exists() else 0
 
+    def kill_sessions(self):
+        """Every SSH session dies (a dropped connection); sshd itself keeps listening."""
+        for pid in _sh("ip", "netns", "pids", self.ns, check=False).stdout.split():
+            if self.proc is None or int(pid) != self.proc.pid:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(_sh("ip", "netns", "pids", self.ns).stdout.split()) > 1:
+            time.sleep(0.1)
+
     def kill_sshd(self):
         """The DUT stops answering: sshd and every session it serves die (the namespace and
         what steps made in it stay), as when a host's network or sshd goes away mid-run."""

@@ -100,6 +100,30 @@ def test_sigkilled_tester_restored_on_both_hosts(lab, state_dir, tmp_path):
     assert journal.pending(state_dir) == []
 
 
+def test_undo_reconnects_when_the_connection_dropped(lab, state_dir):
+    """The SSH session dies mid-run (sshd still listening): undo opens a new connection."""
+    from pktlab.context import RunContext
+    from pktlab.host.links import AddVethPair
+    from pktlab.plan import Applied
+    from pktlab.remote.inventory import load_host
+
+    tag = f"{os.getpid() % 10000:04d}"
+    hosts = {"dut": load_host("dut", lab.inventory("yml"))}
+    ctx = RunContext(state_dir, "drop", hosts)
+    a = Applied(journal.Journal.create(state_dir, "drop", hosts), ctx)
+    try:
+        with a:
+            a.apply(AddVethPair(f"rc{tag}a", f"rc{tag}b", host="dut"))
+            assert {f"rc{tag}a", f"rc{tag}b"} <= _links(lab)
+            lab.kill_sessions()
+            assert not ctx.connection("dut").master_running()
+    finally:
+        ctx.close()
+    assert a.undo_errors == []
+    assert not {f"rc{tag}a", f"rc{tag}b"} & _links(lab)
+    assert journal.pending(state_dir) == []
+
+
 def test_lost_dut_named_with_what_it_was_left_with(state_dir, tmp_path):
     """The DUT's sshd dies mid-run: undo cannot reach it, says which host kept which
     changes, and keeps the journal; once it answers again `pktlab restore` finishes."""

@@ -129,3 +129,15 @@ def test_inventory_is_relative_to_the_scenario_and_read_before_anything(tmp_path
     assert hosts.dut.address == "192.0.2.7" and hosts.dut.inventory == str(tmp_path / "lab.yml")
     assert hosts.cabling(path_for(sc, "/")) == [{"tester": "ens2f0", "dut": "enp3s0f0"},
                                                 {"tester": "ens2f1", "dut": "enp3s0f1"}]
+
+
+def test_doctor_judges_only_the_testers_half_here(tmp_path, fake):
+    from pktlab.cli import requirements
+
+    root, _, _ = fake()
+    sc = load(tmp_path, "lab-ovs-kernel-p2p.toml", TWO_HOSTS)
+    reqs = requirements(sc, root)
+    assert [r["port"] for r in reqs if r["check"] == "nic"] == ["ens2f0", "ens2f1"]
+    assert not [r for r in reqs if r["check"] == "module"]  # openvswitch is the DUT's to have
+    (placement,) = [r for r in reqs if r["check"] == "placement"]
+    assert placement["dut_ports"] == [] and placement["gen_ports"] == ["ens2f0", "ens2f1"]
