@@ -218,6 +218,14 @@ class LabPath(DataPath):
         """What the tester needs of the DUT's half to drive it (names, directories)."""
         return {}
 
+    def dut_ovsdb(self, ctx):
+        """The run's OVSDB (paths with OVS): here, or the DUT's through its forwarded socket."""
+        from ..ovs import daemons
+
+        if self.side == "tester":
+            return ctx.ovsdb(daemons.db_sock(self.dut.export["ovs_dir"]), "dut")
+        return ctx.ovsdb(daemons.db_sock(self.ovs_dir))
+
     # -- line rate -----------------------------------------------------------------
     def sending_nics(self) -> list[tuple[str, Nic]]:
         """(name, NIC) of each generator port that transmits; their link speed is the line rate's."""

@@ -131,10 +131,6 @@ class OvsKernelP2pPath(LabPath):
     def dut_export(self):
         return {"dut_ifnames": self.dut_ifnames(), "ovs_dir": self.ovs_dir}
 
-    def _dut_ovs(self) -> tuple[str, str]:
-        """(the DUT's OVS directory, the host it is on) as the tester reaches it."""
-        return (self.dut.export["ovs_dir"], "dut") if self.side == "tester" else (self.ovs_dir, "tester")
-
     def host_plan(self):
         opt = self.options
         steps = [MakeRunDir(str(self.run_dir))]
@@ -172,11 +168,9 @@ class OvsKernelP2pPath(LabPath):
         return StartGenerator(cfg.to_dict(), log=str(self.run_dir / "generator.log"))
 
     def wait_ready(self, ctx):
-        ovs_dir, host = self._dut_ovs()
-        ctx.ovsdb(daemons.db_sock(ovs_dir), host).wait_ports_up(tuple(self.dut_ifnames()), timeout=60)
+        self.dut_ovsdb(ctx).wait_ports_up(tuple(self.dut_ifnames()), timeout=60)
         self.wait_links(ctx, 60, f"check the cabling to {', '.join(self.options.dut_ports)}"
                                  + (f" on {self.dut_name}" if self.side == "tester" else ""))
 
     def counters(self, ctx):
-        ovs_dir, host = self._dut_ovs()
-        return OvsCounters(ctx.ovsdb(daemons.db_sock(ovs_dir), host), tuple(self.dut_ifnames()))
+        return OvsCounters(self.dut_ovsdb(ctx), tuple(self.dut_ifnames()))

@@ -18,13 +18,13 @@ from pktlab.remote.half import DutHalf
 from pktlab.remote.hosts import Hosts
 from pktlab.remote.inventory import Host
 from tests.steps import Mark, events
-from tests.unit.test_lab_paths import ALLOW_DUT1, GEN, fake, kinds, load, path_for  # noqa: F401
+from tests.unit.test_lab_paths import ALLOW_DUT1, DUT, GEN, fake, kinds, load, path_for  # noqa: F401
 
 TWO_HOSTS = {**ALLOW_DUT1, "[traffic]": '[hosts]\ndut = "compute-3"\ninventory = "lab.yml"\n\n[traffic]'}
 
 
-def halves(tmp_path, root, edits=None):
-    sc = load(tmp_path, "lab-ovs-kernel-p2p.toml", {**TWO_HOSTS, **(edits or {})})
+def halves(tmp_path, root, edits=None, name="lab-ovs-kernel-p2p.toml"):
+    sc = load(tmp_path, name, {**TWO_HOSTS, **(edits or {})})
     dut = path_for(sc, root, run_dir="/run/pktlab-t/r-dut")
     dut.side = "dut"
     dut.precheck = None  # (a fake root is never run; the half is planned as on the DUT)
@@ -141,3 +141,25 @@ def test_doctor_judges_only_the_testers_half_here(tmp_path, fake):
     assert not [r for r in reqs if r["check"] == "module"]  # openvswitch is the DUT's to have
     (placement,) = [r for r in reqs if r["check"] == "placement"]
     assert placement["dut_ports"] == [] and placement["gen_ports"] == ["ens2f0", "ens2f1"]
+
+
+def test_ovs_dpdk_p2p_pmds_follow_the_duts_nics_and_lcores_the_testers(tmp_path, fake):
+    root, _, kernel = fake()
+    tester, doc = halves(tmp_path, root, name="lab-ovs-dpdk-p2p.toml")
+    dut_steps = [Step.from_dict(d) for d in doc["steps"]]
+    assert kinds(Plan(dut_steps)) == ["rundir", "hugepages", "hugetlbfs", "pci-bind", "pci-bind", "ovsdb-server",
+                                      "ovs-other-config", "dpdk-runtime-dir", "ovs-vswitchd", "ovs-bridge",
+                                      "ovs-port", "ovs-port", "ovs-flows"]
+    assert [s.pci for s in dut_steps if s.kind == "pci-bind"] == list(DUT)  # only the DUT's NICs there
+    assert [(s.node, s.count) for s in dut_steps if s.kind == "hugepages"] == [(1, 1)]  # OVS's, on node 1
+    other = next(s for s in dut_steps if s.kind == "ovs-other-config").config
+    assert other["pmd-cpu-mask"] == "0x30" and other["dpdk-socket-mem"] == "0,1024"  # node 1, the DUT NICs'
+    plan = tester.plan()
+    mine = [s for s in plan if s.host == "tester"]
+    assert kinds(Plan(mine)) == ["rundir", "hugepages", "hugetlbfs", "pci-bind", "pci-bind", "dpdk-runtime-dir",
+                                 "generator"]
+    assert [s.pci for s in mine if s.kind == "pci-bind"] == list(GEN)
+    assert [(s.node, s.count) for s in mine if s.kind == "hugepages"] == [(0, 1)]  # the generator's, node 0
+    assert mine[-1].config["core"] == 2 and "--socket-mem=1024,0" in mine[-1].config["eal_args"]
+    assert tester.cores_used() == {"generator": [2]}
+    assert kernel.writes == []  # planning reads only
