@@ -49,3 +49,18 @@ def test_one_host_runs_have_no_lost_connections():
     h = hosts(up=False)
     h.dut = None
     assert h.lost(OSError("x")) is None and h.cabling(SimpleNamespace(options=None)) is None
+
+
+def test_provenance_keeps_the_dut_and_the_cabling():
+    from pktlab.provenance import collect
+    from pktlab.results import Provenance
+
+    dut = {"inventory_name": "compute-3", "host": "c3", "kernel": "6.1.0-57-amd64", "cpu_model": "Xeon",
+           "numa_nodes": 2, "nics": [{"role": "dut", "pci": "0000:81:00.0", "driver": "igb"}]}
+    cabling = [{"tester": "ens2f0", "dut": "0000:81:00.0"}]
+    p = collect({"generator": [1]}, dut=dut, cabling=cabling)
+    again = Provenance.from_dict(p.to_dict())
+    assert again.dut == dut and again.cabling == cabling and again == p
+    one = collect({"generator": [1]}).to_dict()
+    assert "dut" not in one and "cabling" not in one  # one host: results as before
+    assert Provenance.from_dict(one).dut is None
