@@ -76,12 +76,24 @@ class Hosts:
         """A failure that came from (or with) losing the DUT: the error to report, else None."""
         if not self.remote or self._conn is None or not isinstance(e, Exception):
             return None
+        if isinstance(e, ConnectionLost):
+            return e
         if isinstance(e, RemoteError) and not isinstance(e, MissingSoftware) and "failed (exit" not in str(e):
             return ConnectionLost(f"lost the connection to the DUT, host {self.dut}, during the run: {e.reason}")
         if not self._conn.master_running():
             return ConnectionLost(f"lost the connection to the DUT, host {self.dut}, during the run "
                                   f"(what failed with it: {type(e).__name__}: {e})")
         return None
+
+    def guard(self, counters):
+        """The DUT's counters, read only while its connection holds: OVSDB's client answers
+        from its last copy after the link went, so a dropped DUT would pass for a quiet one."""
+        return _Guarded(counters, self) if self.remote else counters
+
+    def alive(self) -> None:
+        if self._conn is not None and not self._conn.master_running():
+            raise ConnectionLost(f"lost the connection to the DUT, host {self.dut}, during the run "
+                                 "(its SSH master is gone): the DUT's counters cannot be read")
 
     def dut_facts(self, path) -> dict | None:
         """The DUT host's CPU, kernel, NUMA nodes, NICs and versions, as it described them."""
@@ -101,3 +113,25 @@ class Hosts:
             self._conn.close()
             self._conn = None
 
+
+
+class _Guarded:
+    """A counters reader (snapshot, settled, source) that checks the DUT's connection around each read."""
+
+    def __init__(self, counters, hosts: Hosts):
+        self._counters, self._hosts = counters, hosts
+
+    def __getattr__(self, name):
+        return getattr(self._counters, name)
+
+    def snapshot(self):
+        return self._read(self._counters.snapshot)
+
+    def settled(self, *args, **kw):
+        return self._read(lambda: self._counters.settled(*args, **kw))
+
+    def _read(self, read):
+        self._hosts.alive()
+        out = read()
+        self._hosts.alive()
+        return out

@@ -124,6 +124,9 @@ def test_ovs_kernel_p2p_across_the_tester_and_the_virtual_server(dut, tmp_path):
         assert prov["dut"]["ovs_version"] and prov["ovs_version"] == prov["dut"]["ovs_version"]
         assert prov["cabling"] == [{"tester": TAPS[0], "dut": "0000:81:00.0"},
                                    {"tester": TAPS[1], "dut": "0000:82:00.0"}]
+        print("two hosts, 64 B, tester -> tap -> server igb -> OVS kernel datapath -> igb -> tap:",
+              "; ".join(f"{t['offered_pps']:.0f} pps offered: {t['rx_pps']:.0f} pps received, lost {t['lost']}"
+                        for t in trials))
         key = (inventory.parent / "client_key").read_text().splitlines()[1]
         assert key not in json.dumps(result)
         _guest_clean(exec_, run_state / "runs")
@@ -132,23 +135,28 @@ def test_ovs_kernel_p2p_across_the_tester_and_the_virtual_server(dut, tmp_path):
         release_state_dir(run_state)
 
 
+def _tester_running(run_state: Path, sc: Path, out: Path) -> tuple[subprocess.Popen, dict]:
+    """`pktlab run` started, once every step of both hosts is applied (the generator runs);
+    the journal as it was then."""
+    tester = subprocess.Popen(PKTLAB + ["--state-dir", str(run_state), "run", str(sc), "--out", str(out)],
+                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 1200
+    while True:
+        files = journal.pending(run_state)
+        doc = json.loads(files[0].read_text()) if files else {"steps": []}
+        if any(s["kind"] == "generator" and s["status"] == "applied" for s in doc["steps"]):
+            return tester, doc
+        assert tester.poll() is None, tester.stdout.read()
+        assert time.monotonic() < deadline, "the two-host plan was not applied in 1200 s"
+        time.sleep(1)
+
+
 def test_sigkilled_tester_is_restored_on_both_hosts(dut, tmp_path):
     state, inventory, exec_ = dut
     run_state = Path("/run") / f"pktlab-t2k{os.getpid() % 100000}"
     sc = _scenario(tmp_path, inventory, duration=600.0, rates=(1000,))
     try:
-        tester = subprocess.Popen(PKTLAB + ["--state-dir", str(run_state), "run", str(sc), "--out",
-                                            str(tmp_path / "out")], cwd=REPO, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 1200
-        while True:  # until the generator runs: every step of both hosts is applied
-            files = journal.pending(run_state)
-            doc = json.loads(files[0].read_text()) if files else {"steps": []}
-            if any(s["kind"] == "generator" and s["status"] == "applied" for s in doc["steps"]):
-                break
-            assert tester.poll() is None, tester.stdout.read()
-            assert time.monotonic() < deadline, "the two-host plan was not applied in 1200 s"
-            time.sleep(1)
+        tester, doc = _tester_running(run_state, sc, tmp_path / "out")
         time.sleep(3)  # mid-trial
         tester.send_signal(signal.SIGKILL)
         tester.wait()
@@ -162,5 +170,37 @@ def test_sigkilled_tester_is_restored_on_both_hosts(dut, tmp_path):
         assert journal.pending(run_state) == []
         _guest_clean(exec_, run_state / "runs")
         assert all((Path("/sys/class/net", t, "operstate").read_text().strip() == "down") for t in TAPS)
+    finally:
+        release_state_dir(run_state)
+
+
+def test_a_dut_lost_mid_run_fails_the_trial_names_what_it_kept_and_restore_finishes(dut, tmp_path):
+    """sshd inside dies during the trials: the trial fails with the lost connection, undo
+    cannot reach the server and says which host kept which changes, the journal stays; once
+    sshd is back, `pktlab restore` finishes on the server."""
+    state, inventory, exec_ = dut
+    run_state = Path("/run") / f"pktlab-t2l{os.getpid() % 100000}"
+    sc = _scenario(tmp_path, inventory, duration=2.0, rates=tuple(range(500, 500 + 40 * 50, 50)))
+    try:
+        tester, _ = _tester_running(run_state, sc, tmp_path / "out")
+        time.sleep(8)  # a few trials in
+        exec_("pkill -KILL -x sshd; true")  # the listener and every session: the DUT stops answering
+        said, _ = tester.communicate(timeout=600)
+        assert tester.returncode == 1, said
+        assert "lost the connection to the DUT, host vlab-dut (root@127.0.0.1" in said
+        assert "host vlab-dut (root@127.0.0.1:" in said and "was left with: create run directory" in said
+        assert "add OVS bridge br-pktlab" in said.split("was left with:")[1]
+        (result,) = [json.loads(f.read_text()) for f in (tmp_path / "out").glob("*.json")]
+        assert result["status"] == "failed" and "lost the connection to the DUT" in result["reason"]
+        left = json.loads(journal.pending(run_state)[0].read_text())["steps"]
+        assert left and {s["host"] for s in left} == {"dut"}  # the tester's own steps were undone
+        assert all((Path("/sys/class/net", t, "operstate").read_text().strip() == "down") for t in TAPS)
+
+        p = exec_(f"/usr/sbin/sshd -f {inventory.parent / 'sshd_config'} -E {inventory.parent / 'sshd.log'}")
+        assert p.returncode == 0, p.stdout + p.stderr
+        p = run_cli("restore", state_dir=run_state, timeout=1200)
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert journal.pending(run_state) == []
+        _guest_clean(exec_, run_state / "runs")
     finally:
         release_state_dir(run_state)

@@ -64,3 +64,23 @@ def test_provenance_keeps_the_dut_and_the_cabling():
     one = collect({"generator": [1]}).to_dict()
     assert "dut" not in one and "cabling" not in one  # one host: results as before
     assert Provenance.from_dict(one).dut is None
+
+
+def test_the_duts_counters_are_not_read_from_a_stale_copy():
+    import pytest
+
+    class Counters:
+        source, live = "ovsdb:Interface.statistics", False
+
+        def snapshot(self):
+            return {"eth0": {"rx_packets": 5}}
+
+        def settled(self):
+            return self.snapshot()
+
+    h = hosts(up=True)
+    c = h.guard(Counters())
+    assert c.snapshot() == {"eth0": {"rx_packets": 5}} and c.source == "ovsdb:Interface.statistics"
+    h._conn.up = False  # the link to the DUT went: OVSDB's client would still answer from its copy
+    with pytest.raises(ConnectionLost, match="host compute-3 .* the DUT's counters cannot be read"):
+        c.settled()
