@@ -21,6 +21,7 @@ def _run(args) -> int:
     if args.dry_run:
         print(f"scenario {sc.name} ({sc.file}): plan only, nothing is changed\n")
         try:
+            runner.hosts.check()  # an unreachable DUT is named before any plan is shown
             print(runner.render_plan())
             try:
                 runner.precheck()
