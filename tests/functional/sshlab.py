@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 SSHD = "/usr/sbin/sshd"
 PRIVSEP = Path("/run/sshd")  # sshd insists on it; created only if missing, removed then
 
@@ -168,8 +170,9 @@ class SshLab:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def running():
-    """A started SshLab for a module's tests (use as a pytest fixture), stopped after them."""
+@pytest.fixture(scope="module")
+def lab():
+    """A running SshLab for a test module (import this fixture into it); stopped after."""
     from tests.conftest import needs_root
 
     needs_root()

@@ -13,11 +13,7 @@ import pytest
 from pktlab.remote.inventory import load_host
 from pktlab.remote.ssh import AuthRefused, Connection, HostKeyMismatch, MissingSoftware, Unreachable
 from tests.conftest import run_cli
-from tests.functional import sshlab
-from tests.functional.sshlab import SshLab
-
-
-lab = pytest.fixture(scope="module", name="lab")(sshlab.running)
+from tests.functional.sshlab import SshLab, lab  # noqa: F401 - the fixture
 
 
 def _ssh_dirs() -> set[str]:

@@ -19,11 +19,7 @@ import pytest
 
 from pktlab import journal
 from tests.conftest import REPO, needs_root, run_cli
-from tests.functional import sshlab
-from tests.functional.sshlab import SshLab
-
-
-lab = pytest.fixture(scope="module", name="lab")(sshlab.running)
+from tests.functional.sshlab import SshLab, lab  # noqa: F401 - the fixture
 
 
 def _links(lab) -> set[str]:
