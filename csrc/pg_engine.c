@@ -66,6 +66,16 @@ pg_check(const struct pg_backend *be, const struct pg_config *cfg)
 			return pg_fail(NULL, -EINVAL, "stream %u: %u flows for %u loops: each flow is "
 				       "sent by one loop, so each loop needs one", i,
 				       cfg->streams[i].nb_flows, nb_loops);
+	for (i = j = 0; i < cfg->nb_streams; i++) {
+		const double pps = cfg->streams[i].fixed_pps;
+
+		if (!(pps >= 0 && pps < 1e9))
+			return pg_fail(NULL, -EINVAL, "stream %u: fixed_pps %g out of 0..1e9", i, pps);
+		j += pps == 0;
+	}
+	if (j == 0)
+		return pg_fail(NULL, -EINVAL, "every stream has a fixed_pps: latency streams go beside "
+			       "a load, one stream at least must have none");
 	return 0;
 }
 
@@ -83,8 +93,7 @@ pg_streams_setup(struct pg_ctx *ctx, const struct pg_config *cfg)
 		struct pg_txs base;
 		int ret;
 
-		ret = pg_txs_prepare(&base, sc->frame, sc->frame_len, sc->nb_flows, sc->vary, why,
-				     sizeof(why));
+		ret = pg_txs_prepare(&base, sc, si + 1, why, sizeof(why));
 		if (ret != 0)
 			return pg_fail(NULL, ret, "stream %u: %s", si, why);
 		ctx->frames[si] = ctx->be->zalloc(sc->frame_len);
@@ -104,6 +113,7 @@ pg_streams_setup(struct pg_ctx *ctx, const struct pg_config *cfg)
 				struct pg_rxs *rs = &lc->rxs[si * nb_loops + j];
 
 				rs->rx_port = sc->rx_port;
+				rs->lat_class = sc->fixed_pps > 0 ? PG_LAT_PROBE : PG_LAT_LOAD;
 				if (sc->rx_port < 0)
 					continue;
 				rs->seen = ctx->be->zalloc(PG_SEEN_BITS / 8);
@@ -151,8 +161,17 @@ pg_create(const struct pg_config *cfg, struct pg_ctx **ctxp)
 		lc->nb_loops = ctx->nb_loops;
 		lc->nb_streams = cfg->nb_streams;
 		lc->burst = cfg->burst;
-		for (uint32_t i = 0; i < cfg->nb_streams; i++)
-			lc->weight[i] = cfg->streams[i].weight ? cfg->streams[i].weight : 1;
+		for (uint32_t i = 0; i < cfg->nb_streams; i++) {
+			const struct pg_stream_config *sc = &cfg->streams[i];
+
+			lc->weight[i] = sc->fixed_pps > 0 ? 0 : sc->weight ? sc->weight : 1;
+			if (sc->fixed_pps > 0) {
+				lc->probe_pps[lc->nb_probes] = sc->fixed_pps;
+				lc->probe[lc->nb_probes++] = i;
+				lc->snap_class = PG_LAT_PROBE;
+			}
+		}
+		lc->snap_next = UINT64_MAX;
 		lc->rx.nb_streams = cfg->nb_streams * ctx->nb_loops;
 		lc->rx.rxs = lc->rxs;
 		lc->rx.sst = lc->sst;
@@ -183,9 +202,11 @@ pg_destroy(struct pg_ctx *ctx)
 	be = ctx->be;
 	pg_sig_release(&ctx->stop);
 	be->teardown(ctx);	/* ports first: they may hold buffers of the streams */
-	for (l = 0; l < PG_MAX_LCORES; l++)
+	for (l = 0; l < PG_MAX_LCORES; l++) {
 		for (i = 0; i < PG_MAX_SUBSTREAMS; i++)
 			be->free(ctx->lc[l].rxs[i].seen);
+		be->free(ctx->lc[l].snap);
+	}
 	for (i = 0; i < PG_MAX_STREAMS; i++)
 		be->free(ctx->frames[i]);
 	be->free(ctx);
@@ -238,7 +259,8 @@ pg_begin_trial(struct pg_ctx *ctx)
 
 		memset(&lc->stats, 0, sizeof(lc->stats));
 		memset(lc->sst, 0, sizeof(lc->sst));
-		lc->stats.lat_min = UINT64_MAX;
+		for (i = 0; i < PG_LAT_CLASSES; i++)
+			pg_lat_reset(&lc->stats.lat[i]);
 		lc->tx_done = 0;
 		lc->rx.sig = PG_MAGIC | (uint32_t)ctx->trial_id << 16;
 		for (i = 0; i < lc->nb_streams; i++)
@@ -247,6 +269,7 @@ pg_begin_trial(struct pg_ctx *ctx)
 		for (i = 0; i < lc->rx.nb_streams; i++) {
 			lc->rxs[i].started = 0;
 			lc->rxs[i].max_seq = 0;
+			lc->rxs[i].ipdv.valid = 0;
 			if (lc->rxs[i].seen != NULL)
 				memset(lc->rxs[i].seen, 0, PG_SEEN_BITS / 8);
 		}
@@ -319,13 +342,8 @@ pg_stats_add(struct pg_stats *out, const struct pg_ctx *ctx, const struct pg_lco
 	out->tx_cycles = out->tx_cycles > st->tx_cycles ? out->tx_cycles : st->tx_cycles;
 	out->drain_cycles = out->drain_cycles > st->drain_cycles ? out->drain_cycles : st->drain_cycles;
 	out->interrupted |= st->interrupted;
-	out->lat_count += st->lat_count;
-	out->lat_sum += st->lat_sum;
-	out->lat_min = out->lat_min < st->lat_min ? out->lat_min : st->lat_min;
-	out->lat_max = out->lat_max > st->lat_max ? out->lat_max : st->lat_max;
-	if (st->lat_count != 0)
-		for (i = 0; i < PG_LAT_BUCKETS; i++)
-			out->lat_hist[i] += st->lat_hist[i];
+	for (i = 0; i < PG_LAT_CLASSES; i++)
+		pg_lat_merge(&out->lat[i], &st->lat[i]);
 }
 
 /* Merged stats of loops from..to-1. */
@@ -339,7 +357,8 @@ pg_stats_of(struct pg_ctx *ctx, uint32_t from, uint32_t to, struct pg_stats *out
 	out->trial_id = ctx->trial_id;
 	out->nb_streams = ctx->nb_streams;
 	out->nb_ports = ctx->nb_ports;
-	out->lat_min = UINT64_MAX;
+	for (i = 0; i < PG_LAT_CLASSES; i++)
+		pg_lat_reset(&out->lat[i]);
 	for (i = from; i < to; i++)
 		pg_stats_add(out, ctx, &ctx->lc[i]);
 	for (i = 0; i < ctx->nb_streams; i++)

@@ -92,7 +92,20 @@ struct pg_lcore {
 	struct pg_rxq rxq[PG_MAX_RXQ];
 	struct pg_rxs rxs[PG_MAX_SUBSTREAMS];	/* by sub-stream */
 	struct pg_tx tx[PG_MAX_STREAMS];	/* by configured stream */
-	uint32_t weight[PG_MAX_STREAMS];	/* share of the frames, by configured stream (pg_turn) */
+	uint32_t weight[PG_MAX_STREAMS];	/* share of the frames, by configured stream (pg_turn); 0: a latency stream */
+	/* latency streams (fixed_pps): configured stream index and this loop's
+	 * rate share [pps, 48.16 fixed point], paced apart from the load */
+	uint32_t nb_probes;
+	uint32_t probe[PG_MAX_STREAMS];
+	uint64_t probe_rate_fp[PG_MAX_STREAMS];
+	double probe_pps[PG_MAX_STREAMS];	/* the stream's whole rate [pps] */
+	/* snapshots (pg_trial.interval_s): the next boundary [TSC], UINT64_MAX: none */
+	uint64_t snap_next;
+	uint64_t snap_cycles;
+	uint64_t snap_index;	/* of snap_next */
+	uint64_t snap_seq;	/* snapshots taken since pg_create: a slot's gen never repeats */
+	uint32_t snap_class;	/* the latency class the snapshots carry */
+	struct pg_snap *snap;	/* [PG_SNAP_RING] */
 
 	/* written by this loop only; others read them in the drain */
 	struct pg_stream_stats sst[PG_MAX_SUBSTREAMS] PG_ALIGNED;	/* by sub-stream */
@@ -157,5 +170,8 @@ int pg_fail(struct pg_ctx *ctx, int status, const char *fmt, ...)
 
 /* The loop (pg_loop.c). */
 int pg_loop_run_trial(struct pg_ctx *ctx, const struct pg_trial *trial);
+
+/* Snapshots (pg_snap.c): the loop takes one at now (final: its last). */
+void pg_snap_take(struct pg_lcore *lc, uint64_t now, uint32_t final);
 
 #endif /* PG_ENGINE_H */

@@ -88,14 +88,42 @@ pg_turn(const struct pg_lcore *lc)
 {
 	uint32_t best = 0, i;
 
-	for (i = 1; i < lc->nb_streams; i++) {
+	while (lc->weight[best] == 0)	/* a latency stream: paced apart (pg_probes) */
+		best++;
+	for (i = best + 1; i < lc->nb_streams; i++) {
 		const uint64_t mine = lc->sst[lc->tx[i].txs.stream_id].tx * lc->weight[best];
 		const uint64_t theirs = lc->sst[lc->tx[best].txs.stream_id].tx * lc->weight[i];
 
-		if (mine < theirs)
+		if (lc->weight[i] != 0 && mine < theirs)
 			best = i;
 	}
 	return best;
+}
+
+/* The latency streams' turn: each sends what its own rate allows by now,
+ * whatever the load does. Returns 1 while any still has frames to send. */
+static inline int
+pg_probes(struct pg_lcore *lc, struct pg_pace *pp, uint64_t now)
+{
+	const struct pg_io *io = lc->io;
+	int more = 0;
+	uint32_t i, n;
+
+	for (i = 0; i < lc->nb_probes; i++) {
+		uint64_t t = now;
+
+		if (!pg_pace_next(&pp[i], &t, &n))
+			continue;
+		more = 1;
+		if (n != 0) {
+			struct pg_tx *tx = &lc->tx[lc->probe[i]];
+			const uint32_t k = io->tx_burst(tx, &lc->sst[tx->txs.stream_id], n, now);
+
+			lc->sst[tx->txs.stream_id].tx += k;
+			pp[i].built += k;
+		}
+	}
+	return more;
 }
 
 /* One loop through one trial. */
@@ -104,29 +132,48 @@ pg_loop(struct pg_lcore *lc, uint64_t start)
 {
 	const struct pg_io *io = lc->io;
 	volatile int *const stop = lc->stop;
-	struct pg_pace pace;
-	uint64_t now, end;
-	uint32_t n;
+	struct pg_pace pace, pp[PG_MAX_STREAMS];
+	uint64_t now, end, tx_end;
+	uint32_t n, i;
+	int load;
 
 	/* the others start from the same TSC: their windows coincide */
 	while (pg_tsc_read() < start && !*stop)
 		pg_tsc_relax();
 	pg_pace_init(&pace, start, lc->tx_cycles, lc->tsc_hz, lc->rate_fp, lc->window, lc->burst);
-	now = start;
+	for (i = 0; i < lc->nb_probes; i++)
+		pg_pace_init(&pp[i], start, lc->tx_cycles, lc->tsc_hz, lc->probe_rate_fp[i],
+			     (uint64_t)(lc->probe_pps[i] * ((double)lc->tx_cycles / (double)lc->tsc_hz) /
+					lc->nb_loops + 0.5), lc->burst);
+	if (lc->snap_cycles) {
+		lc->snap_index = 1;
+		lc->snap_next = start + lc->snap_cycles;
+	}
+	now = tx_end = start;
+	load = 1;
 	while (PG_LIKELY(!*stop)) {
 		now = pg_tsc_read();
-		if (!pg_pace_next(&pace, &now, &n))
-			break;
-		if (n != 0) {
-			struct pg_tx *tx = &lc->tx[pg_turn(lc)];
-			const uint32_t k = io->tx_burst(tx, &lc->sst[tx->txs.stream_id], n, now);
+		/* latency streams first: their frames keep their own schedule */
+		const int probes = lc->nb_probes != 0 && pg_probes(lc, pp, now);
 
-			lc->sst[tx->txs.stream_id].tx += k;
-			pace.built += k;
+		if (load) {
+			tx_end = now;
+			load = pg_pace_next(&pace, &tx_end, &n);
+			if (load && n != 0) {
+				struct pg_tx *tx = &lc->tx[pg_turn(lc)];
+				const uint32_t k = io->tx_burst(tx, &lc->sst[tx->txs.stream_id], n, now);
+
+				lc->sst[tx->txs.stream_id].tx += k;
+				pace.built += k;
+			}
 		}
+		if (!load && !probes)
+			break;
 		pg_rx_all(lc);
+		if (PG_UNLIKELY(now >= lc->snap_next))
+			pg_snap_take(lc, now, 0);
 	}
-	lc->stats.tx_cycles = now > start ? now - start : 0;
+	lc->stats.tx_cycles = tx_end > start ? tx_end - start : 0;
 	pg_flush(lc);
 	__atomic_store_n(&lc->tx_done, 1, __ATOMIC_RELEASE);
 
@@ -138,9 +185,15 @@ pg_loop(struct pg_lcore *lc, uint64_t start)
 		if (pg_rx_all(lc) == 0 && pg_all_received(lc->ctx))
 			break;
 		now = pg_tsc_read();
+		if (PG_UNLIKELY(now >= lc->snap_next))
+			pg_snap_take(lc, now, 0);
 	}
 	lc->stats.drain_cycles = now - start;
 	lc->stats.interrupted = *stop != 0;
+	if (lc->snap_cycles) {
+		pg_snap_take(lc, pg_tsc_read(), 1);
+		lc->snap_next = UINT64_MAX;
+	}
 }
 
 /* Loops 1..N-1, on their cores: check in, wait for the shared start. */
@@ -175,15 +228,28 @@ pg_loop_run_trial(struct pg_ctx *ctx, const struct pg_trial *trial)
 	/* what a paced window sends: rate x duration, split so the loops' shares
 	 * add up to it exactly; truncating the window to whole TSC cycles would
 	 * otherwise lose its last frame */
-	window = (uint64_t)(trial->rate_pps * trial->duration_s + 0.5);
+	window = trial->frames ? trial->frames : (uint64_t)(trial->rate_pps * trial->duration_s + 0.5);
 	for (l = 0; l < nb_loops; l++) {
 		struct pg_lcore *lc = &ctx->lc[l];
+		uint32_t i;
 
 		lc->tsc_hz = hz;
 		lc->rate_fp = rate_fp;
 		lc->window = window / nb_loops + (l < window % nb_loops);
 		lc->tx_cycles = (uint64_t)(trial->duration_s * (double)hz);
 		lc->drain_cycles = (uint64_t)(trial->drain_s * (double)hz);
+		for (i = 0; i < lc->nb_probes; i++)
+			lc->probe_rate_fp[i] = (uint64_t)(lc->probe_pps[i] / nb_loops * 65536.0 + 0.5);
+		lc->snap_cycles = trial->interval_s > 0 ? (uint64_t)(trial->interval_s * (double)hz) : 0;
+		lc->snap_next = UINT64_MAX;	/* pg_loop arms it from the shared start */
+		if (lc->snap_cycles && lc->snap == NULL) {
+			struct pg_snap *ring = ctx->be->zalloc(sizeof(*ring) * PG_SNAP_RING);
+
+			if (ring == NULL)
+				return pg_fail(ctx, -ENOMEM, "no memory for loop %u's snapshots (%zu B)", l,
+					       sizeof(*ring) * PG_SNAP_RING);
+			__atomic_store_n(&lc->snap, ring, __ATOMIC_RELEASE);
+		}
 	}
 	if (nb_loops == 1) {
 		pg_loop(&ctx->lc[0], pg_tsc_read());

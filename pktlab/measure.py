@@ -15,16 +15,24 @@ from .units import LineRate
 class Session:
     """The generator and the DUT's counters of one data path, and the trials run so far."""
 
-    def __init__(self, gen, counters, drain_s: float, out=print):
+    def __init__(self, gen, counters, drain_s: float, out=print, stream_path=None):
         self.gen, self.counters, self.drain_s, self.out = gen, counters, drain_s, out
+        self.stream_path = stream_path  # where a soak streams its intervals (JSON lines)
+        self.kept = None  # a method's record to keep although it was interrupted (a soak's)
         self.trials: list[Trial] = []
         self._before = counters.snapshot()
 
-    def trial(self, rate_pps: float | None, duration_s: float, counted: bool = True) -> Trial:
-        """One trial; with counted=False (search probes on slow counters) no counter wait."""
-        stats = self.gen.trial(rate_pps, duration_s, self.drain_s)
+    def trial(self, rate_pps: float | None, duration_s: float, counted: bool = True, frames: int = 0) -> Trial:
+        """One trial; with counted=False (search probes on slow counters) no counter wait;
+        frames > 0: exactly that many load frames (a back-to-back burst)."""
+        stats = self.gen.trial(rate_pps, duration_s, self.drain_s, **({"frames": frames} if frames else {}))
         if stats.interrupted:
             raise KeyboardInterrupt("trial interrupted")
+        return self.keep(stats, counted)
+
+    def keep(self, stats, counted: bool = True) -> Trial:
+        """Record a trial the generator ran, with the DUT's counters over it when counted
+        (or when they are live and cost nothing to read)."""
         read = counted or getattr(self.counters, "live", False)
         if read:
             from .ovs.counters import delta
@@ -61,15 +69,25 @@ class Session:
                     if s.generator_limited else ""))
 
 
-def run_method(session: Session, scenario, line: LineRate) -> SearchRecord | None:
-    """Run the scenario's method; returns the search record for the result (None for fixed rates).
+def run_method(session: Session, scenario, line: LineRate):
+    """Run the scenario's method; returns its record for the result (results.method_fields):
+    a SearchRecord, SoakRecord or BackToBackRecord, None for fixed rates.
 
-    line: the data path's line rate (DataPath.line_rate()), a search's default highest load."""
+    line: the data path's line rate (DataPath.line_rate()), a search's default highest load
+    and the rate a back-to-back burst's time is at."""
     m = scenario.method
     if m.warmup:
-        rate = m.offered[0] if m.kind == "fixed-rate" else m.min_rate
+        rate = m.offered[0] if m.kind in ("fixed-rate", "soak") else m.min_rate
         session.out(f"   warm-up at {'max' if rate is None else f'{rate:,.0f} pps'} for {m.warmup:g} s (not kept)")
         session.warmup(rate, m.warmup)
+    if m.kind == "soak":
+        from .methods.soak import run_soak
+
+        return run_soak(session, scenario)
+    if m.kind == "back-to-back":
+        from .methods.back_to_back import run_back_to_back
+
+        return run_back_to_back(session, scenario, line)
     if m.kind == "fixed-rate":
         for rate in m.offered:
             session.out(f"   trial at {'max' if rate is None else f'{rate:,.0f} pps'} for {m.duration:g} s")

@@ -106,6 +106,9 @@ class Runner:
                 results.append(result)
                 files.append(write_result(result, self.out_dir))
                 self.out(f"result: {files[-1]}")
+                if result.status == "interrupted":  # a soak kept what it measured: now stop
+                    self._method_charts(results)
+                    raise KeyboardInterrupt(result.reason)
                 if undo_failed:  # the trials are written; nothing more runs on a host left changed
                     raise PktlabError(undo_failed)
                 if result.status == "failed":
@@ -122,9 +125,21 @@ class Runner:
 
             self.out("chart: " + str(save_figure(frame_size_figure(compare(results)),
                                                  self.out_dir / f"{self.scenario.name}-{self.run_id}-sizes.png")))
+        self._method_charts(results)
         if failures:
             raise PktlabError("data path failed: " + "; ".join(failures))
         return files, results
+
+    def _method_charts(self, results):
+        """Charts of what a soak measured over time, one per result that soaked."""
+        soaks = [r for r in results if r.soak is not None and r.soak.n_intervals]
+        if not soaks:
+            return
+        from .analysis.charts import save_figure, soak_figure
+
+        for r in soaks:
+            png = self.out_dir / f"{r.soak.intervals_file.removesuffix('.jsonl')}.png"
+            self.out("chart: " + str(save_figure(soak_figure(r, self.out_dir), png)))
 
     def _run_path(self, p):
         from .measure import Session, run_method
@@ -145,7 +160,8 @@ class Runner:
                     # rte_version() says "DPDK 22.11.11"; provenance keeps the number
                     dpdk = (gen.dpdk_version or "").removeprefix("DPDK ").strip() or None
                     versions = {"dpdk_version": dpdk, **p.versions(ctx)}
-                    session = Session(gen, self.hosts.guard(p.counters(ctx)), self.scenario.method.drain, self.out)
+                    session = Session(gen, self.hosts.guard(p.counters(ctx)), self.scenario.method.drain, self.out,
+                                      self.out_dir / f"{self.scenario.name}-{p.name}-{p.run_id}.intervals.jsonl")
                     search = run_method(session, p.scenario, p.line_rate())
                 except BaseException as e:
                     ctx.watch.disarm()  # from here on pktlab stops its processes itself
@@ -163,6 +179,11 @@ class Runner:
                     ctx.watch.disarm()
         except PktlabError as e:
             status, reason = "failed", str(e)
+        except KeyboardInterrupt:
+            if session is None or session.kept is None:
+                raise
+            search = session.kept  # a soak: its intervals so far are on disk, its record says so
+            status, reason = "interrupted", "interrupted (Ctrl-C or SIGTERM); what was measured until then is kept"
         finally:
             self._watch = None
             ctx.close()
@@ -188,7 +209,7 @@ class Runner:
 
     def _result(self, p, trials, status, reason, versions, search=None):
         from .provenance import collect
-        from .results import SCHEMA_VERSION, Result
+        from .results import SCHEMA_VERSION, Result, method_fields
 
         try:
             line = p.line_rate()
@@ -200,7 +221,7 @@ class Runner:
                        nics=versions.get("nics"), dut=self.hosts.dut_facts(p), cabling=self.hosts.cabling(p))
         return Result(schema_version=SCHEMA_VERSION, scenario=self.scenario.as_dict(), datapath=p.name,
                       frame_size=t.frame_size, flows=t.flows, provenance=prov, trials=trials,
-                      status=status, reason=reason, search=search, line_rate=line)
+                      status=status, reason=reason, line_rate=line, **method_fields(search))
 
     def _keep_logs(self, p):
         """Daemon and generator logs die with the run directory; keep them when a run fails."""

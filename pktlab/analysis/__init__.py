@@ -19,7 +19,7 @@ from .latency import (LatencyPercentiles, decode_histogram, encode_histogram,
                       trial_percentiles)
 
 _LAZY = {"bars_64b": "charts", "figure_64b": "charts", "frame_size_figure": "charts",
-         "latency_figure": "charts", "plot_results": "charts", "save_figure": "charts",
+         "latency_figure": "charts", "plot_results": "charts", "save_figure": "charts", "soak_figure": "charts",
          "speedup": "charts", "render_report": "report", "write_report": "report"}
 
 
@@ -35,5 +35,5 @@ __all__ = ["CSV_COLUMNS", "Comparison", "LatencyPercentiles", "PathLatency", "Pa
            "bars_64b", "compare", "decode_histogram", "encode_histogram", "figure_64b",
            "format_comparison", "frame_size_figure", "histogram_from_buckets", "judge", "label",
            "latency_figure", "merge", "percentiles", "plot_results", "render_report",
-           "save_figure", "search_of", "speedup", "to_csv", "trial_histogram",
+           "save_figure", "search_of", "soak_figure", "speedup", "to_csv", "trial_histogram",
            "trial_percentiles", "trial_rows", "write_csv", "write_report"]

@@ -256,6 +256,44 @@ def latency_figure(c: Comparison, frame_size: int | None = None) -> Figure:
     return fig
 
 
+def soak_figure(result: Result, directory) -> Figure:
+    """A soak's timeline: frames lost per interval, latency p50/p99/max per interval (log),
+    and pktlab's and the generator worker's resident memory (flat is what a long run needs)."""
+    from .soak import soak_intervals, timeline
+
+    tl = timeline(soak_intervals(result, directory))
+    s = result.soak
+    fig = _figure(8.0, 7.2)
+    loss, lat, mem = fig.subplots(3, 1, sharex=True, height_ratios=(1, 1.4, 0.8))
+    loss.bar(tl.t_s, tl.lost, width=s.interval_s, align="edge", color=_LINE, zorder=2)
+    loss.set_ylabel("Lost frames\nper interval")
+    loss.set_title(f"{result.datapath}: {s.rate_pps:,.0f} pps, {s.interval_s:g} s intervals, "
+                   f"{s.n_intervals} intervals, {s.lossy_intervals} with loss"
+                   + (" (interrupted)" if s.interrupted else ""), fontsize=8.5, color=_MUTED)
+    for name, ys, color in (("max", tl.max_us, _MUTED), ("p99", tl.p99_us, _LINE), ("p50", tl.p50_us, _BAR)):
+        pts = [(t, y) for t, y in zip(tl.t_s, ys) if y is not None and y > 0]
+        if pts:
+            lat.plot(*zip(*pts), lw=1.0, color=color, label=name)
+    if lat.get_legend_handles_labels()[0]:
+        lat.set_yscale("log")
+        lat.legend(fontsize=8, frameon=False, ncol=3)
+    lat.set_ylabel("One-way latency [µs]")
+    for name, ys, color in (("pktlab", tl.rss_mb, _BAR), ("generator worker", tl.worker_rss_mb, _COLORS[1])):
+        pts = [(t, y) for t, y in zip(tl.t_s, ys) if y is not None]
+        if pts:
+            mem.plot(*zip(*pts), lw=1.2, color=color, label=name)
+    mem.set_ylabel("RSS [MB]")
+    mem.set_ylim(bottom=0)
+    if mem.get_legend_handles_labels()[0]:
+        mem.legend(fontsize=8, frameon=False, ncol=2)
+    mem.set_xlabel("Time from the start of the soak [s]")
+    for ax in (loss, lat, mem):
+        ax.grid(color="#dddddd", lw=0.6, zorder=0)
+        ax.spines[["top", "right"]].set_visible(False)
+    fig.suptitle("Soak: loss, latency and memory over time", fontsize=12, fontweight="bold")
+    return fig
+
+
 def save_figure(fig: Figure, out) -> Path:
     """Write fig to out (PNG, or the format its suffix names); return the path."""
     out = Path(out)

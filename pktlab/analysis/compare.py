@@ -98,6 +98,7 @@ class PathLatency:
     offered_pps: float | None  # [pps] of that trial; None = as fast as possible
     rx_pps: float  # [pps] of that trial
     lossless: bool  # the trial lost nothing (else: no lossless trial had latency)
+    source: str = "load"  # "latency-stream": from the rate-limited stream beside the load
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ def path_latency(results: list[Result]) -> tuple[PathLatency, ...]:
                                                                       kv[0][1])):
         p = trial_percentiles(s)
         if p is not None:
-            out.append(PathLatency(dp, size, p, s.offered_pps, s.rx_pps, rank[0]))
+            out.append(PathLatency(dp, size, p, s.offered_pps, s.rx_pps, rank[0], s.latency_source))
     return tuple(out)
 
 
@@ -292,13 +293,17 @@ def format_comparison(c: Comparison) -> str:
             rows.append([dp] + [_f(getattr(c.rate(dp, s), "mpps", None), ".3f") for s in sizes])
         out += _table(["data path"] + [f"{s} B" for s in sizes], rows)
     if c.latency:
-        out += ["", "Latency [us] (lossless trial with the highest rx rate; * = no lossless trial)"]
+        out += ["", "Latency [us] (lossless trial with the highest rx rate; * = no lossless trial;"
+                    " + = on a latency stream beside the load); IPDV = |delay(n+1) - delay(n)| (RFC 3393)"]
         rows = []
         for lat in c.latency:
             at = "max" if lat.offered_pps is None else f"{lat.offered_pps / 1e6:.3f}"
-            rows.append([lat.datapath + ("" if lat.lossless else " *"), f"{lat.frame_size}",
-                         at] + [f"{v / 1e3:.2f}" for v in lat.percentiles.values_ns])
-        out += _table(["data path", "frame B", "at Mpps"] + list(LatencyPercentiles.LABELS), rows)
+            mark = ("" if lat.lossless else " *") + (" +" if lat.source == "latency-stream" else "")
+            rows.append([lat.datapath + mark, f"{lat.frame_size}", at]
+                        + [f"{v / 1e3:.2f}" for v in lat.percentiles.values_ns]
+                        + [_f(None if v is None else v / 1e3, ".2f") for v in lat.percentiles.ipdv_ns])
+        out += _table(["data path", "frame B", "at Mpps"] + list(LatencyPercentiles.LABELS)
+                      + list(LatencyPercentiles.IPDV_LABELS), rows)
     if c.has_baseline:
         out += ["", f"Against the baseline (tolerance ±{c.tolerance * 100:g} %)"]
         rows = [[v.datapath, str(v.frame_size), v.metric, f"{v.baseline_pps / 1e6:.3f}",

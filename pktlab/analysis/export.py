@@ -30,6 +30,7 @@ CSV_COLUMNS = (
     "duration_s", "elapsed_s", "tx_packets", "rx_packets", "lost", "tx_dropped", "duplicates",
     "reordered", "tx_pps", "rx_pps", "loss_ratio", "link_speed_bps", "sending_ports",
     "lat_min_ns", "lat_p50_ns", "lat_p90_ns", "lat_p99_ns", "lat_p999_ns", "lat_max_ns",
+    "ipdv_p50_ns", "ipdv_p99_ns", "ipdv_max_ns", "latency_source",
     "search_phase", "generator_limited",
 )
 # always present, so that a script can rely on them even for results without counters
@@ -78,6 +79,10 @@ def trial_rows(results: Iterable[Result]) -> list[dict]:
                                    "lat_p999_ns", "lat_max_ns"),
                                   lat.values_ns if lat else (None,) * 6):
                 row[key] = "" if value is None else value
+            for key, value in zip(("ipdv_p50_ns", "ipdv_p99_ns", "ipdv_max_ns"),
+                                  lat.ipdv_ns if lat else (None,) * 3):
+                row[key] = "" if value is None else value
+            row["latency_source"] = s.latency_source if lat else ""
             for name in counter_names:
                 row[f"dut_{name}"] = sum(c.get(name, 0) for c in t.counters.values())
             rows.append(row)

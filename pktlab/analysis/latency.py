@@ -8,6 +8,7 @@ be stored in a result or merged across trials and runs later.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Iterable
@@ -31,8 +32,19 @@ class LatencyPercentiles:
     p99_ns: float
     p999_ns: float
     max_ns: float
+    # jitter: |IPDV| (RFC 3393/5481, consecutive frames) as the trial's LatencySummary has it;
+    # None for results written before pktlab kept IPDV
+    ipdv_p50_ns: float | None = None
+    ipdv_p99_ns: float | None = None
+    ipdv_max_ns: float | None = None
 
     LABELS = ("min", "p50", "p90", "p99", "p99.9", "max")
+    IPDV_LABELS = ("IPDV p50", "IPDV p99", "IPDV max")
+
+    @property
+    def ipdv_ns(self) -> tuple[float | None, ...]:
+        """In IPDV_LABELS order."""
+        return (self.ipdv_p50_ns, self.ipdv_p99_ns, self.ipdv_max_ns)
 
     @property
     def values_ns(self) -> tuple[float, ...]:
@@ -42,7 +54,8 @@ class LatencyPercentiles:
     def to_dict(self) -> dict:
         return {"count": self.count, "min_ns": self.min_ns, "p50_ns": self.p50_ns,
                 "p90_ns": self.p90_ns, "p99_ns": self.p99_ns, "p999_ns": self.p999_ns,
-                "max_ns": self.max_ns}
+                "max_ns": self.max_ns, "ipdv_p50_ns": self.ipdv_p50_ns, "ipdv_p99_ns": self.ipdv_p99_ns,
+                "ipdv_max_ns": self.ipdv_max_ns}
 
 
 def trial_histogram(stats: TrialStats) -> HdrHistogram | None:
@@ -82,9 +95,13 @@ def percentiles(hist: HdrHistogram | None, exact_min_ns: float | None = None,
 def trial_percentiles(stats: TrialStats) -> LatencyPercentiles | None:
     """Percentiles of one trial, clamped to its exact min and max when it kept them."""
     summary = stats.latency
-    return percentiles(trial_histogram(stats),
-                       None if summary is None else summary.min_ns,
-                       None if summary is None else summary.max_ns)
+    p = percentiles(trial_histogram(stats),
+                    None if summary is None else summary.min_ns,
+                    None if summary is None else summary.max_ns)
+    if p is None or summary is None:
+        return p
+    return dataclasses.replace(p, ipdv_p50_ns=summary.ipdv_p50_ns, ipdv_p99_ns=summary.ipdv_p99_ns,
+                               ipdv_max_ns=summary.ipdv_max_ns)
 
 
 def encode_histogram(hist: HdrHistogram) -> str:

@@ -97,10 +97,15 @@ def _latency_html(c: Comparison) -> str:
     for lat in c.latency:
         at = "max" if lat.offered_pps is None else f"{lat.offered_pps / 1e6:.3f}"
         rows.append([_e(lat.datapath), str(lat.frame_size), at,
-                     "yes" if lat.lossless else "no"]
-                    + [f"{v / 1e3:.2f}" for v in lat.percentiles.values_ns])
-    return _rows(["data path", "frame B", "at Mpps", "lossless", "min µs", "p50 µs", "p90 µs",
-                  "p99 µs", "p99.9 µs", "max µs"], rows)
+                     "yes" if lat.lossless else "no",
+                     "latency stream" if lat.source == "latency-stream" else "load"]
+                    + [f"{v / 1e3:.2f}" for v in lat.percentiles.values_ns]
+                    + [_e(None if v is None else f"{v / 1e3:.2f}") for v in lat.percentiles.ipdv_ns])
+    return ('<p class=muted>IPDV: |delay(n+1) - delay(n)| of consecutive frames of a stream (RFC 3393, '
+            'RFC 5481), the jitter; "latency stream": measured on a rate-limited stamped stream beside '
+            'the load, not on the load\'s own frames.</p>'
+            + _rows(["data path", "frame B", "at Mpps", "lossless", "frames", "min µs", "p50 µs", "p90 µs",
+                     "p99 µs", "p99.9 µs", "max µs", "IPDV p50 µs", "IPDV p99 µs", "IPDV max µs"], rows))
 
 
 def _verdicts_html(c: Comparison) -> str:

@@ -30,7 +30,7 @@ from ..ovs.daemons import SetOvsOtherConfig, StartOvsdbServer, StartOvsVswitchd
 from ..ovs.openflow import AddFlows
 from ..plan import Plan
 from .base import DataPath
-from .streams import kernel_mode_for, mtu_for, streams_for
+from .streams import kernel_mode_for, mtu_for, streams_for, with_latency_streams
 from ..scenario.checks import AFXDP_MAX_FRAME, check_bridge, check_prefix
 
 
@@ -128,7 +128,7 @@ class KernelPath(DataPath):
 
         t = self.scenario.traffic
         cfg = GenConfig(eal_args=(), ports=self.generator_ports(), backend="kernel", kernel_mode=kernel_mode_for(t),
-                        streams=streams_for(t, 2), core=self.scenario.cpu.generator)
+                        streams=with_latency_streams(streams_for(t, 2), self.scenario.method), core=self.scenario.cpu.generator)
         return StartGenerator(cfg.to_dict(), log=str(self.run_dir / "generator.log"))
 
     def counters(self, ctx):

@@ -27,7 +27,7 @@ from ..inventory.sysfs import Nic, read_inventory, resolve_nic
 from ..units import LineRate, link_name
 from ..plan import Plan
 from .base import DataPath
-from .streams import mtu_for, sending_ports, streams_for
+from .streams import mtu_for, sending_ports, streams_for, with_latency_streams
 from ..scenario.checks import Invalid, check_bridge, check_nic_names
 
 # planner keys -> the scenario keys a user edits ("{where}" is datapath[i])
@@ -373,7 +373,7 @@ class LabPath(DataPath):
                f"--socket-mem={planner.Placement.socket_mem(self.placement.gen_socket_mem)}",
                f"--file-prefix={self.gen_prefix}")
         t = traffic or self.scenario.traffic
-        cfg = GenConfig(eal_args=eal, ports=tuple(pcis), streams=streams_for(t, 2), core=lcores[0], lcores=lcores)
+        cfg = GenConfig(eal_args=eal, ports=tuple(pcis), streams=with_latency_streams(streams_for(t, 2), self.scenario.method), core=lcores[0], lcores=lcores)
         return StartGenerator(cfg.to_dict(), log=str(self.run_dir / "generator.log"))
 
     @staticmethod

@@ -24,7 +24,7 @@ from ..ovs.daemons import SetOvsOtherConfig, StartOvsdbServer, StartOvsVswitchd
 from ..ovs.openflow import AddFlows
 from ..plan import Plan
 from .base import DataPath
-from .streams import streams_for
+from .streams import streams_for, with_latency_streams
 from ..scenario.checks import Invalid, check_bridge
 
 PORTS = ("vhu0", "vhu1")
@@ -206,7 +206,7 @@ class OvsDpdkVhostPath(DataPath):
         eal = ("-l", str(self.scenario.cpu.generator), "--no-pci", "--in-memory", "--single-file-segments",
                "--no-telemetry", f"--huge-dir={self.huge_dir}", "-m", str(opt.generator_mem),
                f"--file-prefix={self.gen_prefix}")
-        cfg = GenConfig(eal_args=eal, ports=tuple(ports), streams=streams_for(self.scenario.traffic, 2),
+        cfg = GenConfig(eal_args=eal, ports=tuple(ports), streams=with_latency_streams(streams_for(self.scenario.traffic, 2), self.scenario.method),
                         core=self.scenario.cpu.generator)
         return StartGenerator(cfg.to_dict(), log=str(self.run_dir / "generator.log"),
                               socket_dir=self.sock_dir if server else "", wait_ready=not server)

@@ -28,7 +28,7 @@ from ..ovs.openflow import AddFlows
 from ..plan import Plan
 from .kernel import openvswitch_module_missing
 from .lab import LabPath, P2pOptions
-from .streams import kernel_mode_for, streams_for
+from .streams import kernel_mode_for, streams_for, with_latency_streams
 from ..scenario.checks import Invalid
 
 
@@ -164,7 +164,7 @@ class OvsKernelP2pPath(LabPath):
         t = self.scenario.traffic
         lcores = self.placement.generator  # one poll loop per lcore, each on its own queue of every port
         cfg = GenConfig(eal_args=(), ports=tuple(nic.ifname for nic in ports), backend="kernel",
-                        kernel_mode=kernel_mode_for(t), streams=streams_for(t, 2), core=lcores[0], lcores=lcores)
+                        kernel_mode=kernel_mode_for(t), streams=with_latency_streams(streams_for(t, 2), self.scenario.method), core=lcores[0], lcores=lcores)
         return StartGenerator(cfg.to_dict(), log=str(self.run_dir / "generator.log"))
 
     def wait_ready(self, ctx):

@@ -149,17 +149,35 @@ class GeneratorProcess:
         self._send({"cmd": "link"})
         return [bool(u) for u in self._wait("link", 10.0, "link state")["up"]]
 
-    def trial(self, rate_pps: float | None, duration_s: float, drain_s: float = 0.2) -> TrialStats:
-        """One trial: rate_pps aggregate over all streams (None: as fast as possible)
-        for duration_s [s], then drain_s [s] of receive only."""
+    def trial(self, rate_pps: float | None, duration_s: float, drain_s: float = 0.2, frames: int = 0,
+              interval_s: float = 0.0, on_interval=None) -> TrialStats:
+        """One trial: rate_pps aggregate over the load streams (None: as fast as possible)
+        for duration_s [s], then drain_s [s] of receive only. frames > 0: exactly that many
+        load frames, the window ending with the last (duration_s a cap). interval_s > 0:
+        on_interval(dict) with each interval's counters as the trial runs
+        (gen.intervals.interval_record)."""
         if rate_pps is not None and not rate_pps > 0:
             raise ValueError(f"rate_pps: {rate_pps!r} must be > 0 or None")
         if not duration_s > 0 or not drain_s >= 0:
             raise ValueError(f"duration_s {duration_s!r} must be > 0 and drain_s {drain_s!r} >= 0")
-        self._send({"cmd": "trial", "rate_pps": rate_pps, "duration_s": duration_s, "drain_s": drain_s})
-        msg = self._wait("trial", duration_s + drain_s + 30.0, "trial result")
+        if not isinstance(frames, int) or frames < 0 or not interval_s >= 0:
+            raise ValueError(f"frames {frames!r} must be an integer >= 0 and interval_s {interval_s!r} >= 0")
+        self._send({"cmd": "trial", "rate_pps": rate_pps, "duration_s": duration_s, "drain_s": drain_s,
+                    "frames": frames, "interval_s": interval_s})
+        return self.trial_result(duration_s + drain_s + 30.0, on_interval)
+
+    def trial_result(self, timeout: float, on_interval=None) -> TrialStats:
+        """Wait for the running trial's result (after interrupt(), too)."""
+        msg = self._wait("trial", timeout, "trial result",
+                         {"interval": (lambda m: on_interval(m["interval"])) if on_interval else None})
         self.loops = tuple(LoopStats.from_dict(lp) for lp in msg.get("loops", ()))
         return TrialStats.from_dict(msg["stats"])
+
+    def interrupt(self) -> None:
+        """End the running trial early, as Ctrl-C does (the worker then reports it
+        interrupted and exits): for a parent interrupted by a signal its worker did
+        not get."""
+        _signal(self._proc, signal.SIGINT)
 
     # -- plumbing --------------------------------------------------------------
     def _send(self, msg: dict) -> None:
@@ -178,7 +196,8 @@ class GeneratorProcess:
             return False
         return True
 
-    def _wait(self, event: str, timeout: float, what: str) -> dict:
+    def _wait(self, event: str, timeout: float, what: str, handlers: dict | None = None) -> dict:
+        """The next `event`; other events go to handlers[their name], or are dropped."""
         deadline = time.monotonic() + timeout
         while True:
             line, sep, rest = self._buf.partition(b"\n")
@@ -191,6 +210,9 @@ class GeneratorProcess:
                 if msg.get("event") == event:
                     self._busy = False
                     return msg
+                handler = (handlers or {}).get(msg.get("event"))
+                if handler is not None:
+                    handler(msg)
                 continue  # e.g. "bye"
             left = deadline - time.monotonic()
             if left <= 0:

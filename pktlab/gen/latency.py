@@ -53,3 +53,23 @@ def summarize(buckets: Iterable[tuple[int, int]], count: int, total: int, lo: in
     summary = LatencySummary(min_ns=lo * ns, avg_ns=total / count * ns, p50_ns=value_at(hdr, 50, lo * ns, hi * ns),
                              p99_ns=value_at(hdr, 99, lo * ns, hi * ns), max_ns=hi * ns)
     return summary, hist
+
+
+def ipdv_fields(buckets: Iterable[tuple[int, int]], pairs: int, signed_sum: int, max_abs: int,
+                tsc_hz: float) -> tuple[dict, tuple[tuple[float, int], ...]]:
+    """LatencySummary's IPDV fields and (upper bound [ns], pairs) per non-empty |IPDV|
+    bucket, from the C side's |IPDV| histogram, pair count, signed sum and largest
+    |IPDV| [cycles]. Percentiles as for latency: the highest value of the bucket,
+    clamped to the exact largest |IPDV|. ({}, ()) without pairs."""
+    from ..hdr import histogram_from_buckets, value_at
+
+    nonempty = sorted((i, n) for i, n in buckets if n > 0)
+    if pairs <= 0 or not nonempty:
+        return {}, ()
+    ns = 1e9 / float(tsc_hz)
+    hist = tuple((bucket_bounds(i)[1] * ns, n) for i, n in nonempty)
+    hdr = histogram_from_buckets(hist)
+    top = max_abs * ns
+    return {"ipdv_pairs": pairs, "ipdv_mean_ns": signed_sum / pairs * ns,
+            "ipdv_p50_ns": value_at(hdr, 50, 0.0, top), "ipdv_p99_ns": value_at(hdr, 99, 0.0, top),
+            "ipdv_max_ns": top}, hist

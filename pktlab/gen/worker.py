@@ -7,10 +7,13 @@ The kernel backend (GenConfig.backend "kernel") speaks the same protocol with
 no EAL at all: dpdk_version is null and "backend" says what was set up.
 
 parent -> worker  {"cmd": "config", "config": GenConfig.to_dict()}   (first)
-                  {"cmd": "trial", "rate_pps": float|null, "duration_s": s, "drain_s": s}
+                  {"cmd": "trial", "rate_pps": float|null, "duration_s": s, "drain_s": s,
+                   "frames": n (0: no count), "interval_s": s (0: no intervals)}
                   {"cmd": "link"}  {"cmd": "quit"}
 worker -> parent  {"event": "ready", "dpdk_version", "backend", "tsc_hz",
                    "ports": [{name, port_id, mac, link_up}]}  (kernel: port_id is the ifindex)
+                  {"event": "interval", "interval": {...}}  (interval_s > 0, while it runs;
+                   see gen.intervals.interval_record)
                   {"event": "trial", "stats": TrialStats.to_dict(),
                    "loops": [LoopStats.to_dict(), ...]}  (one per poll loop)
                   {"event": "link", "up": [bool, ...]}
@@ -36,12 +39,16 @@ import os
 import select
 import signal
 import sys
+import threading
 import traceback
 
 from ..errors import GeneratorError
-from .config import VARY, GenConfig
-from .latency import summarize
-from .stats import LoopStats, PortStats, TrialStats
+from .config import FIELDS, ORDERS, GenConfig
+from .intervals import IntervalReader
+from .readout import trial_stats
+from .stats import LoopStats, TrialStats
+
+_INTERVAL_POLL = 0.05  # [s] between reads of the loops' snapshot rings
 
 
 class CGenerator:
@@ -81,8 +88,14 @@ class CGenerator:
             cs.tx_port = s.tx_port
             cs.rx_port = -1 if s.rx_port is None else s.rx_port
             cs.nb_flows = s.flows
-            cs.vary = VARY[s.vary]
+            cs.order = ORDERS[s.order]
+            fields = s.flow_fields
+            cs.nb_fields = len(fields)
+            for k, (name, count) in enumerate(fields):
+                cs.fields[k].field = FIELDS[name]
+                cs.fields[k].count = count
             cs.weight = s.weight
+            cs.fixed_pps = s.fixed_pps
             cs.frame_len = len(s.template)
             cs.frame = frames[i]
         c.burst, c.nb_mbufs, c.ring_size = cfg.burst, cfg.nb_mbufs, cfg.ring_size
@@ -155,10 +168,38 @@ class CGenerator:
         return int(self.lib.pg_signal_caught())
 
     # -- trials ------------------------------------------------------------
-    def run_trial(self, rate_pps: float | None, duration_s: float, drain_s: float) -> TrialStats:
+    def run_trial(self, rate_pps: float | None, duration_s: float, drain_s: float, frames: int = 0,
+                  interval_s: float = 0.0, on_interval=None) -> TrialStats:
+        """One trial; frames > 0: exactly that many load frames; interval_s > 0: on_interval(dict)
+        for every interval, called from a thread while the C loops run (see gen.intervals)."""
         t = self.ffi.new("struct pg_trial *", {"rate_pps": rate_pps or 0.0, "duration_s": duration_s,
-                                               "drain_s": drain_s})
-        self._check(self.lib.pg_run_trial(self.ctx, t))  # cffi releases the GIL
+                                               "drain_s": drain_s, "frames": frames, "interval_s": interval_s})
+        if interval_s <= 0:
+            self._check(self.lib.pg_run_trial(self.ctx, t))  # cffi releases the GIL
+            return self.trial_stats(rate_pps, duration_s)
+        reader, ended, failed = IntervalReader(self), threading.Event(), []
+
+        def drain():
+            try:
+                while True:
+                    last = ended.is_set()
+                    for rec in reader.poll():
+                        on_interval(rec)
+                    if last or reader.finished:
+                        return
+                    ended.wait(_INTERVAL_POLL)
+            except BaseException as e:  # reported by the trial, not lost in a thread
+                failed.append(e)
+
+        th = threading.Thread(target=drain, name="pktlab-intervals", daemon=True)
+        th.start()
+        try:
+            self._check(self.lib.pg_run_trial(self.ctx, t))
+        finally:
+            ended.set()
+            th.join()
+        if failed:
+            raise failed[0]
         return self.trial_stats(rate_pps, duration_s)
 
     def raw_stats(self):
@@ -179,28 +220,8 @@ class CGenerator:
 
     def trial_stats(self, rate_pps: float | None, duration_s: float) -> TrialStats:
         """The counters of the last trial as the results contract wants them."""
-        st = self.raw_stats()
-        hz = st.tsc_hz
-        streams = [st.streams[i] for i in range(len(self.config.streams))]
-        expect = [s.rx_port is not None for s in self.config.streams]
-        hist = self.ffi.unpack(st.lat_hist, self.lib.PG_LAT_BUCKETS)
-        latency, buckets = summarize(((i, n) for i, n in enumerate(hist) if n), st.lat_count,
-                                     st.lat_sum, st.lat_min, st.lat_max, hz)
-        return TrialStats(
-            offered_pps=rate_pps, duration_s=duration_s, elapsed_s=st.tx_cycles / hz,
-            tx_packets=sum(s.tx for s in streams),
-            rx_packets=sum(s.rx for s in streams),
-            # a TX-only stream expects nothing back: it loses nothing
-            lost=sum(max(0, s.tx - s.unique) for s, e in zip(streams, expect) if e),
-            duplicates=sum(s.duplicates for s in streams),
-            reordered=sum(s.reordered for s in streams),
-            tx_dropped=sum(s.tx_dropped for s in streams),
-            latency=latency, latency_histogram=buckets,
-            ports=tuple(PortStats(name=n, tx_packets=st.ports[i].tx, rx_packets=st.ports[i].rx,
-                                  rx_foreign=st.ports[i].rx_foreign, rx_missed=missed)
-                        for (i, n), missed in zip(enumerate(self.config.port_names), self.rx_missed())),
-            interrupted=bool(st.interrupted),
-        )
+        return trial_stats(self.ffi, self.lib, self.raw_stats(), self.config, rate_pps, duration_s,
+                           self.rx_missed())
 
     # -- test seam -----------------------------------------------------------
     def begin_trial(self) -> int:
@@ -274,8 +295,11 @@ def serve(gen: CGenerator, lines: _Lines, evt: int, wake: int) -> None:
         cmd = msg.get("cmd")
         try:
             if cmd == "trial":
-                _log(f"trial rate={msg.get('rate_pps')} duration={msg['duration_s']} drain={msg['drain_s']}")
-                stats = gen.run_trial(msg.get("rate_pps"), float(msg["duration_s"]), float(msg["drain_s"]))
+                frames, interval = int(msg.get("frames", 0)), float(msg.get("interval_s", 0.0))
+                _log(f"trial rate={msg.get('rate_pps')} duration={msg['duration_s']} drain={msg['drain_s']}"
+                     + (f" frames={frames}" if frames else "") + (f" interval={interval}" if interval else ""))
+                stats = gen.run_trial(msg.get("rate_pps"), float(msg["duration_s"]), float(msg["drain_s"]),
+                                      frames, interval, lambda rec: _send(evt, {"event": "interval", "interval": rec}))
                 _log(f"trial done tx={stats.tx_packets} rx={stats.rx_packets} lost={stats.lost} "
                      f"elapsed={stats.elapsed_s:.6f}s interrupted={stats.interrupted}")
                 loops = gen.loop_stats()

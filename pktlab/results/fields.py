@@ -46,17 +46,29 @@ def check_trial_stats(d: dict, where: str) -> None:
         get(d, k, int, where)
     get(d, "tx_dropped", int, where, required=False)
     get(d, "interrupted", bool, where, required=False)
-    lat = get(d, "latency", dict, where, nullable=True)
-    if lat is not None:
-        for k in ("min_ns", "avg_ns", "p50_ns", "p99_ns", "max_ns"):
-            get(lat, k, float, f"{where}.latency")
-    hist = get(d, "latency_histogram", list, where, required=False) or []
-    for i, b in enumerate(hist):
-        if not (isinstance(b, list) and len(b) == 2):
-            raise ResultError(None, f"{where}.latency_histogram[{i}]",
-                              "expected [upper_ns, frames]")
-        get(b, 0, float, f"{where}.latency_histogram[{i}]")
-        get(b, 1, int, f"{where}.latency_histogram[{i}]")
+    for key in ("latency", "load_latency"):
+        lat = get(d, key, dict, where, nullable=True, required=key == "latency")
+        if lat is not None:
+            for k in ("min_ns", "avg_ns", "p50_ns", "p99_ns", "max_ns"):
+                get(lat, k, float, f"{where}.{key}")
+            get(lat, "ipdv_pairs", int, f"{where}.{key}", required=False)
+            for k in ("ipdv_mean_ns", "ipdv_p50_ns", "ipdv_p99_ns", "ipdv_max_ns"):
+                get(lat, k, float, f"{where}.{key}", nullable=True, required=False)
+    for key in ("latency_histogram", "ipdv_histogram"):
+        hist = get(d, key, list, where, required=False) or []
+        for i, b in enumerate(hist):
+            if not (isinstance(b, list) and len(b) == 2):
+                raise ResultError(None, f"{where}.{key}[{i}]", "expected [upper_ns, count]")
+            get(b, 0, float, f"{where}.{key}[{i}]")
+            get(b, 1, int, f"{where}.{key}[{i}]")
+    source = get(d, "latency_source", str, where, required=False)
+    if source not in (None, "load", "latency-stream"):
+        raise ResultError(None, f"{where}.latency_source", f"{source!r}: expected load or latency-stream")
+    ls = get(d, "latency_stream", dict, where, nullable=True, required=False)
+    if ls is not None:
+        for k in ("tx_packets", "rx_packets", "lost"):
+            get(ls, k, int, f"{where}.latency_stream")
+        get(ls, "elapsed_s", float, f"{where}.latency_stream")
     ports = get(d, "ports", list, where, required=False) or []
     for i in range(len(ports)):
         p = get(ports, i, dict, f"{where}.ports")

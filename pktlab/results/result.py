@@ -14,12 +14,15 @@ from dataclasses import dataclass
 from pktlab.units import DEFAULT_LINK_SPEED, LineRate, parse_link_speed
 
 from .fields import ResultError, build, get
+from .back_to_back import BackToBackRecord
 from .provenance import Provenance
 from .search import SearchRecord
+from .soak import SoakRecord
 from .trial import Trial
 
 SCHEMA_VERSION = 1
-STATUSES = ("ok", "failed", "not-run")
+# interrupted: Ctrl-C or SIGTERM in a soak, whose intervals measured until then are kept
+STATUSES = ("ok", "failed", "not-run", "interrupted")
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,8 @@ class Result:
     """One run of one data path of one scenario.
 
     status "not-run" (could not run on this host) and "failed" carry a reason and
-    no made-up numbers; "ok" carries at least one trial.
+    no made-up numbers; "ok" carries at least one trial; "interrupted" (a soak
+    stopped by Ctrl-C) a reason and what was measured until then.
     """
 
     schema_version: int
@@ -44,6 +48,8 @@ class Result:
     # what the rates are judged against: link speed x generator ports sending; None: assumed
     # from the scenario as results written before pktlab recorded it were measured
     line_rate: LineRate | None = None
+    soak: SoakRecord | None = None  # method "soak": the intervals file and what it adds up to
+    back_to_back: BackToBackRecord | None = None  # method "back-to-back": the burst searches
 
     def __post_init__(self):
         if self.schema_version != SCHEMA_VERSION:
@@ -78,6 +84,14 @@ class Result:
             if not isinstance(self.search, SearchRecord):
                 raise ValueError(f"Result.search: must be a SearchRecord, not {type(self.search).__name__}")
             self.search.check_trials(len(self.trials))
+        for key, kind in (("soak", SoakRecord), ("back_to_back", BackToBackRecord)):
+            v = getattr(self, key)
+            if v is not None and not isinstance(v, kind):
+                raise ValueError(f"Result.{key}: must be a {kind.__name__}, not {type(v).__name__}")
+        if self.soak is not None and self.soak.trial is not None and not 0 <= self.soak.trial < len(self.trials):
+            raise ValueError(f"Result.soak.trial = {self.soak.trial}: the result has {len(self.trials)} trials")
+        if self.back_to_back is not None:
+            self.back_to_back.check_trials(len(self.trials))
         if self.line_rate is None:
             object.__setattr__(self, "line_rate", assumed_line_rate(self.scenario))
         elif not isinstance(self.line_rate, LineRate):
@@ -98,7 +112,8 @@ class Result:
                 "status": self.status, "reason": self.reason,
                 "provenance": self.provenance.to_dict(),
                 "trials": [t.to_dict() for t in self.trials],
-                "search": None if self.search is None else self.search.to_dict(), "line_rate": self.line_rate.to_dict()}
+                "search": None if self.search is None else self.search.to_dict(), "line_rate": self.line_rate.to_dict(),
+                **{k: getattr(self, k).to_dict() for k in ("soak", "back_to_back") if getattr(self, k) is not None}}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Result":
@@ -118,7 +133,24 @@ class Result:
                       trials=trials, status=get(d, "status", str, ""),
                       reason=get(d, "reason", str, "", nullable=True),
                       search=_search(get(d, "search", dict, "", nullable=True, required=False)),
-                      line_rate=_line_rate(get(d, "line_rate", dict, "", nullable=True, required=False)))
+                      line_rate=_line_rate(get(d, "line_rate", dict, "", nullable=True, required=False)),
+                      soak=_opt(SoakRecord, get(d, "soak", dict, "", nullable=True, required=False), "soak"),
+                      back_to_back=_opt(BackToBackRecord, get(d, "back_to_back", dict, "", nullable=True,
+                                                              required=False), "back_to_back"))
+
+
+def method_fields(record) -> dict:
+    """The Result keyword a method's record goes in: search, soak or back_to_back (None: none)."""
+    for key, kind in (("search", SearchRecord), ("soak", SoakRecord), ("back_to_back", BackToBackRecord)):
+        if isinstance(record, kind):
+            return {key: record}
+    if record is not None:
+        raise ValueError(f"no Result field holds a {type(record).__name__}")
+    return {}
+
+
+def _opt(kind, d: dict | None, where: str):
+    return None if d is None else kind.from_dict(d, where)
 
 
 def assumed_line_rate(scenario: dict) -> LineRate:
