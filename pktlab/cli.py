@@ -20,14 +20,20 @@ def _run(args) -> int:
     runner = Runner(sc, args.out, args.state_dir, root=str(args.sysfs_root))
     if args.dry_run:
         print(f"scenario {sc.name} ({sc.file}): plan only, nothing is changed\n")
-        print(runner.render_plan())
         try:
-            runner.precheck()
-            runnable = [p for p in runner.paths if p.unavailable() is None]
-            print("\nprecheck: this host can run it" if runnable else
-                  "\nprecheck: no data path of it can run on this host (each is recorded as not run)")
-        except PktlabError as e:
-            print(f"\nprecheck: a real run would stop here: {e}")
+            runner.hosts.check()  # an unreachable DUT is named before any plan is shown
+            print(runner.render_plan())
+            try:
+                runner.precheck()
+                runnable = [p for p in runner.paths if p.unavailable() is None]
+                print("\nprecheck: this host can run it" if runnable else
+                      "\nprecheck: no data path of it can run on this host (each is recorded as not run)")
+            except HostError:
+                raise
+            except PktlabError as e:
+                print(f"\nprecheck: a real run would stop here: {e}")
+        finally:
+            runner.hosts.close()
         return 0
     runner.run()
     return 0
@@ -122,7 +128,10 @@ def requirements(sc, root: str = "/") -> list[dict]:
 
     reqs: list[dict] = []
     for i, entry in enumerate(sc.datapaths):
-        for r in datapaths.build(sc, entry, Path("/nonexistent"), f"doctor-{i}", root).requirements():
+        p = datapaths.build(sc, entry, Path("/nonexistent"), f"doctor-{i}", root)
+        if sc.hosts.remote:
+            p.side = "tester"  # the DUT's half is judged there: `pktlab doctor --host DUT`
+        for r in p.requirements():
             if r not in reqs:
                 reqs.append(r)
     # 1G pages cannot be counted on at run time: they must be free already. pktlab reserves 2M pages itself.
@@ -195,6 +204,10 @@ def parser() -> argparse.ArgumentParser:
 
     add_vlab_arguments(sub)
 
+    from .remote.agent import add_arguments as add_step_arguments
+
+    add_step_arguments(sub)
+
     restore = sub.add_parser("restore", help="undo the host changes of a run that was killed")
     restore.add_argument("--force", action="store_true", help="even if the run that left them seems alive")
     restore.set_defaults(func=_restore)
@@ -207,6 +220,14 @@ def main(argv=None) -> int:
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(line_buffering=True)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["step"] and len(argv) == 2 and argv[1] in ("apply", "undo", "plan"):
+        # A tester drives this host step by step over SSH: skip building the whole command
+        # line (it imports the guest and vlab modules), which costs seconds on a slow host.
+        from .remote.agent import serve
+
+        logging.basicConfig(level=logging.WARNING, format="pktlab: %(message)s")
+        return serve(argv[1])
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="pktlab: %(message)s")

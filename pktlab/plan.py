@@ -36,6 +36,10 @@ class Step:
 
     kind: ClassVar[str] = ""
     state: dict = field(default_factory=dict, kw_only=True)
+    # The host it changes: "tester" (this one, where the generator runs) or "dut" (the
+    # device under test's, over SSH when [hosts].dut names one). The run's context
+    # carries the step there (context.py executor()).
+    host: str = field(default="tester", kw_only=True)
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -60,9 +64,10 @@ class Step:
         return self.describe()
 
     def to_dict(self) -> dict:
-        params = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "state"}
+        params = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("state", "host")}
         # The module lets `pktlab restore`, a fresh process, import the class it needs.
-        return {"kind": self.kind, "module": type(self).__module__, "params": params, "state": self.state}
+        return {"kind": self.kind, "module": type(self).__module__, "host": self.host, "params": params,
+                "state": self.state}
 
     @staticmethod
     def from_dict(d: dict) -> "Step":
@@ -73,7 +78,7 @@ class Step:
             raise PktlabError(f"journal names an unknown step kind {d['kind']!r}")
         hints = {f.name: f for f in dataclasses.fields(cls)}
         params = {k: tuple(v) if isinstance(v, list) and k in hints else v for k, v in d["params"].items()}
-        return cls(**params, state=dict(d.get("state", {})))
+        return cls(**params, state=dict(d.get("state", {})), host=d.get("host", "tester"))
 
 
 class Plan:
@@ -95,12 +100,17 @@ class Plan:
     def __len__(self):
         return len(self.steps)
 
-    def render(self) -> str:
+    def render(self, hosts: dict[str, str] | None = None) -> str:
+        """hosts: role -> how to name it ("dut" -> "dut compute-3"). A plan on more than one
+        host tags every step with the host it changes."""
         width = len(str(len(self.steps)))
+        many = len({s.host for s in self.steps}) > 1
+        tag = (lambda s: f"[{(hosts or {}).get(s.host, s.host)}] ") if many else (lambda s: "")
         lines = ["apply, in order:"]
-        lines += [f"  {i:>{width}}. {s.describe()}" for i, s in enumerate(self.steps, 1)]
+        lines += [f"  {i:>{width}}. {tag(s)}{s.describe()}" for i, s in enumerate(self.steps, 1)]
         lines.append("undo, in reverse (on success, failure or Ctrl-C):")
-        lines += [f"  {i:>{width}}. {s.describe_undo()}" for i, s in reversed(list(enumerate(self.steps, 1)))]
+        lines += [f"  {i:>{width}}. {tag(s)}{s.describe_undo()}"
+                  for i, s in reversed(list(enumerate(self.steps, 1)))]
         return "\n".join(lines)
 
 
@@ -124,7 +134,7 @@ class Applied:
         self.ctx._journal_hook = record
         log.info("apply: %s", step.describe())
         try:
-            step.apply(self.ctx)
+            _on(self.ctx, step).apply(step, self.ctx)
         finally:
             self.ctx._journal_hook = None
         self.journal.record(self.steps)
@@ -159,7 +169,7 @@ def undo_all(steps, ctx, journal=None) -> list[str]:
         for step in reversed(list(steps)):
             log.info("undo: %s", step.describe_undo())
             try:
-                step.undo(ctx)
+                _on(ctx, step).undo(step, ctx)
                 remaining.remove(step)
             except Exception as e:  # noqa: BLE001 - one failed undo must not stop the rest
                 errors.append(f"{step.describe_undo()}: {_reason(e)}")
@@ -172,6 +182,25 @@ def undo_all(steps, ctx, journal=None) -> list[str]:
         for sig, handler in old.items():
             signal.signal(sig, handler)
     return errors
+
+
+class Here:
+    """Applies and undoes steps in this process: the tester's, and every step of a
+    context that knows no other host (tests, the DUT's own `pktlab step`)."""
+
+    @staticmethod
+    def apply(step: Step, ctx) -> None:
+        step.apply(ctx)
+
+    @staticmethod
+    def undo(step: Step, ctx) -> None:
+        step.undo(ctx)
+
+
+def _on(ctx, step: Step):
+    """Where `step` runs: its host's executor in the context, or here."""
+    executor = getattr(ctx, "executor", None)
+    return Here if executor is None or step.host == "tester" else executor(step.host)
 
 
 def _reason(e: BaseException) -> str:

@@ -20,7 +20,8 @@ _TIMEOUT_S = 10
 
 def collect(cores_used: dict[str, list[int]], dpdk_version: str | None = None,
             ovs_version: str | None = None, root: str | os.PathLike = "/",
-            guest: dict | None = None, nics: list | None = None) -> Provenance:
+            guest: dict | None = None, nics: list | None = None, dut: dict | None = None,
+            cabling: list | None = None) -> Provenance:
     """Provenance of a run starting now; root prefixes the /proc and /sys reads (tests)."""
     root = Path(root)
     return Provenance(
@@ -36,6 +37,8 @@ def collect(cores_used: dict[str, list[int]], dpdk_version: str | None = None,
         utc_time=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         guest=guest if guest is not None else vlab_guest(),
         nics=nics,
+        dut=dut,
+        cabling=cabling,
     )
 
 

@@ -15,6 +15,7 @@ from .errors import PktlabError, PrecheckError
 from .host import process
 from .host.watch import ProcessDied
 from .plan import Applied
+from .remote.hosts import Hosts
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,14 @@ class Runner:
                             f"{self.run_id}-{n}", root)
             for n, (entry, size) in enumerate((e, z) for e in scenario.datapaths for z in sizes)
         ]
+        # The DUT on another host: read from the inventory now (a bad entry stops here, naming
+        # it), reached on first need, and each path split into the tester's half and the DUT's.
+        self.hosts = Hosts(scenario)
+        for p in self.paths:
+            self.hosts.split(p)
 
     def render_plan(self) -> str:
-        parts = []
+        parts = [self.hosts.describe()] if self.hosts.remote else []
         for p in self.paths:
             head = f"data path {p.name!r} ({p.entry.kind}):\n"
             why = p.unavailable()
@@ -49,7 +55,7 @@ class Runner:
                 parts.append(head + f"not run here: {why}")
                 continue
             try:  # lab paths place cores and hugepages first; the plan follows from where they go
-                explain, plan = p.explain(), p.plan().render()
+                explain, plan = p.explain(), p.plan().render(self.hosts.names())
             except PrecheckError as e:
                 parts.append(head + f"cannot be planned on this host: {e}")
                 continue
@@ -72,6 +78,7 @@ class Runner:
         return "\n\n".join(parts)
 
     def precheck(self) -> None:
+        self.hosts.check()  # the DUT reachable, root there, its software: before anything changes anywhere
         left = journal.pending(self.state_dir)
         if left:
             raise PktlabError(f"a previous run left host changes behind ({', '.join(map(str, left))}); "
@@ -83,6 +90,12 @@ class Runner:
     def run(self) -> tuple[list[Path], list]:
         """Run every data path; returns (result files, results). Raises after all
         paths ran if any failed, so one broken path does not lose the others."""
+        try:
+            return self._run()
+        finally:
+            self.hosts.close()
+
+    def _run(self) -> tuple[list[Path], list]:
         from .results import write_result
 
         self.precheck()
@@ -138,8 +151,8 @@ class Runner:
     def _run_path(self, p):
         from .measure import Session, run_method
 
-        ctx = RunContext(self.state_dir, p.run_id)
-        jr = journal.Journal.create(self.state_dir, p.run_id)
+        ctx = RunContext(self.state_dir, p.run_id, self.hosts.hosts(), self.hosts.connections())
+        jr = journal.Journal.create(self.state_dir, p.run_id, self.hosts.hosts())
         session, search, status, reason, versions = None, None, "ok", None, {}
         self.out(f"== {p.name}: setting up")
         applied = Applied(jr, ctx)
@@ -154,11 +167,14 @@ class Runner:
                     # rte_version() says "DPDK 22.11.11"; provenance keeps the number
                     dpdk = (gen.dpdk_version or "").removeprefix("DPDK ").strip() or None
                     versions = {"dpdk_version": dpdk, **p.versions(ctx)}
-                    session = Session(gen, p.counters(ctx), self.scenario.method.drain, self.out,
+                    session = Session(gen, self.hosts.guard(p.counters(ctx)), self.scenario.method.drain, self.out,
                                       self.out_dir / f"{self.scenario.name}-{p.name}-{p.run_id}.intervals.jsonl")
                     search = run_method(session, p.scenario, p.line_rate())
                 except BaseException as e:
                     ctx.watch.disarm()  # from here on pktlab stops its processes itself
+                    lost = self.hosts.lost(e)  # a dropped SSH connection is the cause, whatever failed
+                    if lost is not None:
+                        raise lost from e
                     failure = _cause(e, ctx.watch)  # before the undo: logs and exit status are there
                     if failure is not None:
                         self.out(f"   failed: {failure}")
@@ -178,11 +194,14 @@ class Runner:
         finally:
             self._watch = None
             ctx.close()
-            self.out(f"== {p.name}: host restored" if not applied.undo_errors else
-                     f"== {p.name}: UNDO FAILED, run `pktlab restore`: " + "; ".join(applied.undo_errors))
+            self.out(f"== {p.name}: host{'s' if self.hosts.remote else ''} restored" if not applied.undo_errors
+                     else f"== {p.name}: UNDO FAILED, run `pktlab restore`: " + "; ".join(applied.undo_errors))
         undo_failed = None
         if applied.undo_errors:
-            undo_failed = "could not restore the host: " + "; ".join(applied.undo_errors)
+            left = journal.left_on_hosts(jr)
+            for line in left:
+                self.out(f"   {line}; the journal {jr.path} is kept")
+            undo_failed = "could not restore the host: " + "; ".join(applied.undo_errors + left)
             status, reason = "failed", f"{reason}; {undo_failed}" if reason else undo_failed
         trials = tuple(session.trials) if session else ()
         if status == "ok" and not trials:
@@ -206,7 +225,7 @@ class Runner:
         t = p.scenario.traffic
         prov = collect(p.cores_used(), dpdk_version=versions.get("dpdk_version"),
                        ovs_version=versions.get("ovs_version"), guest=versions.get("guest"),
-                       nics=versions.get("nics"))
+                       nics=versions.get("nics"), dut=self.hosts.dut_facts(p), cabling=self.hosts.cabling(p))
         return Result(schema_version=SCHEMA_VERSION, scenario=self.scenario.as_dict(), datapath=p.name,
                       frame_size=t.frame_size, flows=t.flows, provenance=prov, trials=trials,
                       status=status, reason=reason, line_rate=line, **method_fields(search))

@@ -18,6 +18,7 @@ class DataPath:
     kind: str = ""
     Options: type = type(None)
     lab: bool = False
+    two_hosts: bool = False  # can run with the DUT on another host ([hosts].dut)
 
     def __init__(self, scenario, entry, run_dir: Path, run_id: str, root: str = "/"):
         self.scenario, self.entry = scenario, entry

@@ -25,6 +25,7 @@ from ..host.pci import BindDriver, bind_refusal
 from ..inventory import planner
 from ..inventory.sysfs import Nic, read_inventory, resolve_nic
 from ..units import LineRate, link_name
+from ..plan import Plan
 from .base import DataPath
 from .streams import mtu_for, sending_ports, streams_for, with_latency_streams
 from ..scenario.checks import Invalid, check_bridge, check_nic_names
@@ -88,6 +89,19 @@ class LabPath(DataPath):
 
     uses_ovs = False  # runs pktlab's own OVS (its version goes into the results)
     uses_ovs_dpdk = False  # OVS PMDs and dpdk-socket-mem are placed
+    # "both": one host. With the DUT on another host ([hosts].dut) the tester plans "tester"
+    # (the generator's NICs, lcores and memory) and the DUT's pktlab plans "dut" (its NICs,
+    # OVS, PMDs), each from its own sysfs; `dut` is then the DUT's half (remote/half.py).
+    side = "both"
+    dut = None
+
+    @property
+    def on_tester(self) -> bool:
+        return self.side in ("both", "tester")
+
+    @property
+    def on_dut(self) -> bool:
+        return self.side in ("both", "dut")
 
     def __init__(self, scenario, entry, run_dir, run_id, root="/"):
         super().__init__(scenario, entry, run_dir, run_id, root)
@@ -153,13 +167,15 @@ class LabPath(DataPath):
 
     def _demand(self, dut_ports=(), gen_ports=(), ovs_mem_mb=0) -> planner.Demand:
         cpu, opt = self.scenario.cpu, self.options
+        dut, gen = self.on_dut, self.on_tester  # each host places only what runs on it
         return planner.Demand(
-            dut_ports=tuple(dut_ports), gen_ports=tuple(gen_ports),
-            pmd_cores=0 if cpu.ovs_pmd or not self.uses_ovs_dpdk else opt.pmd_cores,
-            gen_lcores=0 if cpu.generator is not None else opt.gen_lcores,
-            page_size=opt.page_size, ovs_mem_mb=ovs_mem_mb, gen_mem_mb=opt.generator_mem,
-            pmd_pins=tuple(cpu.ovs_pmd) if self.uses_ovs_dpdk else (),
-            gen_pins=(cpu.generator,) if cpu.generator is not None else (),
+            dut_ports=tuple(dut_ports) if dut else (), gen_ports=tuple(gen_ports) if gen else (),
+            pmd_cores=0 if cpu.ovs_pmd or not self.uses_ovs_dpdk or not dut else opt.pmd_cores,
+            gen_lcores=0 if cpu.generator is not None or not gen else opt.gen_lcores,
+            page_size=opt.page_size, ovs_mem_mb=ovs_mem_mb if dut else 0,
+            gen_mem_mb=opt.generator_mem if gen else 0,
+            pmd_pins=tuple(cpu.ovs_pmd) if self.uses_ovs_dpdk and dut else (),
+            gen_pins=(cpu.generator,) if cpu.generator is not None and gen else (),
             allow_cross_numa=opt.allow_cross_numa, source=str(self.scenario.file))
 
     @functools.cached_property
@@ -171,11 +187,44 @@ class LabPath(DataPath):
             raise PrecheckError(self.scenario.file, key, e.reason) from None
 
     def explain(self) -> str:
+        if self.side == "dut":
+            return self.placement.render()
         try:
             line = self.line_rate()
+            text = self.placement.render() + f"\nline rate: {line.describe()} ({line.source})"
         except PrecheckError as e:
-            return self.placement.render() + f"\n! line rate: {e}"
-        return self.placement.render() + f"\nline rate: {line.describe()} ({line.source})"
+            text = self.placement.render() + f"\n! line rate: {e}"
+        if self.side == "tester":
+            text = (f"on the tester (this host):\n{text}\non the DUT ({self.dut_name}), planned there:\n"
+                    + self.dut.explain)
+        return text
+
+    @property
+    def dut_name(self) -> str:
+        return self.scenario.hosts.dut or "this host"
+
+    def plan(self):
+        """The DUT's half only on the DUT; the tester's plan starts with the DUT's steps
+        (tagged host "dut"), so the switch is up before the generator starts."""
+        if self.side == "dut":
+            return self.host_plan()
+        plan = self.host_plan()
+        if self.side == "tester":
+            plan = Plan(self.dut.steps() + list(plan))
+        plan.add(self.generator_step())
+        return plan
+
+    def dut_export(self) -> dict:
+        """What the tester needs of the DUT's half to drive it (names, directories)."""
+        return {}
+
+    def dut_ovsdb(self, ctx):
+        """The run's OVSDB (paths with OVS): here, or the DUT's through its forwarded socket."""
+        from ..ovs import daemons
+
+        if self.side == "tester":
+            return ctx.ovsdb(daemons.db_sock(self.dut.export["ovs_dir"]), "dut")
+        return ctx.ovsdb(daemons.db_sock(self.ovs_dir))
 
     # -- line rate -----------------------------------------------------------------
     def sending_nics(self) -> list[tuple[str, Nic]]:
@@ -220,13 +269,16 @@ class LabPath(DataPath):
     # -- common steps --------------------------------------------------------------
     def precheck(self):
         """Read-only, in the order a user fixes things: the NICs, then where things go."""
+        if self.side == "tester":
+            self.dut.doc  # noqa: B018 - the DUT's half, checked and planned there, first
         iommu = self.inventory.iommu
         if self.needs_vfio() and not iommu.enabled and not iommu.vfio_noiommu:
             self.fail("{where}.kind", f"{self.entry.kind} binds NICs to vfio-pci, which needs the IOMMU, and "
                                       f"it is {iommu.detail}")
         self.check_ports()
         self.placement  # noqa: B018 - cores and hugepages on the NICs' nodes, or a PrecheckError
-        self.line_rate()  # the NICs' link speed, or traffic.link_speed: known before the run
+        if self.on_tester:
+            self.line_rate()  # the NICs' link speed, or traffic.link_speed: known before the run
         # Last, so a dry run from a copy of a host's sysfs still shows every refusal above.
         if os.path.realpath(self.root) != "/":
             self.fail(None, f"the host was read from {self.root}, a copy: it can be planned (--dry-run), not run")
@@ -333,12 +385,14 @@ class LabPath(DataPath):
         """The NICs this path takes, as they were when the plan was made (before any binding)."""
         out = []
         for name, _ in self.nic_names():
+            role = ("dut" if name in getattr(self.options, "dut_ports", ()) else
+                    "pf" if name == getattr(self.options, "pf", None) else "generator")
+            if not (self.on_tester if role == "generator" else self.on_dut):
+                continue  # a NIC of the other host: that host describes it
             nic = self.inventory.nic(name)
             if nic is None:
                 continue
             pmds = pmd_index().for_nic(nic)
-            role = ("dut" if name in getattr(self.options, "dut_ports", ()) else
-                    "pf" if name == getattr(self.options, "pf", None) else "generator")
             out.append({"role": role, "name": name, "pci": nic.pci, "vendor_device": nic.vendor_device,
                         "driver": nic.driver, "pmd": pmds[0].name if pmds else None, "numa_node": nic.numa_node,
                         "speed_mbps": nic.netdev.speed_mbps if nic.netdev else None})
@@ -346,6 +400,11 @@ class LabPath(DataPath):
 
     def versions(self, ctx):
         v = {"nics": self.nic_provenance()}
+        if self.side == "tester":  # the DUT's NICs and OVS, as the DUT described them
+            facts = self.dut.facts
+            v["nics"] += facts.get("nics") or []
+            v["ovs_version"] = facts.get("ovs_version")
+            return v
         if self.uses_ovs:
             from ..ovs import daemons
             from ..provenance import ovs_version
@@ -360,6 +419,9 @@ class LabPath(DataPath):
         if self.needs_vfio():
             reqs += [{"check": "iommu"}, {"check": "driver", "name": "vfio-pci"}]
         for name, vfs in self.nic_names():
+            dut = name in getattr(self.options, "dut_ports", ()) or name == getattr(self.options, "pf", None)
+            if not (self.on_dut if dut else self.on_tester):
+                continue  # the other host's NIC: `pktlab doctor --host` judges it there
             req = {"check": "nic", "port": name, "free": name not in self.options.allow_in_use}
             reqs.append({**req, "vfs": vfs} if vfs else req)
         fields = {f.name: getattr(d, f.name) for f in dataclasses.fields(d) if f.name != "source"}

@@ -79,6 +79,7 @@ class OvsDpdkP2pOptions(P2pOptions):
 class OvsDpdkP2pPath(LabPath):
     kind, Options = "ovs-dpdk-p2p", OvsDpdkP2pOptions
     uses_ovs = uses_ovs_dpdk = True
+    two_hosts = True  # OVS-DPDK on the DUT's NICs there, the generator on the tester's
 
     def __init__(self, scenario, entry, run_dir, run_id, root="/"):
         super().__init__(scenario, entry, run_dir, run_id, root)
@@ -90,10 +91,15 @@ class OvsDpdkP2pPath(LabPath):
         return self._demand(opt.dut_ports, opt.gen_ports, ovs_mem_mb=opt.socket_mem)
 
     def check_ports(self):
-        self.check_ovs()
-        self.check_extension()
-        self.check_dpdk_ports(self.options.dut_ports, "{where}.dut_ports")
-        self.check_dpdk_ports(self.options.gen_ports, "{where}.gen_ports")
+        if self.on_dut:
+            self.check_ovs()
+            self.check_dpdk_ports(self.options.dut_ports, "{where}.dut_ports")
+        if self.on_tester:
+            self.check_extension()
+            self.check_dpdk_ports(self.options.gen_ports, "{where}.gen_ports")
+
+    def dut_export(self):
+        return {"ovs_dir": self.ovs_dir}
 
     def pmds_by_node(self) -> dict[int, list[int]]:
         by_node: dict[int, list[int]] = {}
@@ -115,11 +121,15 @@ class OvsDpdkP2pPath(LabPath):
         return [self.nic(n, "{where}.gen_ports").pci for n in self.options.gen_ports]
 
     def take_nics(self) -> list:
-        return self.take_for_dpdk((self.options.dut_ports, "{where}.dut_ports"),
-                                  (self.options.gen_ports, "{where}.gen_ports"))
+        groups = (((self.options.dut_ports, "{where}.dut_ports"),) * self.on_dut
+                  + ((self.options.gen_ports, "{where}.gen_ports"),) * self.on_tester)
+        return self.take_for_dpdk(*groups)
 
     def host_plan(self):
         opt, p = self.options, self.placement
+        if self.side == "tester":  # the generator's NICs and memory; OVS is the DUT's
+            return Plan([MakeRunDir(str(self.run_dir)), *self.hugepage_steps(), *self.take_nics(),
+                         self.runtime_dir(self.gen_prefix)])
         devargs = self.dut_devargs()
         mem = p.socket_mem(p.ovs_socket_mem)
         # OVS's EAL probes the DUT NICs only (-a): the generator's are not for it
@@ -136,7 +146,7 @@ class OvsDpdkP2pPath(LabPath):
             other["dpdk-lcore-mask"] = _mask([p.ovs_lcore])
         steps = [MakeRunDir(str(self.run_dir)), *self.hugepage_steps(), *self.take_nics(),
                  StartOvsdbServer(self.ovs_dir), SetOvsOtherConfig(self.ovs_dir, other),
-                 self.runtime_dir(self.ovs_prefix), self.runtime_dir(self.gen_prefix),
+                 self.runtime_dir(self.ovs_prefix), *[self.runtime_dir(self.gen_prefix)] * self.on_tester,
                  StartOvsVswitchd(self.ovs_dir), AddBridge(self.ovs_dir, opt.bridge, "netdev")]
         for ofport, (name, dev, affinity) in enumerate(zip(PORTS, devargs, self.affinity()), 1):
             options = {"dpdk-devargs": dev, "n_rxq": str(opt.n_rxq), "n_rxq_desc": str(opt.rxq_desc),
@@ -153,8 +163,8 @@ class OvsDpdkP2pPath(LabPath):
         return self.dpdk_generator_step(self.gen_devices())
 
     def wait_ready(self, ctx):
-        ctx.ovsdb(daemons.db_sock(self.ovs_dir)).wait_ports_up(PORTS, timeout=60)
+        self.dut_ovsdb(ctx).wait_ports_up(PORTS, timeout=60)
         self.wait_links(ctx, 60, f"check the cabling to {', '.join(self.options.dut_ports)}")
 
     def counters(self, ctx):
-        return OvsCounters(ctx.ovsdb(daemons.db_sock(self.ovs_dir)), PORTS)
+        return OvsCounters(self.dut_ovsdb(ctx), PORTS)

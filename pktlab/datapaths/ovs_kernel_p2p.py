@@ -10,11 +10,14 @@ through AF_XDP on their interfaces, for hosts where they cannot leave the kernel
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..gen.step import StartGenerator
 from ..host.files import MakeRunDir
+from ..inventory.nics import interface_nic
+from ..inventory.sysfs import read_inventory, read_netdevs
 from ..host.kmod import LoadModule
 from ..host.links import SetLinkUp
 from ..ovs import daemons
@@ -45,6 +48,7 @@ class OvsKernelP2pOptions(P2pOptions):
 class OvsKernelP2pPath(LabPath):
     kind, Options = "ovs-kernel-p2p", OvsKernelP2pOptions
     uses_ovs = True
+    two_hosts = True  # the DUT's NICs and OVS on one host, the generator's NICs on another
 
     def __init__(self, scenario, entry, run_dir, run_id, root="/"):
         super().__init__(scenario, entry, run_dir, run_id, root)
@@ -54,11 +58,24 @@ class OvsKernelP2pPath(LabPath):
     def dpdk_generator(self) -> bool:
         return self.options.generator == "dpdk"
 
+    @functools.cached_property
+    def inventory(self):
+        """The host's NICs; for the kernel generator also the plain kernel interfaces its
+        gen_ports name (a tap cabled to a DUT on another host has no PCI function)."""
+        inv = read_inventory(self.root)
+        if self.dpdk_generator or not self.on_tester:
+            return inv
+        netdevs = read_netdevs(self.root)
+        extra = tuple(interface_nic(netdevs[n]) for n in self.options.gen_ports
+                      if inv.nic(n) is None and n in netdevs and netdevs[n].pci is None)
+        return dataclasses.replace(inv, nics=inv.nics + extra) if extra else inv
+
     def unavailable(self):
-        return openvswitch_module_missing(self.root)
+        # with the DUT elsewhere, its module is the DUT's to have (checked there: precheck)
+        return openvswitch_module_missing(self.root) if self.on_dut else None
 
     def needs_vfio(self):
-        return self.dpdk_generator
+        return self.dpdk_generator and self.on_tester
 
     def demand(self):
         opt = self.options
@@ -66,11 +83,21 @@ class OvsKernelP2pPath(LabPath):
         return d if self.dpdk_generator else dataclasses.replace(d, gen_mem_mb=0)  # AF_XDP: no hugepages
 
     def requirements(self):
-        return [{"check": "module", "name": "openvswitch"}, *super().requirements()]
+        return [{"check": "module", "name": "openvswitch"}] * self.on_dut + super().requirements()
 
     def check_ports(self):
-        self.check_ovs()
-        self.check_extension()
+        if self.side == "dut":
+            why = openvswitch_module_missing(self.root)
+            if why:
+                self.fail("{where}.kind", why)
+        if self.on_dut:
+            self.check_ovs()
+            self.check_dut_ports()
+        if self.on_tester:
+            self.check_extension()
+            self.check_gen_ports()
+
+    def check_dut_ports(self):
         for name in self.options.dut_ports:
             nic = self.nic(name, "{where}.dut_ports")
             self.refuse_taking(nic, name, "{where}.dut_ports")
@@ -78,6 +105,8 @@ class OvsKernelP2pPath(LabPath):
                 self.fail("{where}.dut_ports", f"{name} ({nic.pci}) has no kernel interface (driver "
                                                f"{nic.driver or 'none'}): the kernel datapath forwards between "
                                                "interfaces; bind it back to its network driver")
+
+    def check_gen_ports(self):
         if self.dpdk_generator:
             self.check_dpdk_ports(self.options.gen_ports, "{where}.gen_ports")
         else:
@@ -89,22 +118,33 @@ class OvsKernelP2pPath(LabPath):
                                                    "kernel generator")
 
     def explain(self):
+        if self.side == "tester":
+            return super().explain()  # the note is the DUT's, in its half
         return (super().explain() + "\n  note: the kernel datapath forwards in softirq on the cores that take "
                 "the DUT NICs' interrupts; pktlab leaves IRQ affinity as the host has it")
 
     def dut_ifnames(self) -> list[str]:
+        if self.side == "tester":
+            return list(self.dut.export["dut_ifnames"])
         return [self.nic(n, "{where}.dut_ports").ifname for n in self.options.dut_ports]
+
+    def dut_export(self):
+        return {"dut_ifnames": self.dut_ifnames(), "ovs_dir": self.ovs_dir}
 
     def host_plan(self):
         opt = self.options
         steps = [MakeRunDir(str(self.run_dir))]
-        if not Path(self.root, "sys/module/openvswitch").is_dir():
+        if self.on_dut and not Path(self.root, "sys/module/openvswitch").is_dir():
             steps.append(LoadModule("openvswitch", self.root))
-        if self.dpdk_generator:
+        if not self.on_tester:
+            pass
+        elif self.dpdk_generator:
             steps += self.hugepage_steps() + self.take_for_dpdk((opt.gen_ports, "{where}.gen_ports"))
             steps.append(self.runtime_dir(self.gen_prefix))
         else:
             steps += [SetLinkUp(self.nic(n, "{where}.gen_ports").ifname, self.mtu()) for n in opt.gen_ports]
+        if not self.on_dut:
+            return Plan(steps)
         dut = self.dut_ifnames()
         steps += [SetLinkUp(ifname, self.mtu()) for ifname in dut]
         steps += [StartOvsdbServer(self.ovs_dir), StartOvsVswitchd(self.ovs_dir, dpdk=False), AddBridge(self.ovs_dir, opt.bridge, "system")]
@@ -128,8 +168,9 @@ class OvsKernelP2pPath(LabPath):
         return StartGenerator(cfg.to_dict(), log=str(self.run_dir / "generator.log"))
 
     def wait_ready(self, ctx):
-        ctx.ovsdb(daemons.db_sock(self.ovs_dir)).wait_ports_up(tuple(self.dut_ifnames()), timeout=60)
-        self.wait_links(ctx, 60, f"check the cabling to {', '.join(self.options.dut_ports)}")
+        self.dut_ovsdb(ctx).wait_ports_up(tuple(self.dut_ifnames()), timeout=60)
+        self.wait_links(ctx, 60, f"check the cabling to {', '.join(self.options.dut_ports)}"
+                                 + (f" on {self.dut_name}" if self.side == "tester" else ""))
 
     def counters(self, ctx):
-        return OvsCounters(ctx.ovsdb(daemons.db_sock(self.ovs_dir)), tuple(self.dut_ifnames()))
+        return OvsCounters(self.dut_ovsdb(ctx), tuple(self.dut_ifnames()))

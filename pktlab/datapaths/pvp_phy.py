@@ -71,6 +71,7 @@ class OvsDpdkPvpPhyOptions(OvsDpdkP2pOptions):
 
 class OvsDpdkPvpPhyPath(OvsDpdkP2pPath):
     kind, Options = "ovs-dpdk-pvp-phy", OvsDpdkPvpPhyOptions
+    two_hosts = False  # the guest and its vhost ports with OVS: not split across hosts yet
     # -- placement ---------------------------------------------------------------
     def demand(self):
         opt = self.options

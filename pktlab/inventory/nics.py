@@ -122,3 +122,11 @@ def pci_of(name_or_pci: str, root: str = "/") -> str | None:
     if pci is None:
         pci = pci_of_netdev(root, name_or_pci)
     return pci if pci and Path(root, "sys/bus/pci/devices", pci).is_dir() else None
+
+
+def interface_nic(netdev: Netdev) -> Nic:
+    """A kernel interface with no PCI function (a tap cabled to a virtual DUT, a veth) as a
+    NIC the kernel generator may drive: no PCI address, no NUMA node, no DPDK driver."""
+    return Nic(pci="", vendor="", device="", subsystem_vendor=None, subsystem_device=None, pci_class=None,
+               driver=None, driver_override=None, numa_node=None, iommu_group=None, netdevs=(netdev,),
+               sriov_totalvfs=None, sriov_numvfs=None, vfs=(), physfn=None, management=netdev.default_route)

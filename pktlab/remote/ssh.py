@@ -167,14 +167,33 @@ class Connection:
             p = subprocess.run(self._ssh("-o", "ControlMaster=no", command=cmd), input=input, text=True,
                                capture_output=True, timeout=timeout,
                                stdin=None if input is not None else subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            raise RemoteError(self.host, f"`{cmd}` did not finish in {timeout:g} s") from None
+        except subprocess.TimeoutExpired as e:
+            err = RemoteError(self.host, f"`{cmd}` did not finish in {timeout:g} s")
+            err.stdout = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+            raise err from None
         if p.returncode == 255:
-            raise classify(self.host, p.stderr)
+            err = classify(self.host, p.stderr)
+            err.stdout = p.stdout  # what the command said before the connection went (a step's state)
+            raise err
         if check and p.returncode != 0:
             raise RemoteError(self.host, f"`{cmd}` failed (exit {p.returncode}): "
                                          f"{p.stderr.strip().splitlines()[-1:] or 'no message'}")
         return p
+
+    def forward_unix(self, remote_path: str) -> str:
+        """A local socket forwarded over the master to the unix socket remote_path on the
+        host (OpenSSH stream-local forwarding): local clients (ovsdbapp) talk to it as if it
+        were here. Gone with the master."""
+        if self._dir is None:
+            raise RemoteError(self.host, "not connected")
+        local = self._dir / f"fwd-{len(list(self._dir.glob('fwd-*')))}.sock"
+        p = subprocess.run(self._ssh("-o", "StreamLocalBindUnlink=yes", "-O", "forward",
+                                     "-L", f"{local}:{remote_path}"),
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+        if p.returncode != 0:
+            raise RemoteError(self.host, f"forwarding its socket {remote_path} failed: "
+                                         f"{p.stderr.strip() or 'no message'}")
+        return str(local)
 
     def master_running(self) -> bool:
         """Whether this connection's control master is up (`ssh -O check`)."""

@@ -27,6 +27,11 @@ class Provenance:
     # Lab paths: each NIC the run took (role, PCI address, vendor:device, kernel driver,
     # DPDK PMD, NUMA node, link speed), as it was before the run
     nics: list | None = None
+    # The DUT on another host ([hosts].dut): that host's name, kernel, CPU, NUMA nodes, NICs
+    # and versions, as it described itself; `host` and the rest above are then the tester's
+    dut: dict | None = None
+    # Two hosts: which tester NIC is cabled to which DUT NIC ([{"tester": ..., "dut": ...}])
+    cabling: list | None = None
 
     def __post_init__(self):
         for role, cores in self.cores_used.items():
@@ -56,7 +61,9 @@ class Provenance:
                 "ovs_version": self.ovs_version, "pktlab_version": self.pktlab_version,
                 "git_commit": self.git_commit, "utc_time": self.utc_time,
                 **({"guest": copy.deepcopy(self.guest)} if self.guest is not None else {}),
-                **({"nics": copy.deepcopy(self.nics)} if self.nics is not None else {})}
+                **({"nics": copy.deepcopy(self.nics)} if self.nics is not None else {}),
+                **({"dut": copy.deepcopy(self.dut)} if self.dut is not None else {}),
+                **({"cabling": copy.deepcopy(self.cabling)} if self.cabling is not None else {})}
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "provenance") -> "Provenance":
@@ -71,4 +78,6 @@ class Provenance:
         return build(cls, where, cores_used=cores,
                       numa_nodes=get(d, "numa_nodes", int, where),
                       guest=get(d, "guest", dict, where, nullable=True, required=False),
-                      nics=get(d, "nics", list, where, nullable=True, required=False), **kw)
+                      nics=get(d, "nics", list, where, nullable=True, required=False),
+                      dut=get(d, "dut", dict, where, nullable=True, required=False),
+                      cabling=get(d, "cabling", list, where, nullable=True, required=False), **kw)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..errors import ScenarioError
 from .checks import IMIX_MEAN, LABEL, Invalid
+from .hosts import Hosts
 from .tables import Cpu, Hugepages, Method, Traffic
 
 
@@ -40,6 +41,7 @@ class Scenario:
     method: Method
     datapaths: tuple[DatapathEntry, ...]
     raw: dict = field(repr=False, compare=False)  # the TOML as read, for results
+    hosts: Hosts = Hosts()  # [hosts]: the tester (local) and the DUT's host
 
     def at_size(self, size: int | str) -> "Scenario":
         """This scenario at one frame size of its sweep ("imix": the mix, named by its mean)."""
@@ -117,7 +119,7 @@ def load_table(cls, table, file: Path, prefix: str):
     return obj
 
 
-_TOP = {"scenario", "hugepages", "cpu", "traffic", "method", "datapath"}
+_TOP = {"scenario", "hugepages", "cpu", "traffic", "method", "datapath", "hosts"}
 
 
 def load(path) -> Scenario:
@@ -204,7 +206,14 @@ def load(path) -> Scenario:
             raise ScenarioError(file, f"datapath[{i}].gen_lcores",
                                 f"cpu.generator pins one generator lcore, gen_lcores asks {d.options.gen_lcores}; "
                                 "leave cpu.generator out to have them placed")
+    hosts = load_table(Hosts, raw.get("hosts", {}), file, "hosts")
+    for i, d in enumerate(datapaths):
+        if hosts.remote and not KINDS[d.kind].two_hosts:
+            two = ", ".join(sorted(k for k, c in KINDS.items() if c.two_hosts))
+            raise ScenarioError(file, f"datapath[{i}].kind", f"{d.kind} runs on one host; with [hosts].dut "
+                                                             f"(the DUT on {hosts.dut}) use {two}")
     return Scenario(
+        hosts=hosts,
         file=file,
         name=name,
         description=description,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .. import journal
 from ..context import RunContext
-from ..errors import PktlabError
+from ..errors import PktlabError, PrecheckError
 from ..guest.qemu import COMM
 from ..host import process
 from ..plan import Applied, undo_all
@@ -46,6 +46,12 @@ def add_arguments(sub) -> None:
     start = vsub.add_parser("start", help="boot it and leave it running for `vlab exec`")
     start.add_argument("--out", type=Path, default=Path("results"),
                        help="directory writable inside, at the same path (default: %(default)s)")
+    start.add_argument("--tap", action="append", default=[], metavar="NIC=TAP",
+                       help="cable the server's NIC (dut0, dut1, gen0, gen1) to a tap TAP on this host instead "
+                            "of its peer inside (a tester here drives it); repeatable")
+    start.add_argument("--ssh-port", type=int, default=0,
+                       help="forward 127.0.0.1:PORT here to the server's port 22 (for an sshd inside: the "
+                            "server as a remote DUT)")
     start.set_defaults(func=_start)
     ex = vsub.add_parser("exec", help="run a command in the running server")
     ex.add_argument("argv", nargs="+", help="the command (put -- before it)")
@@ -67,8 +73,11 @@ def _current_file(state_dir: Path) -> Path:
 
 def boot(args, out: Path, run_id: str) -> tuple[Applied, StartVlab]:
     ctx = RunContext(args.state_dir, run_id)
+    taps = dict(t.split("=", 1) for t in getattr(args, "tap", []) if "=" in t)
+    if len(taps) != len(getattr(args, "tap", [])):
+        raise PrecheckError("--tap", "", "takes NIC=TAP (e.g. dut0=pkt0)")
     step = StartVlab(name=run_id, run_dir=str(ctx.run_dir / "vm"), out_dir=str(out.resolve()),
-                     accel=getattr(args, "accel", "auto"))
+                     accel=getattr(args, "accel", "auto"), taps=taps, ssh_port=getattr(args, "ssh_port", 0))
     step.precheck()
     applied = Applied(journal.Journal.create(args.state_dir, run_id), ctx)
     try:

@@ -46,6 +46,11 @@ class Boot:
     cpu: str = "max,pdpe1gb,phys-bits=35"  # 1 GiB pages need pdpe1gb; phys-bits: see above
     qemu: str = "qemu-system-x86_64"
     name: str = "vlab"
+    # Two hosts (issue 14): NICs cabled to a tap on this machine instead of their peer in the
+    # VM ((nic name, tap name), ...; QEMU creates each tap and it goes with QEMU), and the
+    # management NIC's TCP port 22 forwarded from 127.0.0.1:ssh_port (an sshd inside)
+    taps: tuple[tuple[str, str], ...] = ()
+    ssh_port: int | None = None
 
 
 def qemu_command(topo: Topology, b: Boot) -> list[str]:
@@ -68,13 +73,17 @@ def qemu_command(topo: Topology, b: Boot) -> list[str]:
     for n in topo.nodes:
         cmd += ["-device", f"pxb-pcie,id=pxb{n.node_id},bus_nr={n.bus_nr},numa_node={n.node_id},bus=pcie.0,"
                            f"addr={PXB_SLOT + n.node_id:#x}"]
+    taps = dict(b.taps)
     for i, nic in enumerate(topo.nics):
         rp = f"rp{i}"
+        netdev = (f"tap,id={nic.name},ifname={taps[nic.name]},script=no,downscript=no" if nic.name in taps
+                  else f"hubport,id={nic.name},hubid={nic.cable}")
         cmd += ["-device", f"pcie-root-port,id={rp},bus=pxb{nic.node},chassis={i + 1},addr={nic.port:#x},"
                            f"pref32-reserve={VF_WINDOW}",
-                "-netdev", f"hubport,id={nic.name},hubid={nic.cable}",
+                "-netdev", netdev,
                 "-device", f"{nic.model},netdev={nic.name},mac={nic.mac},bus={rp},addr=0x0"]
-    cmd += ["-netdev", "user,id=mgmt,restrict=on",
+    fwd = f",hostfwd=tcp:127.0.0.1:{b.ssh_port}-:22" if b.ssh_port else ""
+    cmd += ["-netdev", f"user,id=mgmt,restrict=on{fwd}",
             "-device", f"virtio-net-pci,netdev=mgmt,mac={topo.mgmt_mac},bus=pcie.0,addr={topo.mgmt_slot:#x}"]
     shares = (("hostroot", "/", True), ("vlabio", b.io_dir, False), ("vlabout", b.out_dir, False))
     for slot, (tag, path, ro) in enumerate(shares, start=topo.mgmt_slot + 1):

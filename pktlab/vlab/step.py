@@ -14,7 +14,8 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import PrecheckError, StepError
@@ -53,6 +54,8 @@ class StartVlab(Step):
     cache_dir: str = str(DEFAULT_CACHE)
     python: str = sys.executable
     qemu: str = COMM
+    taps: dict = field(default_factory=dict)  # NIC name -> tap on this host it is cabled to (command.Boot)
+    ssh_port: int = 0  # 127.0.0.1:ssh_port -> the server's port 22 (0: none)
 
     @property
     def console_log(self) -> Path:
@@ -63,8 +66,10 @@ class StartVlab(Step):
         return Path(self.run_dir) / "io"
 
     def describe(self):
+        cabled = "".join(f", {nic} cabled to tap {tap} here" for nic, tap in self.taps.items())
+        ssh = f", its port 22 at 127.0.0.1:{self.ssh_port}" if self.ssh_port else ""
         return (f"boot the virtual lab server {self.name} ({DEFAULT.vcpus} vCPUs on 2 NUMA nodes, 4 igb NICs, "
-                f"the host's root read-only, results to {self.out_dir})")
+                f"the host's root read-only, results to {self.out_dir}{cabled}{ssh})")
 
     def describe_undo(self):
         return f"power off the virtual lab server {self.name} and remove {self.run_dir}"
@@ -74,6 +79,14 @@ class StartVlab(Step):
             raise PrecheckError(self.qemu, "", "not found: ./setup.sh installs it from bookworm-backports")
         if len(str(Path(self.run_dir) / "console.sock").encode()) > 107:
             raise PrecheckError(self.run_dir, "", "too long for a unix socket path")
+        names = {n.name for n in DEFAULT.nics}
+        for nic, tap in self.taps.items():
+            if nic not in names:
+                raise PrecheckError("--tap", nic, f"no such NIC in the virtual lab server ({', '.join(sorted(names))})")
+            if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", tap) or Path("/sys/class/net", tap).exists():
+                raise PrecheckError("--tap", nic, f"{tap!r}: not a free interface name (1-15 letters, digits, _.-)")
+        if self.ssh_port and not 1024 <= self.ssh_port <= 65535:
+            raise PrecheckError("--ssh-port", "", f"{self.ssh_port}: not a port from 1024 to 65535")
 
     def apply(self, ctx):
         img = image.ensure_image(self.cache_dir)
@@ -93,7 +106,8 @@ class StartVlab(Step):
             append += " vlab.hide=" + ",".join(hide)
         boot = command.Boot(kernel=str(img.kernel), initrd=str(img.initrd), run_dir=str(run),
                             io_dir=str(self.io_dir), out_dir=str(Path(self.out_dir).resolve()), append=append,
-                            accel_args=decision.args, qemu=self.qemu, name=self.name)
+                            accel_args=decision.args, qemu=self.qemu, name=self.name,
+                            taps=tuple(self.taps.items()), ssh_port=self.ssh_port or None)
         cmd = command.qemu_command(topo, boot)
         self.state["cmdline"] = cmd
         ctx.journal_state()

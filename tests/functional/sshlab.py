@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 SSHD = "/usr/sbin/sshd"
 PRIVSEP = Path("/run/sshd")  # sshd insists on it; created only if missing, removed then
 
@@ -70,7 +72,10 @@ class SshLab:
         for argv in (("addr", "add", f"{self.address}/30", "dev", self.peer), ("link", "set", self.peer, "up"),
                      ("link", "set", "lo", "up")):
             _sh("ip", "-n", self.ns, *argv)
-        self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns, SSHD, "-D", "-f", str(d / "sshd_config"),
+        return self.start_sshd()
+
+    def start_sshd(self) -> "SshLab":
+        self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns, SSHD, "-D", "-f", str(self.dir / "sshd_config"),
                                       "-E", str(self.log)], stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -119,6 +124,29 @@ class SshLab:
         """How many times sshd accepted an authentication so far."""
         return self.log.read_text().count("Accepted publickey") if self.log.exists() else 0
 
+    def kill_sessions(self):
+        """Every SSH session dies (a dropped connection); sshd itself keeps listening."""
+        for pid in _sh("ip", "netns", "pids", self.ns, check=False).stdout.split():
+            if self.proc is None or int(pid) != self.proc.pid:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(_sh("ip", "netns", "pids", self.ns).stdout.split()) > 1:
+            time.sleep(0.1)
+
+    def kill_sshd(self):
+        """The DUT stops answering: sshd and every session it serves die (the namespace and
+        what steps made in it stay), as when a host's network or sshd goes away mid-run."""
+        for pid in _sh("ip", "netns", "pids", self.ns, check=False).stdout.split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.proc is not None:
+            self.proc.wait(timeout=10)
+
     # ------------------------------------------------------------ tear-down
     def stop(self):
         try:
@@ -140,3 +168,16 @@ class SshLab:
             if self.made_privsep:
                 shutil.rmtree(PRIVSEP, ignore_errors=True)
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def lab():
+    """A running SshLab for a test module (import this fixture into it); stopped after."""
+    from tests.conftest import needs_root
+
+    needs_root()
+    lab = SshLab()
+    try:
+        yield lab.start()
+    finally:
+        lab.stop()

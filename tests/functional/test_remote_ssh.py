@@ -12,18 +12,8 @@ import pytest
 
 from pktlab.remote.inventory import load_host
 from pktlab.remote.ssh import AuthRefused, Connection, HostKeyMismatch, MissingSoftware, Unreachable
-from tests.conftest import needs_root, run_cli
-from tests.functional.sshlab import SshLab
-
-
-@pytest.fixture(scope="module")
-def lab():
-    needs_root()
-    lab = SshLab()
-    try:
-        yield lab.start()
-    finally:
-        lab.stop()
+from tests.conftest import run_cli
+from tests.functional.sshlab import SshLab, lab  # noqa: F401 - the fixture
 
 
 def _ssh_dirs() -> set[str]:

@@ -1,0 +1,87 @@
+"""Steps on another host: the tester asks that host's own pktlab to apply or undo them.
+
+`pktlab step apply|undo` runs there (remote/agent.py) with the step as JSON on its
+standard input, over the run's one SSH connection to the host: the command is an
+argument list, and nothing from a scenario is ever part of a shell string. The
+step's sysfs, netlink and OVSDB work happens on the host it changes, by the same
+code that does it locally. The host answers with the step's state as it grows
+(each journal_state() there is one JSON line), so the tester's journal holds what
+undo needs even when the connection drops half-way.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+from ..errors import HostError, StepError
+from .ssh import MissingSoftware, RemoteError
+
+log = logging.getLogger(__name__)
+
+STEP_TIMEOUT = 600.0  # [s] one step there (ovs-vswitchd with DPDK, a driver bind, a VF reset)
+
+
+class Remote:
+    """Executor for host `role` of a run context (context.RunContext.executor)."""
+
+    def __init__(self, ctx, role: str):
+        self.ctx, self.role = ctx, role
+
+    def apply(self, step, ctx) -> None:
+        self._call("apply", step, ctx.connection(self.role))
+
+    def undo(self, step, ctx) -> None:
+        # A connection lost during the run is opened again to undo; if it cannot be,
+        # the HostError says so and the step stays in the journal for `pktlab restore`.
+        self._call("undo", step, ctx.connection(self.role, reconnect=True))
+
+    def _call(self, verb: str, step, conn) -> None:
+        host = conn.host
+        request = {"step": dict(step.to_dict(), host="tester"),  # there, it is that host's own step
+                   "state_dir": str(self.ctx.state_dir), "run_id": self.ctx.run_id}
+        try:
+            p = conn.run([host.pktlab, "step", verb], input=json.dumps(request), sudo=True, check=False,
+                         timeout=STEP_TIMEOUT)
+        except RemoteError as e:
+            self._take_state(step, getattr(e, "stdout", ""))
+            raise
+        if p.returncode in (126, 127):
+            raise MissingSoftware(host, f"pktlab is not installed there (`{host.pktlab}`): set pktlab_command "
+                                        "in the inventory to its path (e.g. a venv's bin/pktlab)")
+        last = self._take_state(step, p.stdout)
+        if p.returncode == 0 and last.get("ok"):
+            return
+        why = last.get("error") or (p.stderr.strip().splitlines() or ["no message"])[-1]
+        raise StepError(f"on host {host.name}: {why}")
+
+    def _take_state(self, step, stdout: str) -> dict:
+        """The step's state from the last complete line the host sent; journaled at once."""
+        last: dict = {}
+        for line in (stdout or "").splitlines():
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                continue  # a line cut off by a dropped connection
+            if isinstance(doc, dict) and isinstance(doc.get("state"), dict):
+                last = doc
+        if last:
+            step.state.clear()
+            step.state.update(last["state"])
+            self.ctx.journal_state()
+        return last
+
+
+def left_behind(steps, hosts: dict) -> list[str]:
+    """One line per host other than the tester saying which of `steps` (not undone) it was left with."""
+    lines = []
+    for role in dict.fromkeys(s.host for s in steps):
+        if role == "tester":
+            continue
+        host = hosts.get(role)
+        what = "; ".join(s.describe() for s in steps if s.host == role)
+        lines.append(f"host {host if host is not None else role} was left with: {what}")
+    return lines
+
+
+def is_connection_error(e: BaseException) -> bool:
+    return isinstance(e, HostError)
