@@ -17,7 +17,9 @@ def sending_ports(traffic, nb_ports: int = 2) -> list[int]:
     return sorted({tx for tx, _, _ in directions(traffic, nb_ports)})
 
 
-def streams_for(traffic, nb_ports: int = 2):
+def streams_for(traffic, nb_ports: int = 2, l2=None):
+    """l2: per port, (src MAC, dst MAC, VLAN or None) of the frames it sends, for a DUT that
+    expects its own MACs or a tag (kind external); None: the traffic's MACs, mirrored back."""
     from ..gen.config import StreamSpec
     from ..gen.template import build_frame
 
@@ -30,9 +32,12 @@ def streams_for(traffic, nb_ports: int = 2):
 
     def streams(tx, rx, mirror):
         smac, dmac = (t.dst_mac, t.src_mac) if mirror else (t.src_mac, t.dst_mac)
+        vlan = None
+        if l2 is not None:
+            smac, dmac, vlan = l2[tx]
         sip, dip = (t.dst_ip, t.src_ip) if mirror else (t.src_ip, t.dst_ip)
         return [StreamSpec(tx_port=tx, rx_port=rx, flows=t.flows, vary=t.vary, weight=weight,
-                           template=build_frame(size, smac, dmac, sip, dip, t.src_port, t.dst_port))
+                           template=build_frame(size, smac, dmac, sip, dip, t.src_port, t.dst_port, vlan))
                 for size, weight in mix]
 
     return tuple(s for tx, rx, mirror in directions(t, nb_ports) for s in streams(tx, rx, mirror))

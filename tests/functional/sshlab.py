@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 SSHD = "/usr/sbin/sshd"
 PRIVSEP = Path("/run/sshd")  # sshd insists on it; created only if missing, removed then
 
@@ -140,3 +142,16 @@ class SshLab:
             if self.made_privsep:
                 shutil.rmtree(PRIVSEP, ignore_errors=True)
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def lab():
+    """A running SshLab for a test module (import this fixture into it); stopped after."""
+    from tests.conftest import needs_root
+
+    needs_root()
+    lab = SshLab()
+    try:
+        yield lab.start()
+    finally:
+        lab.stop()
