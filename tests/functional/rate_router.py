@@ -8,8 +8,9 @@ pairs to a namespace of the generator's, with a tbf shaper on its egress port.
 
 tbf counts skb->len, 60 B for a 64 B frame on a veth (no FCS), so N pps is
 N * 480 bit/s (../shared/HOST-NOTES.md "Traffic control"; police is not available
-on this kernel). Its bucket and queue are small (50 frames each), so a 1 s trial
-above the rate loses frames: the NDR is the shaper's rate within a few hundred pps.
+on this kernel). Its bucket is small and its queue short: a trial above the rate
+by more than (bucket + queue) / trial duration loses frames, while the queue takes
+the catch-up bursts of a generator preempted for a few ms on a busy machine.
 The generator's ends are left down, as a lab leaves a cabled NIC pktlab has to
 bring up (and put back down). remove() deletes everything it made.
 """
@@ -32,11 +33,11 @@ def _sysctl(ns, key, value):
 
 
 class RateRouter:
-    def __init__(self, router_ns: str, rate_pps: int, frames_queued: int = 50):
+    def __init__(self, router_ns: str, rate_pps: int, bucket_frames: int = 100, queue_frames: int = 400):
         tag = f"{random.randrange(36 ** 4):04x}"
         self.gen_ns, self.router_ns = f"xgen{tag}", router_ns
         self.ga, self.gb, self.da, self.db = (f"xga{tag}", f"xgb{tag}", f"xda{tag}", f"xdb{tag}")
-        self.rate_pps, self.queued = rate_pps, frames_queued
+        self.rate_pps, self.bucket, self.queue = rate_pps, bucket_frames, queue_frames
         self.src_ip, self.dst_ip = "198.18.0.1", "198.19.0.1"  # the traffic table's defaults
 
     def build(self) -> "RateRouter":
@@ -53,9 +54,9 @@ class RateRouter:
             ns=self.router_ns)
         _ip("neigh", "add", self.dst_ip, "lladdr", self.mac(self.gb), "dev", self.db, "nud", "permanent",
             ns=self.router_ns)
-        bucket = self.queued * 60  # [B] of skb->len
         subprocess.run(["ip", "netns", "exec", self.router_ns, "tc", "qdisc", "add", "dev", self.db, "root", "tbf",
-                        "rate", f"{self.rate_pps * SKB_BITS_64B}bit", "burst", str(bucket), "limit", str(bucket)],
+                        "rate", f"{self.rate_pps * SKB_BITS_64B}bit", "burst", str(self.bucket * 60),
+                        "limit", str(self.queue * 60)],  # [B] of skb->len
                        check=True, capture_output=True)
         for d in (self.da, self.db):
             _ip("link", "set", d, "up", ns=self.router_ns)

@@ -7,7 +7,9 @@ the same inventory, copied to the tester and given to its runs as $ANSIBLE_INVEN
 back into one directory, where the playbook ran pktlab compare and report.
 
 Stand-in: both testers are this machine reached over SSH (there is one machine here);
-the virtual lab server (pktlab vlab) is not used by this test.
+the virtual lab server (pktlab vlab) is not used by this test. The sshd's namespace has
+no route out, so the testers install from the wheelhouse the playbook downloads here
+(pktlab_wheelhouse), as lab testers without a package index would.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from tests.functional.sshlab import lab  # noqa: F401 - the fixture
 
 PLAYBOOK = REPO / "contrib" / "ansible" / "campaign.yml"
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
-RATE_PPS = 50_000
+RATE_PPS = 20_000  # see test_external_dut.py
 
 VETH = """[scenario]
 name = "campaign-veth"
@@ -99,9 +101,13 @@ def test_campaign_installs_runs_in_parallel_and_fetches_everything(tmp_path, lab
                "ANSIBLE_REMOTE_TEMP": str(tmp_path / "ansible-remote"), "ANSIBLE_NOCOLOR": "1",
                "ANSIBLE_SSH_CONTROL_PATH_DIR": str(tmp_path / "cp"), "ANSIBLE_FORKS": "4"}
         p = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inv), str(PLAYBOOK), "-e", f"pktlab_results={results}",
-                            "-e", f"pktlab_src={REPO}", "-e", f"pktlab_local={Path(sys.executable).parent / 'pktlab'}"],
+                            "-e", f"pktlab_src={REPO}", "-e", f"pktlab_local={Path(sys.executable).parent / 'pktlab'}",
+                            # the testers sit in a network namespace with no way out: no package index
+                            "-e", f"pktlab_wheelhouse={tmp_path / 'wheels'}"],
                            capture_output=True, text=True, timeout=1200, env=env, cwd=tmp_path)
+        (tmp_path / "ansible.out").write_text(p.stdout + p.stderr)
         assert p.returncode == 0, p.stdout[-6000:] + p.stderr[-3000:]
+        assert "transfer mechanism failed" not in p.stderr  # files went over SFTP, not piped
         assert "failed=0" in p.stdout and "tester-a" in p.stdout and "tester-b" in p.stdout
 
         # each tester installed its own pktlab from the tarball and built its venv
@@ -122,7 +128,7 @@ def test_campaign_installs_runs_in_parallel_and_fetches_everything(tmp_path, lab
         assert above["counters_source"] == "ssh-ip-link:dut"
         assert above["counters"][router.da]["rx_packets"] == above["tx_packets"]
         assert above["counters"][router.db]["tx_packets"] == above["rx_packets"]
-        assert (results / "tester-a" / "campaign-veth.log").read_text().count("trial at") == 1
+        assert (results / "tester-a" / "veth.log").read_text().count("trial at") == 1
 
         table = (results / "compare.txt").read_text()
         assert "veth-floor" in table and "router-tbf" in table
