@@ -45,6 +45,15 @@ def _check_kernel_port(key: str, spec: str) -> None:
         raise Invalid(key, f"{spec!r}: {why} (\"IFNAME\" or \"IFNAME@NETNS\")")
 
 
+def vdev_iface(port: str) -> str | None:
+    """The kernel interface a DPDK vdev drives (net_af_packet0,iface=eth1 -> eth1), or None."""
+    for arg in port.split(",")[1:]:
+        key, _, value = arg.partition("=")
+        if key == "iface" and value:
+            return value
+    return None
+
+
 @dataclass(frozen=True)
 class ExternalOptions:
     """A DUT pktlab does not build: what the generator drives and what the DUT expects."""
@@ -164,6 +173,8 @@ class ExternalPath(DataPath):
         if why:
             self.fail("hugepages.count", why)
         for p in self.options.gen_ports:
+            if vdev_iface(p):
+                self._kernel_link(vdev_iface(p))  # the interface a vdev (af_packet, af_xdp) drives is there
             if not PCI_ADDR.match(p):
                 continue
             nic = read_nic(p, self.root)
@@ -257,12 +268,14 @@ class ExternalPath(DataPath):
     # -- plan --------------------------------------------------------------------
     def host_plan(self):
         steps = [MakeRunDir(str(self.run_dir))]
+        mtu = mtu_for(self.scenario.traffic)
         if self.kernel:
-            mtu = mtu_for(self.scenario.traffic)
             for p in self.options.gen_ports:
                 ifname, _, ns = p.partition("@")
                 steps.append(SetLinkUp(ifname, mtu, ns or None))
         else:
+            # a vdev on a kernel interface: brought up (and put back) as a kernel port is
+            steps += [SetLinkUp(vdev_iface(p), mtu) for p in self.options.gen_ports if vdev_iface(p)]
             hp = self.scenario.hugepages
             steps += [hugepages.ReserveHugepages(hp.count, hp.size_kb),
                       hugepages.MountHugetlbfs(self.huge_dir, hp.size_kb), DpdkRuntimeDir(self.gen_prefix)]

@@ -33,19 +33,25 @@ def _sysctl(ns, key, value):
 
 
 class RateRouter:
-    def __init__(self, router_ns: str, rate_pps: int, bucket_frames: int = 100, queue_frames: int = 400):
+    def __init__(self, router_ns: str, rate_pps: int, bucket_frames: int = 100, queue_frames: int = 400,
+                 gen_ns: str | None = ""):
+        """gen_ns: the generator's namespace ("": one made here; None: the root namespace)."""
         tag = f"{random.randrange(36 ** 4):04x}"
-        self.gen_ns, self.router_ns = f"xgen{tag}", router_ns
+        self.gen_ns, self.router_ns = (f"xgen{tag}" if gen_ns == "" else gen_ns), router_ns
         self.ga, self.gb, self.da, self.db = (f"xga{tag}", f"xgb{tag}", f"xda{tag}", f"xdb{tag}")
         self.rate_pps, self.bucket, self.queue = rate_pps, bucket_frames, queue_frames
         self.src_ip, self.dst_ip = "198.18.0.1", "198.19.0.1"  # the traffic table's defaults
 
     def build(self) -> "RateRouter":
-        _ip("netns", "add", self.gen_ns)
-        _sysctl(self.gen_ns, "net.ipv6.conf.default.disable_ipv6", 1)
+        if self.gen_ns:
+            _ip("netns", "add", self.gen_ns)
+            _sysctl(self.gen_ns, "net.ipv6.conf.default.disable_ipv6", 1)
         _sysctl(self.router_ns, "net.ipv6.conf.default.disable_ipv6", 1)  # new interfaces: no RS, DAD, MLD
         for g, d in ((self.ga, self.da), (self.gb, self.db)):
-            _ip("link", "add", g, "netns", self.gen_ns, "type", "veth", "peer", "name", d, "netns", self.router_ns)
+            _ip("link", "add", g, *(("netns", self.gen_ns) if self.gen_ns else ()), "type", "veth", "peer", "name", d,
+                "netns", self.router_ns)
+            if not self.gen_ns:
+                subprocess.run(["sysctl", "-qw", f"net.ipv6.conf.{g}.disable_ipv6=1"], check=True, capture_output=True)
         _sysctl(self.router_ns, "net.ipv4.ip_forward", 1)
         _ip("addr", "add", "198.18.0.254/24", "dev", self.da, ns=self.router_ns)
         _ip("addr", "add", "198.19.0.254/24", "dev", self.db, ns=self.router_ns)
@@ -63,7 +69,7 @@ class RateRouter:
         return self
 
     def mac(self, ifname: str) -> str:
-        ns = self.gen_ns if ifname in (self.ga, self.gb) else self.router_ns
+        ns = self.gen_ns if ifname in (self.ga, self.gb) else self.router_ns  # gen_ns None: the root namespace
         return json.loads(_ip("-j", "link", "show", ifname, ns=ns).stdout)[0]["address"]
 
     def link(self, ifname: str) -> tuple[bool, int]:
@@ -79,4 +85,5 @@ class RateRouter:
     def remove(self):
         for d in (self.da, self.db):
             _ip("link", "del", d, ns=self.router_ns, check=False)  # takes its veth peer with it
-        _ip("netns", "del", self.gen_ns, check=False)
+        if self.gen_ns:
+            _ip("netns", "del", self.gen_ns, check=False)

@@ -34,19 +34,13 @@ def router(lab):
         r.remove()
 
 
-def scenario(tmp_path, lab, router, method: str, counters: str = "kernel", **over) -> str:
-    opts = {"gen_ports": [f"{router.ga}@{router.gen_ns}", f"{router.gb}@{router.gen_ns}"],
-            "dut_macs": [router.mac(router.da), router.mac(router.db)], "counters": counters,
-            "dut_host": "dut", "inventory": str(lab.inventory("yml")), "dut_interfaces": [router.da, router.db]}
-    opts.update(over)
-    if counters == "none":
-        for k in ("dut_host", "inventory", "dut_interfaces"):
-            opts.pop(k)
+def write_scenario(tmp_path, method: str, opts: dict, head: str = "") -> str:
+    """An external scenario: unidirectional 64 B, the generator on core 0, opts its [[datapath]] keys."""
     lines = [f"{k} = {json.dumps(v)}" for k, v in opts.items() if v is not None]
     f = tmp_path / "external.toml"
     f.write_text(f"""[scenario]
-name = "external-router"
-
+name = "external-dut"
+{head}
 [cpu]
 generator = 0
 
@@ -60,10 +54,21 @@ link_speed = "1G"
 
 [[datapath]]
 kind = "external"
-name = "router-tbf"
+name = "dut"
 {chr(10).join(lines)}
 """)
     return f
+
+
+def scenario(tmp_path, lab, router, method: str, counters: str = "kernel", **over) -> str:
+    opts = {"gen_ports": [f"{router.ga}@{router.gen_ns}", f"{router.gb}@{router.gen_ns}"],
+            "dut_macs": [router.mac(router.da), router.mac(router.db)], "counters": counters,
+            "dut_host": "dut", "inventory": str(lab.inventory("yml")), "dut_interfaces": [router.da, router.db]}
+    opts.update(over)
+    if counters == "none":
+        for k in ("dut_host", "inventory", "dut_interfaces"):
+            opts.pop(k)
+    return write_scenario(tmp_path, method, opts)
 
 
 NDR = """kind = "mlrsearch"
@@ -157,27 +162,9 @@ def test_ovs_counters_of_a_switch_pktlab_did_not_start(tmp_path, state_dir, lab)
     try:
         before = host_state(state_dir)
         gen = [f"{sw.ga}@{sw.gen_ns}", f"{sw.gb}@{sw.gen_ns}"]
-        f = tmp_path / "ovs.toml"
-        f.write_text(f"""[scenario]
-name = "external-ovs"
-[cpu]
-generator = 0
-[traffic]
-direction = "unidirectional"
-[method]
-kind = "fixed-rate"
-rates = [10000]
-duration = 1.0
-[[datapath]]
-kind = "external"
-name = "ovs-by-hand"
-gen_ports = {json.dumps(gen)}
-counters = "ovs"
-dut_host = "dut"
-inventory = "{lab.inventory('yml')}"
-dut_interfaces = ["{sw.oa}", "{sw.ob}"]
-ovs_rundir = "{sw.dir}"
-""")
+        f = write_scenario(tmp_path, 'kind = "fixed-rate"\nrates = [10000]\nduration = 1.0', {
+            "gen_ports": gen, "counters": "ovs", "dut_host": "dut", "inventory": str(lab.inventory("yml")),
+            "dut_interfaces": [sw.oa, sw.ob], "ovs_rundir": str(sw.dir)})
         p = run_cli("run", f, "--out", tmp_path / "out", state_dir=state_dir, timeout=300)
         assert p.returncode == 0, p.stdout + p.stderr
         [r] = [json.loads(x.read_text()) for x in (tmp_path / "out").glob("*.json")]
@@ -188,3 +175,29 @@ ovs_rundir = "{sw.dir}"
         assert host_state(state_dir) == before  # the switch's daemons are still the test's, and only those
     finally:
         sw.remove()
+
+
+def test_dpdk_generator_on_vdevs_against_the_router(tmp_path, state_dir, lab):
+    """generator = "dpdk": DPDK's net_af_packet PMD on the generator's ends (in pktlab's own
+    namespace: the PMD opens them there), hugepages of the scenario's, reserved and given back."""
+    r = RateRouter(lab.ns, RATE_PPS, gen_ns=None).build()
+    try:
+        before = host_state(state_dir)
+        f = write_scenario(tmp_path, f'kind = "fixed-rate"\nrates = [{RATE_PPS // 2}, {RATE_PPS * 2}]\nduration = 1.0',
+                           {"generator": "dpdk", "gen_ports": [f"net_af_packet0,iface={r.ga}",
+                                                               f"net_af_packet1,iface={r.gb}"],
+                            "gen_macs": [r.mac(r.ga), r.mac(r.gb)], "dut_macs": [r.mac(r.da), r.mac(r.db)],
+                            "counters": "kernel", "dut_host": "dut", "inventory": str(lab.inventory("yml")),
+                            "dut_interfaces": [r.da, r.db]},
+                           head='\n[hugepages]\nsize = "2M"\ncount = 128\n')
+        p = run_cli("run", f, "--out", tmp_path / "out", state_dir=state_dir, timeout=300)
+        assert p.returncode == 0, p.stdout + p.stderr
+        [res] = [json.loads(x.read_text()) for x in (tmp_path / "out").glob("*.json")]
+        below, above = res["trials"]
+        assert below["tx_packets"] == below["rx_packets"] > 0
+        assert above["tx_packets"] - above["rx_packets"] == r.tbf_drops() > 0
+        assert above["counters"][r.db]["tx_packets"] == above["rx_packets"]
+        assert res["provenance"]["dpdk_version"]
+        assert host_state(state_dir) == before  # hugepages back, no EAL runtime dir left
+    finally:
+        r.remove()

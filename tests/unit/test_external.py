@@ -93,8 +93,9 @@ def test_ip_link_json_as_iproute2_prints_it():
     assert parse_ip_link(json.dumps([lo]))["lo"]["tx_dropped"] == 7
 
 
-# ovs-ofctl --names dump-ports output of OVS 3.1 (Debian bookworm), a netdev bridge with two
-# system ports after a trial; "?" is how it prints a counter a port does not keep.
+# In the layout ovs-ofctl --names dump-ports prints (the real command's output is parsed in
+# tests/functional/test_external_dut.py): a quoted name, LOCAL, and "?" for a counter a port
+# does not keep.
 DUMP_PORTS = """OFPST_PORT reply (xid=0x2): 3 ports
   port  xo1: rx pkts=20000, bytes=1200000, drop=0, errs=0, frame=0, over=0, crc=0
            tx pkts=19990, bytes=1199400, drop=10, errs=0, coll=0
