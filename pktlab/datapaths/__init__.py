@@ -3,6 +3,7 @@ configuration and a reader of the device under test's own counters."""
 from __future__ import annotations
 
 from .base import DataPath
+from .external import ExternalPath
 from .kernel import LinuxBridgePath, OvsAfxdpPath, OvsKernelDatapathPath, VethPath
 from .ovs_dpdk_p2p import OvsDpdkP2pPath
 from .ovs_dpdk_vhost import OvsDpdkVhostPath
@@ -17,7 +18,7 @@ from .sriov_vf import SriovVfPath
 KINDS: dict[str, type[DataPath]] = {cls.kind: cls for cls in (
     OvsDpdkVhostPath, PvpPath, VethPath, LinuxBridgePath, OvsAfxdpPath, OvsKernelDatapathPath,
     OvsKernelP2pPath, OvsDpdkP2pPath, OvsDpdkPvpPhyPath, SriovVfPath, OvsDpdkVlanPath,
-    OvsDpdkVxlanPath)}
+    OvsDpdkVxlanPath, ExternalPath)}
 
 
 def build(scenario, entry, run_dir, run_id, root="/") -> DataPath:

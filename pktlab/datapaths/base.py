@@ -30,6 +30,11 @@ class DataPath:
     def name(self) -> str:
         return self.entry.name
 
+    @property
+    def where(self) -> str:
+        """This path's table in the scenario, as error messages name its keys."""
+        return f"datapath[{self.scenario.datapaths.index(self.entry)}]"
+
     def unavailable(self) -> str | None:
         """Why this data path cannot run on this host at all (recorded as not run), or None."""
         return None

@@ -42,6 +42,18 @@ def frame_for(traffic, size: int, mirror: bool = False) -> bytes:
                        f["dst_port"], vlan=f["vlan"], outer_vlan=f["outer_vlan"], vxlan=vxlan)
 
 
+def _with_l2(traffic, src_mac: str, dst_mac: str, vlan: int | None, mirror: bool):
+    """traffic whose direction (mirrored or not) goes from src_mac to dst_mac, tagged vlan."""
+    import dataclasses
+
+    if mirror:  # frame_for swaps them back
+        src_mac, dst_mac = dst_mac, src_mac
+    if vlan is None:
+        return dataclasses.replace(traffic, src_mac=src_mac, dst_mac=dst_mac)
+    return dataclasses.replace(traffic, src_mac=src_mac, dst_mac=dst_mac, vlan=vlan,
+                               encap="vlan" if traffic.encap == "none" else traffic.encap)
+
+
 def flow_fields_for(traffic, mirror: bool = False) -> tuple[tuple[str, int], ...]:
     """(field, values) the generator steps, for one direction."""
     from ..scenario.flowspec import MIRROR
@@ -50,11 +62,13 @@ def flow_fields_for(traffic, mirror: bool = False) -> tuple[tuple[str, int], ...
                  for r in traffic.flow_ranges)
 
 
-def streams_for(traffic, nb_ports: int = 2, shape=None):
+def streams_for(traffic, nb_ports: int = 2, shape=None, l2=None):
     """shape(tx_port, mirror) -> (traffic, extra [B]) gives a direction its own frame shape
     where a path's two sides differ (a VLAN trunk tagged and its access port not, a VTEP's
     underlay in VXLAN): that direction's frames are built from the traffic it returns,
-    extra bytes longer. Default: the scenario's traffic both ways."""
+    extra bytes longer. Default: the scenario's traffic both ways.
+    l2: per port, (src MAC, dst MAC, VLAN or None) of the frames it sends, for a DUT that
+    expects its own MACs or a tag (kind external); None: the traffic's MACs, mirrored back."""
     from ..gen.config import StreamSpec
     from ..scenario.checks import IMIX
 
@@ -64,6 +78,8 @@ def streams_for(traffic, nb_ports: int = 2, shape=None):
 
     def streams(tx, rx, mirror):
         d, extra = shape(tx, mirror) if shape else (t, 0)
+        if l2 is not None:
+            d = _with_l2(d, *l2[tx], mirror)
         fields = flow_fields_for(d, mirror)
         return [StreamSpec(tx_port=tx, rx_port=rx, flows=d.flows, weight=weight, fields=fields,
                            order=d.flow_order, template=frame_for(d, size + extra, mirror))

@@ -53,7 +53,8 @@ class SshLab:
             f"ListenAddress {self.address}\nListenAddress 127.0.0.1\nPort 22\nHostKey {self.host_key}\n"
             f"AuthorizedKeysFile {d / 'authorized_keys'}\nPidFile {d / 'sshd.pid'}\n"
             "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-            "UsePAM no\nStrictModes no\nLogLevel VERBOSE\nMaxStartups 50\n")
+            "UsePAM no\nStrictModes no\nLogLevel VERBOSE\nMaxStartups 50\n"
+            "Subsystem sftp internal-sftp\n")  # Ansible copies files over SFTP
         pub = (d / "host_key.pub").read_text().split()
         other = (d / "other_host_key.pub").read_text().split()
         self.known_hosts = d / "known_hosts"

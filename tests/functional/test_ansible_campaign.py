@@ -1,0 +1,142 @@
+"""contrib/ansible/campaign.yml for real, with ansible-playbook: two testers (both the
+test's own sshd in a network namespace, sshlab.py, each with its own install
+directory and state dir) get this checkout and run ./setup.sh, then run their
+scenarios side by side: tester-a a veth loopback, tester-b kind = "external"
+against a rate-limited router the test built (rate_router.py), its DUT named in
+the same inventory, copied to the tester and given to its runs as $ANSIBLE_INVENTORY. Every result comes
+back into one directory, where the playbook ran pktlab compare and report.
+
+Stand-in: both testers are this machine reached over SSH (there is one machine here);
+the virtual lab server (pktlab vlab) is not used by this test. The sshd's namespace has
+no route out, so the testers install from the wheelhouse the playbook downloads here
+(pktlab_wheelhouse), as lab testers without a package index would.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pktlab import journal
+from tests.conftest import REPO, host_state, run_cli
+from tests.functional.rate_router import RateRouter
+from tests.functional.sshlab import lab  # noqa: F401 - the fixture
+
+PLAYBOOK = REPO / "contrib" / "ansible" / "campaign.yml"
+ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+RATE_PPS = 20_000  # see test_external_dut.py
+
+VETH = """[scenario]
+name = "campaign-veth"
+[cpu]
+generator = 0
+[traffic]
+frame_size = 64
+direction = "unidirectional"
+[method]
+kind = "fixed-rate"
+rates = [20000]
+duration = 1.0
+[[datapath]]
+kind = "veth"
+name = "veth-floor"
+"""
+
+EXTERNAL = """[scenario]
+name = "campaign-external"
+[cpu]
+generator = 1
+[traffic]
+frame_size = 64
+direction = "unidirectional"
+[method]
+kind = "fixed-rate"
+rates = [{half}, {double}]
+duration = 1.0
+[[datapath]]
+kind = "external"
+name = "router-tbf"
+gen_ports = ["{ga}@{ns}", "{gb}@{ns}"]
+dut_macs = ["{mac_a}", "{mac_b}"]
+counters = "kernel"
+dut_host = "dut"
+dut_interfaces = ["{da}", "{db}"]
+"""
+
+
+def inventory(lab, tmp_path: Path, scenarios: dict[str, Path], inv: Path) -> Path:
+    ssh = {"ansible_host": lab.address, "ansible_user": "root",
+           "ansible_ssh_private_key_file": str(lab.dir / "client_key"),
+           "ansible_ssh_common_args": f"-F /dev/null -o UserKnownHostsFile={lab.known_hosts} "
+                                      "-o GlobalKnownHostsFile=/dev/null",
+           "ansible_python_interpreter": sys.executable}
+    testers = {name: {**ssh, "pktlab_dir": str(tmp_path / name), "pktlab_state_dir": f"/run/pktlab-{name}-{os.getpid()}",
+                      "pktlab_scenarios": [str(f)], "pktlab_inventory": str(inv)}
+               for name, f in scenarios.items()}
+    inv.write_text(yaml.safe_dump({"all": {"children": {"testers": {"hosts": testers},
+                                                         "duts": {"hosts": {"dut": ssh}}}}}))
+    return inv
+
+
+def test_campaign_installs_runs_in_parallel_and_fetches_everything(tmp_path, lab):
+    assert ANSIBLE_PLAYBOOK.exists(), "ansible-playbook comes with ansible-core (pyproject.toml)"
+    router = RateRouter(lab.ns, RATE_PPS).build()
+    try:
+        scen = tmp_path / "scenarios"
+        scen.mkdir()
+        (scen / "veth.toml").write_text(VETH)
+        (scen / "external.toml").write_text(EXTERNAL.format(
+            half=RATE_PPS // 2, double=RATE_PPS * 2, ga=router.ga, gb=router.gb, ns=router.gen_ns,
+            mac_a=router.mac(router.da), mac_b=router.mac(router.db), da=router.da, db=router.db))
+        inv = inventory(lab, tmp_path, {"tester-a": scen / "veth.toml", "tester-b": scen / "external.toml"},
+                        scen / "lab.yml")
+        results = tmp_path / "results"
+        before = host_state()
+        env = {**os.environ, "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-local"),
+               "ANSIBLE_REMOTE_TEMP": str(tmp_path / "ansible-remote"), "ANSIBLE_NOCOLOR": "1",
+               "ANSIBLE_SSH_CONTROL_PATH_DIR": str(tmp_path / "cp"), "ANSIBLE_FORKS": "4"}
+        p = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inv), str(PLAYBOOK), "-e", f"pktlab_results={results}",
+                            "-e", f"pktlab_src={REPO}", "-e", f"pktlab_local={Path(sys.executable).parent / 'pktlab'}",
+                            # the testers sit in a network namespace with no way out: no package index
+                            "-e", f"pktlab_wheelhouse={tmp_path / 'wheels'}"],
+                           capture_output=True, text=True, timeout=1200, env=env, cwd=tmp_path)
+        (tmp_path / "ansible.out").write_text(p.stdout + p.stderr)
+        assert p.returncode == 0, p.stdout[-6000:] + p.stderr[-3000:]
+        assert "transfer mechanism failed" not in p.stderr  # files went over SFTP, not piped
+        assert "failed=0" in p.stdout and "tester-a" in p.stdout and "tester-b" in p.stdout
+
+        # each tester installed its own pktlab from the tarball and built its venv
+        for name in ("tester-a", "tester-b"):
+            assert (tmp_path / name / ".venv" / "bin" / "pktlab").exists()
+            assert (tmp_path / name / "pktlab" / "datapaths" / "external.py").exists()
+            assert not (tmp_path / name / ".git").exists()
+            assert journal.pending(Path(f"/run/pktlab-{name}-{os.getpid()}")) == []
+
+        [veth] = [json.loads(f.read_text()) for f in (results / "tester-a").glob("*.json")]
+        [ext] = [json.loads(f.read_text()) for f in (results / "tester-b").glob("*.json")]
+        assert veth["status"] == "ok" and veth["datapath"] == "veth-floor"
+        assert veth["trials"][0]["tx_packets"] == veth["trials"][0]["rx_packets"] > 0
+        assert ext["status"] == "ok" and ext["datapath"] == "router-tbf"
+        below, above = ext["trials"]
+        assert below["tx_packets"] == below["rx_packets"] > 0
+        assert above["tx_packets"] - above["rx_packets"] > 0.3 * above["tx_packets"]  # the shaper
+        assert above["counters_source"] == "ssh-ip-link:dut"
+        assert above["counters"][router.da]["rx_packets"] == above["tx_packets"]
+        assert above["counters"][router.db]["tx_packets"] == above["rx_packets"]
+        assert (results / "tester-a" / "veth.log").read_text().count("trial at") == 1
+
+        table = (results / "compare.txt").read_text()
+        assert "veth-floor" in table and "router-tbf" in table
+        assert (results / "report.html").stat().st_size > 1000
+        again = run_cli("compare", results / "tester-a", results / "tester-b")
+        assert again.returncode == 0 and "router-tbf" in again.stdout
+        assert host_state() == before
+    finally:
+        router.remove()
+        for name in ("tester-a", "tester-b"):
+            subprocess.run(["rm", "-rf", f"/run/pktlab-{name}-{os.getpid()}"], check=False)
