@@ -62,7 +62,7 @@ def test_frames_carry_the_duts_macs_and_tags_per_port(tmp_path):
     s = load(tmp_path, 'gen_ports = ["a0", "b0"]\ngen_macs = ["02:00:00:00:0a:01", "02:00:00:00:0b:01"]\n'
                        'dut_macs = ["02:00:00:00:0d:0a", "02:00:00:00:0d:0b"]\nvlans = [100, 200]\n')
     p = build(s, s.datapaths[0], tmp_path / "run", "r1")
-    fwd, back = streams_for(s.traffic, 2, p.l2())
+    fwd, back = streams_for(s.traffic, 2, l2=p.l2())
     a, b = Ether(fwd.template), Ether(back.template)
     assert (a.src, a.dst, a[Dot1Q].vlan, a[IP].src, a[IP].dst) == \
         ("02:00:00:00:0a:01", "02:00:00:00:0d:0a", 100, "198.18.0.1", "198.19.0.1")
