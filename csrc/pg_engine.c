@@ -93,8 +93,7 @@ pg_streams_setup(struct pg_ctx *ctx, const struct pg_config *cfg)
 		struct pg_txs base;
 		int ret;
 
-		ret = pg_txs_prepare(&base, sc->frame, sc->frame_len, sc->nb_flows, sc->vary, why,
-				     sizeof(why));
+		ret = pg_txs_prepare(&base, sc, si + 1, why, sizeof(why));
 		if (ret != 0)
 			return pg_fail(NULL, ret, "stream %u: %s", si, why);
 		ctx->frames[si] = ctx->be->zalloc(sc->frame_len);

@@ -54,109 +54,80 @@ pg_config_check(const struct pg_config *cfg, char *err, size_t err_len)
 }
 
 int
-pg_txs_prepare(struct pg_txs *s, const uint8_t *frame, uint32_t len, uint32_t nb_flows,
-	       uint32_t vary, char *err, size_t err_len)
+pg_txs_prepare(struct pg_txs *s, const struct pg_stream_config *sc, uint32_t seed, char *err,
+	       size_t err_len)
 {
-	uint32_t l3 = PG_ETH_HLEN, ip_len, udp_len;
-	uint16_t ethertype;
-	const uint8_t *ip, *udp;
+	const uint8_t *frame = sc->frame;
+	const uint32_t len = sc->frame_len;
+	struct pg_layout lay;
+	uint32_t k;
+	int ret;
 
 	if (frame == NULL || len < PG_FRAME_MIN || len > PG_FRAME_MAX)
 		PG_BAD("template is %u B, need %u..%u (frame size 64..9018 less the 4-byte FCS)",
 		       len, PG_FRAME_MIN, PG_FRAME_MAX);
-	if (nb_flows < 1 || nb_flows > PG_MAX_FLOWS)
-		PG_BAD("nb_flows %u out of 1..%u", nb_flows, PG_MAX_FLOWS);
-	if (vary == 0 || (vary & ~(uint32_t)(PG_VARY_SRC_IP | PG_VARY_SRC_PORT)))
-		PG_BAD("vary 0x%x: need PG_VARY_SRC_IP and/or PG_VARY_SRC_PORT", vary);
-
-	ethertype = (uint16_t)(frame[12] << 8 | frame[13]);
-	if (ethertype == 0x8100) {
-		l3 += PG_VLAN_HLEN;
-		ethertype = (uint16_t)(frame[16] << 8 | frame[17]);
-	}
-	if (ethertype != 0x0800)
-		PG_BAD("template ethertype 0x%04x at offset %u: need IPv4 (0x0800), optionally "
-		       "behind one 802.1Q tag", ethertype, l3 - 2);
-	ip = frame + l3;
-	if (ip[0] != 0x45)
-		PG_BAD("template IPv4 version/IHL byte 0x%02x: need 0x45 (IPv4 without options)",
-		       ip[0]);
-	if (ip[9] != 17)
-		PG_BAD("template IPv4 protocol %u: need UDP (17)", ip[9]);
-	if ((ip[6] & 0x3f) || ip[7])
-		PG_BAD("template IPv4 is a fragment (MF or offset set)");
-	ip_len = (uint32_t)(ip[2] << 8 | ip[3]);
-	if (ip_len < PG_IP_HLEN + PG_UDP_HLEN || l3 + ip_len > len)
-		PG_BAD("template IPv4 total length %u does not fit a %u-byte frame with L3 at %u",
-		       ip_len, len, l3);
-	udp = ip + PG_IP_HLEN;
-	udp_len = (uint32_t)(udp[4] << 8 | udp[5]);
-	if (udp_len != ip_len - PG_IP_HLEN)
-		PG_BAD("template UDP length %u != IPv4 total length %u - 20", udp_len, ip_len);
-	if (udp_len - PG_UDP_HLEN < PG_STAMP_LEN)
-		PG_BAD("template UDP payload is %u B, the stamp needs %u (a tagged frame needs "
-		       "frame size >= 68)", udp_len - PG_UDP_HLEN, PG_STAMP_LEN);
-
 	memset(s, 0, sizeof(*s));
-	s->l3_off = (uint16_t)l3;
+	ret = pg_parse_template(frame, len, &lay, err, err_len);
+	if (ret == 0)
+		ret = pg_flows_prepare(&s->fl, sc, &lay, frame, err, err_len);
+	if (ret != 0)
+		return ret;
+	s->l3_off = lay.l3;
+	s->l4_off = lay.l4;
 	s->frame_len = len;
-	s->nb_flows = nb_flows;
-	s->ip0 = (uint32_t)ip[12] << 24 | (uint32_t)ip[13] << 16 | (uint32_t)ip[14] << 8 | ip[15];
-	s->port0 = (uint16_t)(udp[0] << 8 | udp[1]);
-	s->ip_step = (vary & PG_VARY_SRC_IP) ? 1 : 0;
-	s->port_step = (vary & PG_VARY_SRC_PORT) ? 1 : 0;
+	s->nb_flows = sc->nb_flows;
+	s->seed = seed;
+	for (k = 0; k < s->fl.nb_fields; k++)
+		s->ip4_ck |= s->fl.f[k].grp == PG_GRP_IP4;
 	return 0;
 }
 
 void
 pg_txs_begin(struct pg_txs *s, const uint8_t *frame, uint16_t stream_id, uint16_t trial_id)
 {
-	const uint8_t *ip = frame + s->l3_off;
-	const uint8_t *udp = ip + PG_IP_HLEN;
-	const uint8_t *payload = udp + PG_UDP_HLEN;
-	const uint32_t udp_len = (uint32_t)(udp[4] << 8 | udp[5]);
-	uint8_t hdr[PG_IP_HLEN];
-	uint8_t pseudo[12] = { 0 };
-	uint8_t stamp[6];
+	static const uint8_t proto[2] = { 0, 17 };
+	const uint32_t l3 = s->l3_off, l4 = s->l4_off;
+	const uint32_t udp_len = (uint32_t)(frame[l4 + 4] << 8 | frame[l4 + 5]);
+	uint8_t scratch[PG_FRAME_MAX];
+	uint8_t *st = scratch + l4 + PG_UDP_HLEN;
+	uint32_t k;
 
 	s->stream_id = stream_id;
 	s->sig = PG_MAGIC | (uint32_t)trial_id << 16;
 
-	/* IPv4 header with checksum and source zeroed */
-	memcpy(hdr, ip, PG_IP_HLEN);
-	memset(hdr + 10, 0, 6);
-	s->ip_base = pg_sum16(hdr, PG_IP_HLEN);
+	/* the frame as the sums see it: varied words, checksums, seq and TSC
+	 * zero (added per packet); signature and stream id fixed per trial */
+	memcpy(scratch, frame, s->frame_len);
+	for (k = 0; k < s->fl.nb_fields; k++) {
+		const struct pg_fld *f = &s->fl.f[k];
 
-	/* pseudo header (source zeroed): dst, zero, protocol, UDP length */
-	memcpy(pseudo + 4, ip + 16, 4);
-	pseudo[9] = 17;
-	memcpy(pseudo + 10, udp + 4, 2);
-	/* UDP header: source port and checksum zeroed, so dst port + length */
-	s->udp_base = pg_sum16(pseudo, sizeof(pseudo)) + pg_sum16(udp + 2, 4);
-	/* stamp: signature and stream id are fixed per trial; seq and TSC are
-	 * added per packet; the rest of the payload is the template's */
-	pg_st32(stamp, s->sig);
-	pg_st16(stamp + 4, stream_id);
-	s->udp_base += pg_sum16(stamp, sizeof(stamp)) +
-		       pg_sum16(payload + PG_STAMP_LEN, udp_len - PG_UDP_HLEN - PG_STAMP_LEN);
+		memset(scratch + f->off, 0, f->grp == PG_GRP_PORT || f->grp == PG_GRP_TAG ? 2 : 4);
+	}
+	memset(scratch + l4 + 6, 0, 2);
+	memset(st, 0, PG_STAMP_LEN);
+	pg_st32(st, s->sig);
+	pg_st16(st + 4, stream_id);
+	/* pseudo header: addresses, zero + protocol, UDP length (IPv6: as a
+	 * 32-bit word whose high half is zero) */
+	if (frame[l3] >> 4 == 4) {
+		memset(scratch + l3 + 10, 0, 2);
+		s->ip_base = pg_sum16(scratch + l3, PG_IP_HLEN);
+		s->udp_base = pg_sum16(scratch + l3 + 12, 8);
+	} else {
+		s->ip_base = 0;
+		s->udp_base = pg_sum16(scratch + l3 + 8, 32);
+	}
+	s->udp_base += pg_ld16(proto) + pg_ld16(frame + l4 + 4) + pg_sum16(scratch + l4, udp_len);
 
 	s->seq = 0;
-	s->flow = 0;
-	s->ip = s->ip0;
-	s->port = s->port0;
+	if (s->fl.nb_fields != 0)
+		pg_flows_begin(&s->fl);
 }
 
 void
 pg_txs_partition(struct pg_txs *s, uint32_t part, uint32_t nb_parts)
 {
-	/* the cursor steps by the same increments, only wider */
-	s->ip0 += part * s->ip_step;
-	s->port0 = (uint16_t)(s->port0 + part * s->port_step);
-	s->nb_flows = (s->nb_flows - part + nb_parts - 1) / nb_parts;
-	s->ip_step *= nb_parts;
-	s->port_step = (uint16_t)(s->port_step * nb_parts);
-	s->ip = s->ip0;
-	s->port = s->port0;
+	pg_flows_partition(&s->fl, s->nb_flows, part, nb_parts, s->seed);
 }
 
 static volatile int *volatile pg_sig_stop;

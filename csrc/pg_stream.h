@@ -1,7 +1,7 @@
 /*
  * pg_stream.h - per-packet work shared by every generator backend.
  *
- * Plain C, no DPDK: a backend (DPDK today, AF_PACKET/AF_XDP later) hands
+ * Plain C, no DPDK: a backend (DPDK, AF_PACKET, AF_XDP) hands
  * frame pointers to pg_txs_stamp() on transmit and to pg_rx_account() on
  * receive; the counters land in a struct pg_stats.
  *
@@ -18,9 +18,8 @@
 #include <string.h>
 
 #include "pktgen.h"
-
-#define PG_LIKELY(x) __builtin_expect(!!(x), 1)
-#define PG_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#include "pg_flows.h"
+#include "pg_parse.h"
 
 #include "pg_latency.h"
 
@@ -28,30 +27,21 @@
  * behind the highest seen is counted reordered without a duplicate check. */
 #define PG_SEEN_BITS (1u << 20)
 
-#define PG_ETH_HLEN 14
-#define PG_VLAN_HLEN 4
-#define PG_IP_HLEN 20
-#define PG_UDP_HLEN 8
-
 /* Transmit side of one stream. The first block is fixed for a trial; the
- * cursor advances with every frame built. */
+ * cursors (seq, the flows') advance with every frame built. */
 struct pg_txs {
-	uint64_t ip_base;	/* IPv4 header sum, checksum and source zeroed */
+	uint64_t ip_base;	/* inner IPv4 header sum, checksum and varied words zeroed */
 	uint64_t udp_base;	/* pseudo header + UDP + payload, varying words zeroed */
 	uint32_t sig;		/* PG_MAGIC | trial id << 16, as stored */
 	uint16_t stream_id;
-	uint16_t l3_off;	/* 14, or 18 behind an 802.1Q tag */
+	uint16_t l3_off;	/* the inner IP header (behind tags, inside VXLAN) */
+	uint16_t l4_off;	/* its UDP header; the stamp follows */
+	uint16_t ip4_ck;	/* the IPv4 header checksum changes with the flow */
 	uint32_t frame_len;	/* [B] without FCS */
-	uint32_t nb_flows;
-	uint32_t ip0;		/* first source address, host order */
-	uint32_t ip_step;	/* between flows: 0 if fixed, 1 (N for 1 of N loops) */
-	uint16_t port0;		/* first source port, host order */
-	uint16_t port_step;
-	/* cursor */
+	uint32_t nb_flows;	/* of the stream, all loops */
+	uint32_t seed;		/* of the random order */
 	uint32_t seq;
-	uint32_t flow;
-	uint32_t ip;		/* source address of the next frame, host order */
-	uint16_t port;
+	struct pg_flows fl;
 };
 
 /* Receive state of one stream. */
@@ -74,14 +64,6 @@ struct pg_rx {
 	struct pg_stats *stats;	/* ports and latency */
 };
 
-/* Unaligned stores/loads; memcpy compiles to one mov. */
-static inline void pg_st16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
-static inline void pg_st32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static inline void pg_st64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static inline uint16_t pg_ld16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
-static inline uint32_t pg_ld32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static inline uint64_t pg_ld64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-
 /* Fold a partial sum (any number of 32-bit addends) to 16 bits. */
 static inline uint16_t
 pg_fold(uint64_t sum)
@@ -94,9 +76,10 @@ pg_fold(uint64_t sum)
 }
 
 /*
- * Patch n frames of one stream: source address/port of the flow, stamp,
- * both checksums. Everything else was written once from the template.
- * State is copied to locals because stores through uint8_t * may alias *s.
+ * Patch n frames of one stream: the flow's varied words, the stamp, the
+ * checksums that cover them. Everything else was written once from the
+ * template. Scalars are copied to locals because stores through uint8_t *
+ * may alias *s.
  */
 static inline void
 pg_txs_stamp(struct pg_txs *s, uint8_t *const *frames, uint32_t n, uint64_t tsc)
@@ -104,46 +87,32 @@ pg_txs_stamp(struct pg_txs *s, uint8_t *const *frames, uint32_t n, uint64_t tsc)
 	const uint64_t ip_base = s->ip_base;
 	/* one TSC for the burst: add its words to the base once */
 	const uint64_t udp_base = s->udp_base + (uint32_t)tsc + (tsc >> 32);
-	const uint32_t sig = s->sig, nb_flows = s->nb_flows;
-	const uint32_t ip0 = s->ip0, ip_step = s->ip_step;
-	const uint16_t port0 = s->port0, port_step = s->port_step;
-	const uint16_t stream_id = s->stream_id, l3 = s->l3_off;
-	uint32_t seq = s->seq, flow = s->flow, ip = s->ip;
-	uint16_t port = s->port;
+	const uint32_t sig = s->sig, varied = s->fl.nb_fields != 0, ip4_ck = s->ip4_ck;
+	const uint16_t stream_id = s->stream_id, l3 = s->l3_off, l4 = s->l4_off;
+	uint32_t seq = s->seq;
 	uint32_t i;
 
 	for (i = 0; i < n; i++) {
-		uint8_t *l3p = frames[i] + l3;
-		uint8_t *udp = l3p + PG_IP_HLEN;
+		uint8_t *fr = frames[i];
+		uint8_t *udp = fr + l4;
 		uint8_t *st = udp + PG_UDP_HLEN;
-		const uint32_t src = __builtin_bswap32(ip);
-		const uint16_t sport = __builtin_bswap16(port);
+		uint64_t ipw = 0, l4w = 0;
 		uint16_t ck;
 
-		pg_st32(l3p + 12, src);
-		pg_st16(l3p + 10, (uint16_t)~pg_fold(ip_base + src));
-		pg_st16(udp, sport);
+		if (varied) {
+			pg_flows_write(&s->fl, fr, &ipw, &l4w);
+			if (ip4_ck)
+				pg_st16(fr + l3 + 10, (uint16_t)~pg_fold(ip_base + ipw));
+		}
 		pg_st32(st, sig);
 		pg_st16(st + 4, stream_id);
 		pg_st32(st + 6, seq);
 		pg_st64(st + 10, tsc);
-		ck = (uint16_t)~pg_fold(udp_base + src + sport + seq);
+		ck = (uint16_t)~pg_fold(udp_base + l4w + seq);
 		pg_st16(udp + 6, ck == 0 ? 0xffff : ck);	/* 0 means "no checksum" */
-
 		seq++;
-		if (++flow == nb_flows) {
-			flow = 0;
-			ip = ip0;
-			port = port0;
-		} else {
-			ip += ip_step;
-			port += port_step;
-		}
 	}
 	s->seq = seq;
-	s->flow = flow;
-	s->ip = ip;
-	s->port = port;
 }
 
 /* Take back the last n frames built (refused by the TX queue), so the
@@ -152,9 +121,8 @@ static inline void
 pg_txs_rewind(struct pg_txs *s, uint32_t n)
 {
 	s->seq -= n;
-	s->flow = (s->flow + s->nb_flows - n % s->nb_flows) % s->nb_flows;
-	s->ip = s->ip0 + s->flow * s->ip_step;
-	s->port = (uint16_t)(s->port0 + s->flow * s->port_step);
+	if (s->fl.nb_fields != 0)
+		pg_flows_rewind(&s->fl, n);
 }
 
 /* Clear window bits for sequence numbers from..from+count-1. */
@@ -229,23 +197,13 @@ pg_rx_account(const struct pg_rx *rx, uint32_t port_index, const uint8_t *frame,
 	      uint32_t len, uint64_t now)
 {
 	struct pg_stats *stats = rx->stats;
-	uint32_t off = PG_ETH_HLEN + PG_IP_HLEN + PG_UDP_HLEN;
-	uint16_t ethertype, sid;
+	const uint32_t off = pg_stamp_at(frame, len, rx->sig);
+	uint16_t sid;
 	struct pg_rxs *r;
 
-	if (PG_UNLIKELY(len < off + PG_STAMP_LEN))
+	if (PG_UNLIKELY(off == 0))
 		goto foreign;
-	ethertype = pg_ld16(frame + 12);
-	if (PG_UNLIKELY(ethertype != __builtin_bswap16(0x0800))) {
-		if (ethertype != __builtin_bswap16(0x8100) ||
-		    pg_ld16(frame + 16) != __builtin_bswap16(0x0800) ||
-		    len < off + PG_VLAN_HLEN + PG_STAMP_LEN)
-			goto foreign;
-		off += PG_VLAN_HLEN;
-	}
 	frame += off;
-	if (pg_ld32(frame) != rx->sig)
-		goto foreign;
 	sid = pg_ld16(frame + 4);
 	if (PG_UNLIKELY(sid >= rx->nb_streams || rx->rxs[sid].rx_port != (int32_t)port_index))
 		goto foreign;
@@ -274,8 +232,8 @@ pg_rx_burst_done(const struct pg_rx *rx, uint32_t port_index, uint32_t nb, uint3
  * stream's ports): 0, or -EINVAL with the reason in err. */
 int pg_config_check(const struct pg_config *cfg, char *err, size_t err_len);
 
-int pg_txs_prepare(struct pg_txs *s, const uint8_t *frame, uint32_t len, uint32_t nb_flows,
-		   uint32_t vary, char *err, size_t err_len);
+int pg_txs_prepare(struct pg_txs *s, const struct pg_stream_config *sc, uint32_t seed, char *err,
+		   size_t err_len);
 void pg_txs_begin(struct pg_txs *s, const uint8_t *frame, uint16_t stream_id, uint16_t trial_id);
 /* Keep only flows f with f % nb_parts == part (nb_flows > part), so one of
  * nb_parts loops sends each flow and a flow keeps its order on the wire. */

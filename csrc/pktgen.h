@@ -26,7 +26,8 @@
  * space; the stamp's stream id is stream * N + loop. */
 #define PG_MAX_SUBSTREAMS 128
 #define PG_BURST_MAX 64
-#define PG_MAX_FLOWS 65536
+#define PG_MAX_FLOWS 16777216
+#define PG_MAX_FIELDS 8
 #define PG_ERRMSG_LEN 512
 #define PG_WEIGHT_MAX 16
 
@@ -34,13 +35,28 @@
 #define PG_FRAME_MIN 60
 #define PG_FRAME_MAX 9014
 
-/* vary: which header fields step with the flow index */
-#define PG_VARY_SRC_IP 1
-#define PG_VARY_SRC_PORT 2
+/*
+ * Flow fields: header words that step with the flow. Flow g (0..nb_flows-1)
+ * has the template's value + g % count in each (the template is flow 0), so
+ * fields step together and wrap at their own count. Addresses and ports are
+ * the frame's inner ones (under VXLAN), VLAN IDs and the VNI the outer's.
+ */
+#define PG_FIELD_SRC_IP 1	/* IPv4 address, or an IPv6 address's last 32 bits */
+#define PG_FIELD_DST_IP 2
+#define PG_FIELD_SRC_PORT 3	/* UDP */
+#define PG_FIELD_DST_PORT 4
+#define PG_FIELD_VLAN 5		/* VLAN ID of the tag next to IP (QinQ: the C-tag) */
+#define PG_FIELD_OUTER_VLAN 6	/* VLAN ID of the first of two tags (QinQ: the S-tag) */
+#define PG_FIELD_VNI 7		/* VXLAN network identifier */
+
+/* The order flows are sent in: 0, 1, 2, ...; or a fixed permutation (every
+ * flow once per nb_flows frames). */
+#define PG_ORDER_SEQUENTIAL 0
+#define PG_ORDER_RANDOM 1
 
 /*
- * Payload stamp, right after the UDP header, little endian (18 bytes, the
- * whole payload of an untagged 64-byte frame):
+ * Payload stamp, right after the (inner) UDP header, little endian (18 bytes,
+ * the whole payload of an untagged 64-byte IPv4 frame):
  *   0  u16 magic (PG_MAGIC, "pk")    2  u16 trial id     4  u16 stream id
  *   (stream * nb_lcores + loop: a sub-stream, see PG_MAX_SUBSTREAMS)
  *   6  u32 sequence number      10  u64 TSC at transmit
@@ -56,13 +72,22 @@
 #define PG_LAT_MAX_BITS 40
 #define PG_LAT_BUCKETS 2240
 
+struct pg_flow_field {
+	uint32_t field;		/* PG_FIELD_* */
+	uint32_t count;		/* values, 1..PG_MAX_FLOWS */
+};
+
 struct pg_stream_config {
 	uint32_t tx_port;	/* index into pg_config.port_names */
 	int32_t rx_port;	/* index into pg_config.port_names, -1: TX only */
-	uint32_t nb_flows;	/* 1..PG_MAX_FLOWS */
-	uint32_t vary;		/* PG_VARY_* bits */
+	uint32_t nb_flows;	/* 1..PG_MAX_FLOWS; > 1 needs a field */
+	uint32_t order;		/* PG_ORDER_* */
+	uint32_t nb_fields;	/* 0..PG_MAX_FIELDS */
+	struct pg_flow_field fields[PG_MAX_FIELDS];
 	uint32_t frame_len;	/* template length [B], without FCS */
-	const uint8_t *frame;	/* Ethernet/[802.1Q]/IPv4/UDP template */
+	/* Ethernet, 0..2 VLAN tags, IPv4 or IPv6, UDP; or that inside VXLAN
+	 * over IPv4 (outer UDP checksum 0); see pg_parse.c */
+	const uint8_t *frame;
 	uint32_t weight;	/* share of the frames, 1..PG_WEIGHT_MAX (IMIX 7:4:1); 0 = 1 */
 	/* > 0: a latency stream, paced on its own at this rate [pps] beside the
 	 * load (outside the weights and the trial's rate); its latency is kept

@@ -21,6 +21,13 @@ def needs_root():
         pytest.skip("needs root to change the host (hugepages, mounts, daemons); CI runs as root")
 
 
+def _other_unit_eal(name: str) -> bool:
+    """The EAL runtime dir of another process's unit test (tests/unit/test_gen_account.py runs EAL
+    in-process, unlocked): it comes and goes with that process, not with the run under test."""
+    pid = name.removeprefix("pktlab-unit-")
+    return pid != name and pid.isdigit() and int(pid) != os.getpid()
+
+
 def host_state(state_dir: Path | None = None) -> dict:
     """What a run may leave behind, read from the host."""
     procs = subprocess.run(["ps", "-eo", "stat=,comm=,args="], capture_output=True, text=True).stdout
@@ -35,7 +42,8 @@ def host_state(state_dir: Path | None = None) -> dict:
         "nr_hugepages": Path("/proc/sys/vm/nr_hugepages").read_text().strip(),
         "hugetlbfs_mounts": mounts,
         "processes": ours,
-        "dpdk_runtime": sorted(p.name for p in Path("/var/run/dpdk").iterdir()) if Path("/var/run/dpdk").is_dir() else None,
+        "dpdk_runtime": sorted(p.name for p in Path("/var/run/dpdk").iterdir() if not _other_unit_eal(p.name))
+        if Path("/var/run/dpdk").is_dir() else None,
     }
     if state_dir is not None:
         state["state_files"] = sorted(str(p.relative_to(state_dir)) for p in Path(state_dir).rglob("*")

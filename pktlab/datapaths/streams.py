@@ -17,22 +17,51 @@ def sending_ports(traffic, nb_ports: int = 2) -> list[int]:
     return sorted({tx for tx, _, _ in directions(traffic, nb_ports)})
 
 
-def streams_for(traffic, nb_ports: int = 2):
-    from ..gen.config import StreamSpec
-    from ..gen.template import build_frame
+def frame_for(traffic, size: int, mirror: bool = False) -> bytes:
+    """The template of one direction at one frame size [B on the wire]: the
+    traffic's shape (encap, ip_version), flow 0 of its flow fields. mirror: the
+    direction port 1 -> port 0, its addresses, ports and ranges swapped."""
+    from ..gen.template import Vxlan, build_frame
+    from ..scenario.flowspec import MIRROR
 
     t = traffic
+    v6 = t.ip_version == 6
+    f = {"src_mac": t.src_mac, "dst_mac": t.dst_mac,
+         "src_ip": t.src_ip6 if v6 else t.src_ip, "dst_ip": t.dst_ip6 if v6 else t.dst_ip,
+         "src_port": t.src_port, "dst_port": t.dst_port,
+         "vlan": t.vlan, "outer_vlan": t.outer_vlan, "vni": t.vni}
+    for r in t.flow_ranges:  # the template is flow 0
+        f[r.field] = r.first
+    vx = dict(src_mac=t.vtep_src_mac, dst_mac=t.vtep_dst_mac, src_ip=t.vtep_src_ip, dst_ip=t.vtep_dst_ip)
+    if mirror:
+        f = {MIRROR.get(k, k): v for k, v in f.items()}
+        f["src_mac"], f["dst_mac"] = f["dst_mac"], f["src_mac"]
+        vx = dict(src_mac=vx["dst_mac"], dst_mac=vx["src_mac"], src_ip=vx["dst_ip"], dst_ip=vx["src_ip"])
+    vxlan = Vxlan(vni=f["vni"], **vx) if t.encap == "vxlan" else None
+    return build_frame(size, f["src_mac"], f["dst_mac"], f["src_ip"], f["dst_ip"], f["src_port"],
+                       f["dst_port"], vlan=f["vlan"], outer_vlan=f["outer_vlan"], vxlan=vxlan)
 
+
+def flow_fields_for(traffic, mirror: bool = False) -> tuple[tuple[str, int], ...]:
+    """(field, values) the generator steps, for one direction."""
+    from ..scenario.flowspec import MIRROR
+
+    return tuple((MIRROR.get(r.field, r.field) if mirror else r.field, r.used(traffic.flows))
+                 for r in traffic.flow_ranges)
+
+
+def streams_for(traffic, nb_ports: int = 2):
+    from ..gen.config import StreamSpec
     from ..scenario.checks import IMIX
 
+    t = traffic
     # IMIX: one stream per size and direction, weighted 7:4:1 (the generator's turns)
     mix = IMIX if t.imix else ((t.frame_size, 1),)
 
     def streams(tx, rx, mirror):
-        smac, dmac = (t.dst_mac, t.src_mac) if mirror else (t.src_mac, t.dst_mac)
-        sip, dip = (t.dst_ip, t.src_ip) if mirror else (t.src_ip, t.dst_ip)
-        return [StreamSpec(tx_port=tx, rx_port=rx, flows=t.flows, vary=t.vary, weight=weight,
-                           template=build_frame(size, smac, dmac, sip, dip, t.src_port, t.dst_port))
+        fields = flow_fields_for(t, mirror)
+        return [StreamSpec(tx_port=tx, rx_port=rx, flows=t.flows, weight=weight, fields=fields,
+                           order=t.flow_order, template=frame_for(t, size, mirror))
                 for size, weight in mix]
 
     return tuple(s for tx, rx, mirror in directions(t, nb_ports) for s in streams(tx, rx, mirror))

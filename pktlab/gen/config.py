@@ -22,9 +22,15 @@ from .template import FCS_LEN, MAX_FRAME_SIZE, MIN_FRAME_SIZE
 MAX_PORTS = 8  # PG_MAX_PORTS
 MAX_STREAMS = 16  # PG_MAX_STREAMS
 MAX_BURST = 64  # PG_BURST_MAX
-MAX_FLOWS = 65536  # PG_MAX_FLOWS
+MAX_FLOWS = 1 << 24  # PG_MAX_FLOWS
+MAX_FIELDS = 8  # PG_MAX_FIELDS
 MAX_LCORES = 8  # PG_MAX_LCORES
-VARY = {"src_ip": 1, "src_port": 2, "both": 3}  # PG_VARY_* bits
+# PG_FIELD_*: header words that step with the flow (addresses and ports of the frame that
+# carries the stamp, VLAN IDs and the VNI of the outer one)
+FIELDS = {"src_ip": 1, "dst_ip": 2, "src_port": 3, "dst_port": 4, "vlan": 5, "outer_vlan": 6, "vni": 7}
+ORDERS = {"sequential": 0, "random": 1}  # PG_ORDER_*
+# the old one-knob spelling: which source fields step with the flow
+VARY = {"src_ip": ("src_ip",), "src_port": ("src_port",), "both": ("src_ip", "src_port")}
 
 BACKENDS = ("dpdk", "kernel")
 KERNEL_MODES = ("afpacket", "afxdp")
@@ -58,18 +64,23 @@ class StreamSpec:
     """One stream: frames of one template sent on tx_port, expected on rx_port.
 
     tx_port / rx_port index GenConfig.ports; rx_port None sends only (nothing is
-    received or counted lost). flows source addresses and/or ports (vary) are
-    stepped through, one per frame."""
+    received or counted lost). The template is flow 0; flow g has the template's
+    value + g % count in each field of fields ((name, count) pairs, names from
+    FIELDS), one flow per frame, in order ("sequential" or "random": a fixed
+    permutation, every flow once per `flows` frames). Without fields, flows
+    step the source fields vary names, each over `flows` values."""
 
     tx_port: int
     rx_port: int | None
     template: bytes  # frame without FCS, see template.build_frame [B]
     flows: int = 1
-    vary: str = "src_ip"  # src_ip, src_port or both
+    vary: str = "src_ip"  # src_ip, src_port or both; used when fields is empty
     weight: int = 1  # share of the frames among the streams: IMIX 7:4:1 is three streams
     # > 0: a latency stream, paced on its own at this rate [pps] beside the load (outside the
     # weights and the trial's rate); its latency is reported apart from the load's
     fixed_pps: float = 0.0
+    fields: tuple[tuple[str, int], ...] = ()  # (field, count) that step with the flow
+    order: str = "sequential"  # or "random"
 
     def __post_init__(self):
         if (not isinstance(self.fixed_pps, (int, float)) or isinstance(self.fixed_pps, bool)
@@ -91,6 +102,26 @@ class StreamSpec:
             raise ValueError(f"StreamSpec.flows: {self.flows!r} not in 1..{MAX_FLOWS}")
         if self.vary not in VARY:
             raise ValueError(f"StreamSpec.vary: {self.vary!r} not one of {', '.join(VARY)}")
+        if self.order not in ORDERS:
+            raise ValueError(f"StreamSpec.order: {self.order!r} not one of {', '.join(ORDERS)}")
+        fields = tuple(tuple(f) for f in self.fields)
+        object.__setattr__(self, "fields", fields)
+        if len(fields) > MAX_FIELDS:
+            raise ValueError(f"StreamSpec.fields: {len(fields)} fields, at most {MAX_FIELDS}")
+        for name, count in fields:
+            if name not in FIELDS:
+                raise ValueError(f"StreamSpec.fields: {name!r} not one of {', '.join(FIELDS)}")
+            if not isinstance(count, int) or not 1 <= count <= MAX_FLOWS:
+                raise ValueError(f"StreamSpec.fields: {name} count {count!r} not in 1..{MAX_FLOWS}")
+        if len({n for n, _ in fields}) != len(fields):
+            raise ValueError(f"StreamSpec.fields: a field twice in {[n for n, _ in fields]}")
+
+    @property
+    def flow_fields(self) -> tuple[tuple[str, int], ...]:
+        """(field, count) the C side steps: fields, or vary's over `flows` values; none for 1 flow."""
+        if self.fields:
+            return self.fields
+        return () if self.flows == 1 else tuple((name, self.flows) for name in VARY[self.vary])
 
     @property
     def frame_size(self) -> int:
@@ -229,6 +260,7 @@ class GenConfig:
             "backend": self.backend, "kernel_mode": self.kernel_mode,
             "streams": [{"tx_port": s.tx_port, "rx_port": s.rx_port, "flows": s.flows, "vary": s.vary,
                          "weight": s.weight, "fixed_pps": s.fixed_pps,
+                         "fields": [list(f) for f in s.fields], "order": s.order,
                          "template": base64.b64encode(s.template).decode()} for s in self.streams],
         }
 
@@ -236,7 +268,9 @@ class GenConfig:
     def from_dict(cls, d: dict) -> "GenConfig":
         streams = tuple(StreamSpec(tx_port=s["tx_port"], rx_port=s["rx_port"], flows=s["flows"],
                                    vary=s["vary"], template=base64.b64decode(s["template"]),
-                                   weight=s.get("weight", 1), fixed_pps=s.get("fixed_pps", 0.0))
+                                   weight=s.get("weight", 1), fixed_pps=s.get("fixed_pps", 0.0),
+                                   fields=tuple(map(tuple, s.get("fields", ()))),
+                                   order=s.get("order", "sequential"))
                         for s in d["streams"])
         return cls(eal_args=tuple(d["eal_args"]), ports=tuple(d["ports"]), streams=streams,
                    core=d["core"], burst=d["burst"], nb_mbufs=d["nb_mbufs"], ring_size=d["ring_size"],

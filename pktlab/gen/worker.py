@@ -43,7 +43,7 @@ import threading
 import traceback
 
 from ..errors import GeneratorError
-from .config import VARY, GenConfig
+from .config import FIELDS, ORDERS, GenConfig
 from .intervals import IntervalReader
 from .readout import trial_stats
 from .stats import LoopStats, TrialStats
@@ -88,7 +88,12 @@ class CGenerator:
             cs.tx_port = s.tx_port
             cs.rx_port = -1 if s.rx_port is None else s.rx_port
             cs.nb_flows = s.flows
-            cs.vary = VARY[s.vary]
+            cs.order = ORDERS[s.order]
+            fields = s.flow_fields
+            cs.nb_fields = len(fields)
+            for k, (name, count) in enumerate(fields):
+                cs.fields[k].field = FIELDS[name]
+                cs.fields[k].count = count
             cs.weight = s.weight
             cs.fixed_pps = s.fixed_pps
             cs.frame_len = len(s.template)

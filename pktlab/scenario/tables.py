@@ -3,10 +3,16 @@ kind's table (its options) lives next to its data path in pktlab/datapaths."""
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..units import DEFAULT_LINK_SPEED, parse_link_speed
 from .checks import IMIX, MAC, MAX_FRAME, MIN_FRAME, Invalid
+from .flowspec import MAX_FLOWS, FieldRange, check_flows, parse_fields
+
+ENCAPS = ("none", "vlan", "qinq", "vxlan")
+# bytes around the UDP payload (FCS included), by encapsulation and IP version: the
+# smallest frame_size that leaves the 18-byte stamp its room is this + 18
+_HEADERS = {"none": 14, "vlan": 18, "qinq": 22, "vxlan": 14 + 20 + 8 + 8 + 14}
 
 
 @dataclass(frozen=True)
@@ -57,13 +63,34 @@ class Cpu:
 
 @dataclass(frozen=True)
 class Traffic:
-    """What the generator sends. frame_size is on the wire, FCS included."""
+    """What the generator sends. frame_size is on the wire, FCS included (the whole
+    frame: tags and a VXLAN underlay count), and L1/L2 rates in results use it.
+
+    encap: "none"; "vlan" (an 802.1Q tag, VLAN ID `vlan`); "qinq" (802.1ad S-tag
+    `outer_vlan`, then C-tag `vlan`); "vxlan" (Ethernet/IPv4/UDP 4789/VXLAN `vni`
+    from the VTEP addresses, carrying the frame the other keys describe; `vlan`
+    then tags the underlay). ip_version 6 sends UDP over IPv6 (src_ip6/dst_ip6).
+    Flows: `flow_fields` varies several fields at once (see scenario/flowspec.py),
+    in `flow_order`; without it `vary` steps the source address and/or port."""
 
     frame_size: int = 64  # [B]
     frame_sizes: tuple[int | str, ...] = ()  # a sweep, one run per size; "imix" for IMIX 7:4:1
     imix: bool = False  # send IMIX 7:4:1 (64/570/1518 B); results name it by its mean size
-    flows: int = 1
-    vary: str = "src_ip"  # field stepped per flow: src_ip, src_port or both
+    flows: int = 1  # 1..16777216
+    vary: str | None = None  # without flow_fields: src_ip (unset), src_port or both, over `flows` values
+    flow_fields: dict = field(default_factory=dict)  # field -> range, see scenario/flowspec.py
+    flow_order: str = "sequential"  # or "random": a fixed permutation, every flow once per `flows` frames
+    encap: str = "none"  # none, vlan, qinq or vxlan
+    vlan: int | None = None  # 802.1Q VLAN ID (qinq: the C-tag; vxlan: a tag on the underlay)
+    outer_vlan: int | None = None  # qinq: the 802.1ad S-tag's VLAN ID
+    vni: int | None = None  # vxlan: VXLAN network identifier, 24 bits
+    vtep_src_ip: str = "192.0.2.1"  # vxlan underlay (outer IPv4) addresses, RFC 5737 TEST-NET-1
+    vtep_dst_ip: str = "192.0.2.2"
+    vtep_src_mac: str = "02:00:00:00:01:01"  # vxlan underlay (outer Ethernet) addresses
+    vtep_dst_mac: str = "02:00:00:00:01:02"
+    ip_version: int = 4  # 4 or 6: the (inner) IP header
+    src_ip6: str = "2001:2::1"  # ip_version 6: RFC 5180 benchmarking prefix 2001:2::/48
+    dst_ip6: str = "2001:2:0:1::1"
     direction: str = "bidirectional"  # or unidirectional (port 0 -> port 1 only)
     # one port's link speed, "10G" (1G, 10G, 25G, 40G, 50G, 100G, 200G or 400G): the line-rate
     # reference of loopback paths (unset: 10G); lab paths read their NICs' speed, and use this
@@ -90,10 +117,11 @@ class Traffic:
         if len(set(self.frame_sizes)) != len(self.frame_sizes):
             raise Invalid("frame_sizes", "lists a size twice")
 
-        if not 1 <= self.flows <= 65535:
-            raise Invalid("flows", "must be between 1 and 65535")
-        if self.vary not in ("src_ip", "src_port", "both"):
+        if not 1 <= self.flows <= MAX_FLOWS:
+            raise Invalid("flows", f"must be between 1 and {MAX_FLOWS}")
+        if self.vary is not None and self.vary not in ("src_ip", "src_port", "both"):
             raise Invalid("vary", f"must be src_ip, src_port or both, not {self.vary!r}")
+        self._check_frame()
         if self.direction not in ("bidirectional", "unidirectional"):
             raise Invalid("direction", f"must be bidirectional or unidirectional, not {self.direction!r}")
         if self.link_speed is not None:
@@ -112,8 +140,91 @@ class Traffic:
         for key in ("src_port", "dst_port"):
             if not 1 <= getattr(self, key) <= 65535:
                 raise Invalid(key, "must be a UDP port 1-65535")
-        if self.vary in ("src_port", "both") and self.src_port + self.flows - 1 > 65535:
-            raise Invalid("flows", f"src_port {self.src_port} + {self.flows} flows runs past 65535")
+        self._check_flows()
+
+    def _check_frame(self):
+        if self.encap not in ENCAPS:
+            raise Invalid("encap", f"must be one of {', '.join(ENCAPS)}, not {self.encap!r}")
+        if self.ip_version not in (4, 6):
+            raise Invalid("ip_version", f"must be 4 or 6, not {self.ip_version!r}")
+        tagged = self.encap in ("vlan", "qinq") or self.encap == "vxlan" and self.vlan is not None
+        for key, need, given in (("vlan", self.encap in ("vlan", "qinq"), self.vlan),
+                                 ("outer_vlan", self.encap == "qinq", self.outer_vlan),
+                                 ("vni", self.encap == "vxlan", self.vni)):
+            if need and given is None:
+                raise Invalid(key, f"missing: encap {self.encap!r} needs it")
+            if given is not None and not need and not (key == "vlan" and tagged):
+                raise Invalid(key, f"given, but encap is {self.encap!r}: the frames have no "
+                                   f"{'VXLAN header' if key == 'vni' else 'such tag'}")
+        for key in ("vlan", "outer_vlan"):
+            v = getattr(self, key)
+            if v is not None and not 1 <= v <= 4094:
+                raise Invalid(key, f"VLAN ID {v} out of range: 1-4094 (0 and 4095 are reserved)")
+        if self.vni is not None and not 0 <= self.vni < 1 << 24:
+            raise Invalid("vni", f"VNI {self.vni} is over 24 bits: 0-16777215")
+        for key in ("vtep_src_mac", "vtep_dst_mac"):
+            if not MAC.match(getattr(self, key)):
+                raise Invalid(key, f"{getattr(self, key)!r} is not a MAC address")
+        for key, version in (("vtep_src_ip", 4), ("vtep_dst_ip", 4), ("src_ip6", 6), ("dst_ip6", 6)):
+            try:
+                ipaddress.ip_address(getattr(self, key))
+                assert ipaddress.ip_address(getattr(self, key)).version == version
+            except (ValueError, AssertionError):
+                raise Invalid(key, f"{getattr(self, key)!r} is not an IPv{version} address") from None
+        need = self.min_frame_size
+        for size in self.sizes:
+            small = min(s for s, _ in IMIX) if size == "imix" else size
+            if small < need:
+                raise Invalid("frame_sizes" if self.frame_sizes else "frame_size",
+                              f"{small}-byte frames leave no room for the 18-byte stamp in "
+                              f"{self.shape_name} frames: they need frame_size >= {need}")
+
+    def _check_flows(self):
+        if self.flow_fields:
+            if self.vary is not None:
+                raise Invalid("vary", "give either vary or flow_fields, not both")
+            if self.flows == 1:
+                raise Invalid("flows", "flow_fields given, but flows is 1: set how many flows")
+        if self.flow_order not in ("sequential", "random"):
+            raise Invalid("flow_order", f"must be sequential or random, not {self.flow_order!r}")
+        ranges = self.flow_ranges
+        check_flows(self.flows, ranges)
+        base = {"src_ip": self.src_ip if self.ip_version == 4 else self.src_ip6, "src_port": self.src_port}
+        for r in ranges if not self.flow_fields else ():  # vary: from the fixed source fields
+            top = int(ipaddress.ip_address(base[r.field])) + self.flows - 1
+            if r.field == "src_port" and top > 65535 or top >> 32 != int(ipaddress.ip_address(base[r.field])) >> 32:
+                raise Invalid("flows", f"{r.field} {base[r.field]} + {self.flows} flows runs past "
+                                       f"{'65535' if r.field == 'src_port' else 'its last 32 bits'}")
+
+    @property
+    def flow_ranges(self) -> tuple[FieldRange, ...]:
+        """The varied fields: flow_fields, or vary's source fields over `flows` values."""
+        if self.flow_fields:
+            why = {"vlan": None if self.encap in ("vlan", "qinq") or self.vlan is not None else
+                   f"the frames have no VLAN tag (encap is {self.encap!r})",
+                   "outer_vlan": None if self.encap == "qinq" else
+                   f"the frames have no outer (802.1ad) tag (encap is {self.encap!r}, QinQ has one)",
+                   "vni": None if self.encap == "vxlan" else
+                   f"the frames have no VXLAN header (encap is {self.encap!r})"}
+            return parse_fields(self.flow_fields, self.ip_version, why)
+        if self.flows == 1:
+            return ()
+        src = self.src_ip if self.ip_version == 4 else self.src_ip6
+        first = {"src_ip": src, "src_port": self.src_port}
+        names = {"src_ip": ("src_ip",), "src_port": ("src_port",), "both": ("src_ip", "src_port")}
+        return tuple(FieldRange(n, first[n], self.flows) for n in names[self.vary or "src_ip"])
+
+    @property
+    def shape_name(self) -> str:
+        """The frames' shape for messages and results: "IPv4/UDP", "802.1Q/IPv6/UDP", "VXLAN/IPv4/UDP"."""
+        outer = {"none": "", "vlan": "802.1Q/", "qinq": "QinQ/", "vxlan": "VXLAN/"}[self.encap]
+        return f"{outer}IPv{self.ip_version}/UDP"
+
+    @property
+    def min_frame_size(self) -> int:
+        """Smallest frame_size [B] with room for the stamp in these frames."""
+        head = _HEADERS[self.encap] + (4 if self.encap == "vxlan" and self.vlan is not None else 0)
+        return head + (20 if self.ip_version == 4 else 40) + 8 + 18 + 4
 
     @property
     def link_bps(self) -> float:

@@ -17,14 +17,16 @@ pytestmark = pytest.mark.root
 CORE = max(os.sched_getaffinity(0))
 
 
-def capture(tmp_path, template, flows, vary, rate=20_000, duration=0.1):
+def capture(tmp_path, template, flows, vary="src_ip", rate=20_000, duration=0.1, fields=(), order="sequential"):
+    """What one stream sends in a trial, from tmp_path/wire.pcap: (stats, frames)."""
     if os.geteuid() != 0:
         pytest.skip("needs root: DPDK EAL in the worker")
     pcap = tmp_path / "wire.pcap"
     cfg = GenConfig(eal_args=("--no-huge", "-m", "256", "--no-shconf", "--no-pci", "--no-telemetry",
                               f"--file-prefix=pktlab-test-pcap-{os.getpid()}"),
                     ports=(f"net_pcap0,tx_pcap={pcap}",),
-                    streams=(StreamSpec(0, None, template, flows=flows, vary=vary),), core=CORE)
+                    streams=(StreamSpec(0, None, template, flows=flows, vary=vary, fields=fields, order=order),),
+                    core=CORE)
     with GeneratorProcess(cfg, tmp_path / "generator.log") as gen:
         gen.wait_ready(60)
         stats = gen.trial(rate, duration)

@@ -11,7 +11,7 @@ import pytest
 
 from pktlab.gen.config import GenConfig, StreamSpec
 from pktlab.gen.latency import bucket_index
-from pktlab.gen.template import build_frame, pack_stamp, stamp_offset
+from pktlab.gen.template import Vxlan, build_frame, pack_stamp, stamp_offset
 
 pytestmark = pytest.mark.root
 
@@ -226,3 +226,84 @@ def test_bad_template_is_refused_with_a_reason(gen):
                                core=0))
     with pytest.raises(GeneratorError, match="without options"):
         bad.create()
+
+
+# What a path may do to a stamped frame, done by scapy (not pktlab's parser): the
+# receive side must still find the stamp and count it exactly.
+def _push_tag(raw, vid, tpid=0x8100):
+    return raw[:12] + tpid.to_bytes(2, "big") + vid.to_bytes(2, "big") + raw[12:]
+
+
+def _strip_tag(raw):
+    from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
+
+    pkt = Ether(raw)
+    for layer in (Dot1AD, Dot1Q):
+        if layer in pkt:
+            pkt.type = pkt[layer].type
+            pkt.remove_payload()
+            pkt = pkt / Ether(raw)[layer].payload
+    return bytes(pkt)
+
+
+def _vxlan_encap(raw, vni=42):
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+    from scapy.layers.vxlan import VXLAN
+
+    return bytes(Ether(src="02:00:00:00:01:01", dst="02:00:00:00:01:02") / IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=49152, dport=4789, chksum=0)
+                 / VXLAN(vni=vni) / Ether(raw))
+
+
+def _vxlan_decap(raw):
+    from scapy.layers.l2 import Ether
+    from scapy.layers.vxlan import VXLAN
+
+    return bytes(Ether(raw)[VXLAN].payload)
+
+
+REWRITES = {
+    "as sent": lambda r: r,
+    "802.1Q pushed": lambda r: _push_tag(r, 10),
+    "QinQ pushed": lambda r: _push_tag(_push_tag(r, 10), 20, 0x88a8),
+    "tag stripped": _strip_tag,
+    "VXLAN encapsulated": _vxlan_encap,
+    "VXLAN encapsulated, then tagged": lambda r: _push_tag(_vxlan_encap(r), 7),
+    "VXLAN decapsulated": _vxlan_decap,
+}
+SENT = {  # the template as the generator sent it
+    "untagged IPv4": build_frame(128),
+    "802.1Q": build_frame(128, vlan=5),
+    "QinQ": build_frame(128, vlan=5, outer_vlan=6),
+    "IPv6": build_frame(128, src_ip="2001:2::1", dst_ip="2001:2::2"),
+    "VXLAN": build_frame(128, vxlan=Vxlan(vni=77)),
+    "VXLAN, tagged underlay": build_frame(128, vlan=9, vxlan=Vxlan(vni=77)),
+}
+
+
+def _applies(sent, rewrite):
+    """Only a VXLAN frame can be decapsulated, only a tagged one lose its tag."""
+    if rewrite == "VXLAN decapsulated":
+        return "VXLAN" in sent
+    return rewrite != "tag stripped" or SENT[sent][12:14] in (b"\x81\x00", b"\x88\xa8")
+
+
+@pytest.mark.parametrize("sent, rewrite", [(s, r) for s in SENT for r in REWRITES if _applies(s, r)])
+def test_stamp_found_whatever_the_path_did(gen, sent, rewrite):
+    template = SENT[sent]
+    t = gen.begin_trial()
+    frames = [REWRITES[rewrite](frame(t, s, template=template, tsc=1000)) for s in (0, 1, 1, 3, 2)]
+    assert all(gen.account(RING, f, 1500) for f in frames)
+    assert counts(gen) == dict(rx=5, unique=4, duplicates=1, reordered=1)
+    st = gen.raw_stats()
+    lat = st.lat[0]
+    assert (lat.count, lat.min, lat.max) == (5, 500, 500)
+
+
+def test_not_vxlan_on_port_4789_is_foreign(gen):
+    """A frame to UDP 4789 without the VXLAN I flag is not descended into."""
+    t = gen.begin_trial()
+    f = bytearray(_vxlan_encap(frame(t, 0)))
+    f[14 + 20 + 8] = 0  # flags: I clear
+    assert gen.account(RING, bytes(f), 2000) is False
+    assert gen.account(RING, _vxlan_encap(frame(t, 0)), 2000) is True

@@ -20,7 +20,7 @@ def cfg(**kw):
     (dict(template=bytes(59)), "StreamSpec.template"),
     (dict(template=bytes(9015)), "StreamSpec.template"),
     (dict(flows=0), "StreamSpec.flows"),
-    (dict(flows=65537), "StreamSpec.flows"),
+    (dict(flows=(1 << 24) + 1), "StreamSpec.flows"),
     (dict(vary="dst_ip"), "StreamSpec.vary"),
 ])
 def test_stream_spec_rejects(kw, field):

@@ -58,7 +58,7 @@ def test_not_toml(tmp_path):
     ("duration = 3.0", "duration = \"3s\"", "method.duration", "must be a number"),
     ("frame_size = 64 ", "frame_size = 63 ", "traffic.frame_size", "outside 64-9018"),
     ("frame_size = 64 ", "frame_size = 9019 ", "traffic.frame_size", "outside 64-9018"),
-    ("flows = 4 ", "flows = 0 ", "traffic.flows", "between 1 and 65535"),
+    ("flows = 4 ", "flows = 0 ", "traffic.flows", "between 1 and 16777216"),
     ("vary = \"src_ip\"", "vary = \"dst_mac\"", "traffic.vary", "must be src_ip, src_port or both"),
     ("rates = [\"max\", 100000]", "rates = [\"fast\"]", "method.rates", "positive number of pps or \"max\""),
     ("rates = [\"max\", 100000]", "rates = [-5]", "method.rates", "positive number"),
