@@ -267,6 +267,7 @@ def soak_figure(result: Result, directory) -> Figure:
     loss, lat, mem = fig.subplots(3, 1, sharex=True, height_ratios=(1, 1.4, 0.8))
     loss.bar(tl.t_s, tl.lost, width=s.interval_s, align="edge", color=_LINE, zorder=2)
     loss.set_ylabel("Lost frames\nper interval")
+    loss.set_ylim(bottom=min([0, *tl.lost]), top=max([1, *tl.lost]) * 1.1)  # no loss: an empty band from 0
     loss.set_title(f"{result.datapath}: {s.rate_pps:,.0f} pps, {s.interval_s:g} s intervals, "
                    f"{s.n_intervals} intervals, {s.lossy_intervals} with loss"
                    + (" (interrupted)" if s.interrupted else ""), fontsize=8.5, color=_MUTED)

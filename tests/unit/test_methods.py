@@ -207,3 +207,31 @@ def test_ipdv_is_shown_where_latency_is():
     csv = to_csv([r]).splitlines()
     row = dict(zip(csv[0].split(","), csv[1].split(",")))
     assert float(row["ipdv_p99_ns"]) == 56789.0 and row["latency_source"] == "latency-stream"
+
+
+def test_soak_timeline_chart_from_the_intervals_file(tmp_path):
+    """The chart reads the intervals back from the file next to the result: loss per
+    interval, latency per interval, and both processes' memory."""
+    from pktlab.analysis.charts import save_figure, soak_figure
+    from pktlab.analysis.soak import soak_intervals, timeline
+
+    from .test_analysis_compare import result, stats
+
+    f = tmp_path / "r.intervals.jsonl"
+    f.write_text("".join(json.dumps(_interval(i, 100, 100 - 3 * (i == 2), 3 * (i == 2))) + "\n" for i in range(5)))
+    rec = SoakRecord(rate_pps=100, duration_s=5, interval_s=1, intervals_file=f.name, n_intervals=5, trial=0)
+    r = dataclasses_replace(result("veth", stats(0.0001)), soak=rec)
+    tl = timeline(soak_intervals(r, tmp_path))
+    assert tl.lost == [0, 0, 3, 0, 0] and tl.t_s == [1.0, 2.0, 3.0, 4.0, 5.0] and tl.p99_us == [1.5] * 5
+    assert tl.rss_mb[0] == pytest.approx(50000 / 1024)
+    png = save_figure(soak_figure(r, tmp_path), tmp_path / "soak.png")
+    assert png.read_bytes().startswith(b"\x89PNG")
+    (tmp_path / f.name).unlink()
+    with pytest.raises(ResultError, match="cannot read"):
+        soak_figure(r, tmp_path)
+
+
+def dataclasses_replace(obj, **kw):
+    import dataclasses
+
+    return dataclasses.replace(obj, **kw)
