@@ -174,6 +174,7 @@ class Runner:
                     ctx.watch.disarm()  # from here on pktlab stops its processes itself
                     lost = self.hosts.lost(e)  # a dropped SSH connection is the cause, whatever failed
                     if lost is not None:
+                        self.out(f"   failed: {lost}")
                         raise lost from e
                     failure = _cause(e, ctx.watch)  # before the undo: logs and exit status are there
                     if failure is not None:
