@@ -33,7 +33,7 @@ def _sysctl(ns, key, value):
 
 
 class RateRouter:
-    def __init__(self, router_ns: str, rate_pps: int, bucket_frames: int = 100, queue_frames: int = 400,
+    def __init__(self, router_ns: str, rate_pps: int, bucket_frames: int = 100, queue_frames: int = 1000,
                  gen_ns: str | None = ""):
         """gen_ns: the generator's namespace ("": one made here; None: the root namespace)."""
         tag = f"{random.randrange(36 ** 4):04x}"

@@ -18,10 +18,11 @@ from tests.functional.sshlab import lab  # noqa: F401 - the fixture
 # Well below what the router forwards on this (shared, 2-core) machine: ~42 kpps were seen
 # with the shaper set to 50 kpps, so that rate measured the machine, not the shaper.
 RATE_PPS = 20_000
-# The NDR within 3 % of the shaper's rate: its bucket and queue (100 + 400 frames) let a 4 s
-# trial pass up to ~125 pps (0.6 %) above it, and the search stops at 0.5 % width. The queue
-# is there for the generator's catch-up bursts: with 100 frames, 2 s trials at 19.4 kpps lost
-# ~150 frames (load average 3.7 on the 2 cores) and the NDR came out 3.7 % low.
+# The NDR within 3 % of the shaper's rate: its bucket and queue (100 + 1000 frames) let a 5 s
+# trial pass up to ~220 pps (1.1 %) above it, and the search stops at 0.5 % width. The queue
+# is there for the generator's catch-up bursts after it was preempted: with 100 frames, 2 s
+# trials at 19.4 kpps lost ~150 frames (load average 3.7 on the 2 cores) and the NDR came out
+# 3.7 % low; with 400 frames and a guest emulated beside it, 2.2 % low.
 TOLERANCE = 0.03
 
 
@@ -74,7 +75,7 @@ def scenario(tmp_path, lab, router, method: str, counters: str = "kernel", **ove
 NDR = """kind = "mlrsearch"
 goals = "quick"
 precision = 0.005
-final_duration = 4.0
+final_duration = 5.0
 max_rate = 60000
 min_rate = 10000
 duration = 1.0"""
@@ -110,10 +111,12 @@ def test_fixed_rates_above_the_shaper_lose_what_the_router_dropped(tmp_path, sta
     assert p.returncode == 0, p.stdout + p.stderr
     [r] = [json.loads(x.read_text()) for x in (tmp_path / "out").glob("*.json")]
     below, above = r["trials"]
-    assert below["counters"] == {} and below["tx_packets"] - below["rx_packets"] == 0
-    lost = above["tx_packets"] - above["rx_packets"]
-    assert lost > 0.3 * above["tx_packets"]  # twice the rate: about half is dropped
-    assert lost == router.tbf_drops()
+    assert below["counters"] == {} == above["counters"]
+    lost = [t["tx_packets"] - t["rx_packets"] for t in (below, above)]
+    assert lost[1] > 0.3 * above["tx_packets"]  # twice the rate: about half is dropped
+    # every frame lost was dropped by the shaper (below the rate, only a catch-up burst after
+    # the generator was preempted can lose any: on a calm machine none)
+    assert sum(lost) == router.tbf_drops()
 
 
 def test_dry_run_shows_the_frames_the_dut_gets_and_touches_nothing(tmp_path, state_dir, lab, router):
@@ -194,8 +197,9 @@ def test_dpdk_generator_on_vdevs_against_the_router(tmp_path, state_dir, lab):
         assert p.returncode == 0, p.stdout + p.stderr
         [res] = [json.loads(x.read_text()) for x in (tmp_path / "out").glob("*.json")]
         below, above = res["trials"]
-        assert below["tx_packets"] == below["rx_packets"] > 0
-        assert above["tx_packets"] - above["rx_packets"] == r.tbf_drops() > 0
+        lost = [t["tx_packets"] - t["rx_packets"] for t in (below, above)]
+        assert below["rx_packets"] > 0 and lost[1] > 0.3 * above["tx_packets"]
+        assert sum(lost) == r.tbf_drops()  # all of it at the shaper
         assert above["counters"][r.db]["tx_packets"] == above["rx_packets"]
         assert res["provenance"]["dpdk_version"]
         assert host_state(state_dir) == before  # hugepages back, no EAL runtime dir left
