@@ -19,7 +19,7 @@ from pathlib import Path
 from ..gen.step import StartGenerator
 from ..host import names
 from ..host.files import MakeRunDir
-from ..host.kmod import LoadModule
+from ..host.kmod import LoadModule, UnloadAutoloaded
 from ..host.links import AddBridge as AddLinuxBridge
 from ..host.links import AddVethPair, SetMaster
 from ..host.netcounters import LinkCounters
@@ -205,6 +205,7 @@ class _OvsOnVeths(KernelPath):
         steps = self._ends_plan() + [
             StartOvsdbServer(self.ovs_dir),
             SetOvsOtherConfig(self.ovs_dir, self.other_config()),
+            UnloadAutoloaded("openvswitch"),  # ovs-vswitchd has the kernel load it
             StartOvsVswitchd(self.ovs_dir, dpdk=False),
             AddBridge(self.ovs_dir, br, self.datapath_type),
             AddPort(self.ovs_dir, br, i["a1"], self.port_type(), self.port_options(), 1),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..host.kmod import UnloadAutoloaded
 from ..gen.config import is_pci
 from ..host.files import MakeRunDir
 from ..ovs import daemons
@@ -147,7 +148,8 @@ class OvsDpdkP2pPath(LabPath):
         steps = [MakeRunDir(str(self.run_dir)), *self.hugepage_steps(), *self.take_nics(),
                  StartOvsdbServer(self.ovs_dir), SetOvsOtherConfig(self.ovs_dir, other),
                  self.runtime_dir(self.ovs_prefix), *[self.runtime_dir(self.gen_prefix)] * self.on_tester,
-                 StartOvsVswitchd(self.ovs_dir), AddBridge(self.ovs_dir, opt.bridge, "netdev")]
+                 UnloadAutoloaded("openvswitch", self.root), StartOvsVswitchd(self.ovs_dir),
+                 AddBridge(self.ovs_dir, opt.bridge, "netdev")]
         for ofport, (name, dev, affinity) in enumerate(zip(PORTS, devargs, self.affinity()), 1):
             options = {"dpdk-devargs": dev, "n_rxq": str(opt.n_rxq), "n_rxq_desc": str(opt.rxq_desc),
                        "n_txq_desc": str(opt.txq_desc)}

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..host.kmod import UnloadAutoloaded
 from ..errors import PrecheckError, StepError
 from ..gen.step import StartGenerator
 from ..host import hugepages
@@ -160,6 +161,7 @@ class OvsDpdkVhostPath(DataPath):
             SetOvsOtherConfig(self.ovs_dir, other),
             DpdkRuntimeDir(self.ovs_prefix),
             DpdkRuntimeDir(self.gen_prefix),
+            UnloadAutoloaded("openvswitch"),  # ovs-vswitchd has the kernel load it
             StartOvsVswitchd(self.ovs_dir),
         ])
 

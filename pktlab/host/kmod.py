@@ -55,3 +55,34 @@ class LoadModule(Step):
             for m in unused:
                 process.run(["modprobe", "-r", m], what=f"modprobe -r {m} (loaded with {self.name})")
             left = [m for m in left if m in self._modules()]
+
+
+@dataclass
+class UnloadAutoloaded(LoadModule):
+    """A module the run does not load, but a daemon it starts may make the kernel load:
+    ovs-vswitchd, the DPDK build too, asks for OVS's genetlink families, and the kernel
+    loads openvswitch on that request. Put before the daemon's start, so its undo runs
+    after the daemon is gone: it unloads the module, and what came with it, if the run
+    found it unloaded."""
+
+    kind = "kernel-module-autoload"
+
+    def describe(self):
+        return f"note whether kernel module {self.name} is loaded (a daemon started next may load it)"
+
+    def describe_undo(self):
+        return f"unload kernel module {self.name} if it was loaded during the run"
+
+    def apply(self, ctx):
+        if self._loaded():
+            return
+        self.state["loaded"] = True  # not yet: undo unloads it if it is by then
+        self.state["before"] = sorted(self._modules())
+        ctx.journal_state()
+
+    def undo(self, ctx):
+        if not self.state.get("loaded"):
+            return
+        ours = self.name.replace("-", "_")
+        self.state["also_loaded"] = sorted(set(self._modules()) - set(self.state.get("before", ())) - {ours})
+        super().undo(ctx)

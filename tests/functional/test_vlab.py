@@ -131,6 +131,7 @@ def test_the_lab_comparison_runs_inside_and_its_chart_and_results_land_in_the_ho
 
     _, out, exec_ = vlab
     dest = out / "compare"
+    before = exec_(STATE)
     t0 = time.monotonic()
     p = exec_(f"pktlab run {REPO / 'scenarios' / 'vlab-compare-64b.toml'} --out {dest}", timeout=560)
     took = time.monotonic() - t0
@@ -153,6 +154,9 @@ def test_the_lab_comparison_runs_inside_and_its_chart_and_results_land_in_the_ho
     assert all(v is not None and v > 0 for v in bars.values()), bars
     [png] = dest.glob("*.png")
     assert png.stat().st_size > 10000
+    # drivers, VFs, hugepages and modules as they were: ovs-vswitchd (the DPDK build too) has the
+    # kernel load openvswitch, and the run takes it out again
+    assert exec_(STATE).stdout == before.stdout
     print(f"lab comparison inside the virtual lab server: {took:.0f} s; " + ", ".join(
         f"{n} {r.best_rx_pps:.0f} pps" for n, r in results.items()))
 

@@ -62,3 +62,31 @@ def test_a_module_loaded_before_the_run_is_left_alone(tmp_path, monkeypatch):
     step.apply(type("Ctx", (), {"journal_state": lambda self: None})())
     step.undo(None)
     assert k.calls == [] and "vfio_pci" in k.loaded
+
+
+def test_a_module_a_daemon_made_the_kernel_load_is_unloaded_after_it(tmp_path, monkeypatch):
+    """ovs-vswitchd (DPDK build too) has the kernel load openvswitch: UnloadAutoloaded, put
+    before the daemon's start, takes it back out with what came with it, and nothing else."""
+    from pktlab.host.kmod import UnloadAutoloaded
+
+    k = FakeKernel(tmp_path, {"igb": []})
+    monkeypatch.setattr(kmod.process, "run", k.modprobe)
+    step = UnloadAutoloaded("openvswitch", root=str(tmp_path))
+    step.apply(type("Ctx", (), {"journal_state": lambda self: None})())
+    assert k.calls == []  # it loads nothing itself
+    k.loaded.update(openvswitch=[], nf_conncount=["openvswitch"], igb=[])  # the daemon's request
+    k.write()
+    step.undo(None)
+    assert set(k.loaded) == {"igb"}
+    assert k.calls[0] == ["-r", "openvswitch"]
+
+
+def test_autoload_undo_leaves_a_module_that_was_loaded_before(tmp_path, monkeypatch):
+    from pktlab.host.kmod import UnloadAutoloaded
+
+    k = FakeKernel(tmp_path, {"openvswitch": []})
+    monkeypatch.setattr(kmod.process, "run", k.modprobe)
+    step = UnloadAutoloaded("openvswitch", root=str(tmp_path))
+    step.apply(type("Ctx", (), {"journal_state": lambda self: None})())
+    step.undo(None)
+    assert k.calls == [] and "openvswitch" in k.loaded

@@ -70,7 +70,8 @@ def test_ovs_dpdk_p2p_plan_places_pmds_on_the_dut_node_and_pins_queues(tmp_path,
     plan = p.plan()
     assert kinds(plan) == ["rundir", "hugepages", "hugepages", "hugetlbfs", "pci-bind", "pci-bind", "pci-bind",
                            "pci-bind", "ovsdb-server", "ovs-other-config", "dpdk-runtime-dir", "dpdk-runtime-dir",
-                           "ovs-vswitchd", "ovs-bridge", "ovs-port", "ovs-port", "ovs-flows", "generator"]
+                           "kernel-module-autoload", "ovs-vswitchd", "ovs-bridge", "ovs-port", "ovs-port", "ovs-flows",
+                           "generator"]
     steps = plan.steps
     # generator memory on node 0 (its NICs), OVS memory on node 1 (the DUT's), 1 GiB pages
     assert [(s.node, s.count, s.size_kb) for s in steps[1:3]] == [(0, 1, 1048576), (1, 1, 1048576)]

@@ -50,7 +50,7 @@ def test_plan_order_ports_guest_and_flows(tmp_path, fake):
     plan = path_for(load(tmp_path, ALLOW_DUT1), root).plan()
     assert [s.kind for s in plan.steps] == [
         "rundir", "hugepages", "hugepages", "hugetlbfs", "pci-bind", "pci-bind", "pci-bind", "pci-bind",
-        "ovsdb-server", "ovs-other-config", "dpdk-runtime-dir", "dpdk-runtime-dir", "ovs-vswitchd", "ovs-bridge",
+        "ovsdb-server", "ovs-other-config", "dpdk-runtime-dir", "dpdk-runtime-dir", "kernel-module-autoload", "ovs-vswitchd", "ovs-bridge",
         "ovs-port", "ovs-port", "ovs-port", "ovs-port", "pvp-guest", "ovs-flows", "generator"]
     steps = plan.steps
     # DUT NICs for OVS, the generator's for the generator, all on vfio-pci
@@ -63,14 +63,14 @@ def test_plan_order_ports_guest_and_flows(tmp_path, fake):
             for s in ports] == [("dpdk0", "dpdk", 1, DUT[0], "0:4"), ("dpdk1", "dpdk", 2, DUT[1], "0:5"),
                                 ("vhost0", "dpdkvhostuser", 3, None, "0:4"),
                                 ("vhost1", "dpdkvhostuser", 4, None, "0:5")]
-    guest = steps[18]
+    guest = steps[19]
     assert guest.forwarder == "testpmd" and guest.accel == "kvm"
     assert [(sock.rsplit("/", 1)[1], mode) for sock, _, mode in guest.nics] == [("vhost0", "client"),
                                                                                 ("vhost1", "client")]
     assert all(sock.startswith(steps[8].ovs_dir + "/") for sock, _, _ in guest.nics)  # OVS serves them
     assert guest.hugepage_dir == steps[3].path and guest.mem_mb == 1024
     # explicit port-to-port flows through the guest, a cookie per hop
-    assert steps[19].flows == ("cookie=1,priority=100,in_port=1,actions=output:3",
+    assert steps[20].flows == ("cookie=1,priority=100,in_port=1,actions=output:3",
                                "cookie=2,priority=100,in_port=4,actions=output:2",
                                "cookie=3,priority=100,in_port=2,actions=output:4",
                                "cookie=4,priority=100,in_port=3,actions=output:1")
@@ -88,7 +88,7 @@ def test_pmds_guest_and_its_memory_go_on_the_dut_node(tmp_path, fake):
     # 1 GiB pages: OVS + guest on node 1, the generator's on node 0
     assert [(h.node, h.count, h.size_kb, h.users) for h in pl.hugepages] == [
         (0, 1, GIB, ("generator 1024 MiB",)), (1, 2, GIB, ("OVS 1024 MiB", "guest 1024 MiB"))]
-    guest = p.plan().steps[18]
+    guest = p.plan().steps[19]
     assert guest.vcpu_pins == (6, 7) and guest.emulator_cores == (6,) and guest.mem_node == 1
     assert p.cores_used() == {"generator": [2], "ovs_pmd": [4, 5], "ovs_lcore": [0], "guest_vcpu": [6, 7]}
 
@@ -101,7 +101,7 @@ def test_guest_pins_override_the_planner_and_cross_numa_is_warned(tmp_path, fake
     assert "cross-NUMA: guest_vcpu core 3 is on node 0" in warnings
     assert "cross-NUMA: guest_vcpu core 11 is on node 0" in warnings
     # the memory follows the vCPUs the user pinned, and the vhost queues the node's PMDs (none there: all PMDs)
-    assert p.plan().steps[18].mem_node == 0
+    assert p.plan().steps[19].mem_node == 0
     assert p.affinities[2:] == ["0:4", "0:5"]
     assert [h.node for h in p.placement.hugepages if any("guest" in u for u in h.users)] == [0]
 

@@ -148,7 +148,7 @@ def test_ovs_dpdk_p2p_pmds_follow_the_duts_nics_and_lcores_the_testers(tmp_path,
     tester, doc = halves(tmp_path, root, name="lab-ovs-dpdk-p2p.toml")
     dut_steps = [Step.from_dict(d) for d in doc["steps"]]
     assert kinds(Plan(dut_steps)) == ["rundir", "hugepages", "hugetlbfs", "pci-bind", "pci-bind", "ovsdb-server",
-                                      "ovs-other-config", "dpdk-runtime-dir", "ovs-vswitchd", "ovs-bridge",
+                                      "ovs-other-config", "dpdk-runtime-dir", "kernel-module-autoload", "ovs-vswitchd", "ovs-bridge",
                                       "ovs-port", "ovs-port", "ovs-flows"]
     assert [s.pci for s in dut_steps if s.kind == "pci-bind"] == list(DUT)  # only the DUT's NICs there
     assert [(s.node, s.count) for s in dut_steps if s.kind == "hugepages"] == [(1, 1)]  # OVS's, on node 1
