@@ -84,15 +84,22 @@ def run_testpmd(p, pcaps, connected, seconds=2.0):
     # lcores 0 (testpmd's prompt, idle) and 1 (its forwarding loop) both on CPU 0: CPU 1 is OVS's PMD
     cmd = ["dpdk-testpmd", "--lcores=0@0,1@0", "--no-pci", "--in-memory", "--single-file-segments", "--no-telemetry",
            f"--huge-dir={p.huge_dir}", "-m", "256", f"--file-prefix={p.gen_prefix}", *vdevs,
-           "--", "-i", "--forward-mode=io", "--nb-cores=1", "--no-flush-rx"]
+           # a small pool: OVS holds 512 of the scenario's 800 MiB
+           "--", "-i", "--forward-mode=io", "--nb-cores=1", "--no-flush-rx", "--total-num-mbufs=8192"]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def send(command):
+        try:
+            proc.stdin.write(command)
+            proc.stdin.flush()
+        except BrokenPipeError:
+            raise AssertionError(f"testpmd exited ({proc.wait()}): {proc.stdout.read()}") from None
+
     try:
         time.sleep(3)  # ports probed and OVS's vhost handshakes done (waited for below as well)
-        proc.stdin.write("show port summary all\nstart\n")
-        proc.stdin.flush()
+        send("show port summary all\nstart\n")
         time.sleep(seconds)
-        proc.stdin.write("stop\n")
-        proc.stdin.flush()
+        send("stop\n")
         counted = connected()  # OVS shows a vhost port's statistics only while it is connected
         out, _ = proc.communicate("quit\n", timeout=60)
     finally:
