@@ -2,6 +2,10 @@
 parser that is not pktlab's): OVS-DPDK terminates and originates VXLAN as the plan
 configured it (VTEP address, route, neighbour), and undo leaves nothing.
 
+OVS's own counters against the generator's are tests/functional/test_overlay_paths.py
+(here, with OVS serving the sockets, OVS 3.1 published no rx/tx statistics for the
+dpdkvhostuser ports in 20 s while testpmd forwarded through them).
+
 The far end of both vhost-user ports is dpdk-testpmd, not pktlab's generator:
 `io` forwarding between net_pcap devices (frames crafted here with scapy, captures
 written by DPDK) and virtio-user, so what OVS did to the headers is seen byte by
@@ -60,23 +64,15 @@ def ovs_only(tmp_path, state_dir, run_id) -> OvsOnly:
     return OvsOnly(sc, sc.datapaths[0], state_dir / "runs" / run_id, run_id)
 
 
-def connected(counters) -> dict:
-    """OVS's settled counters once both vhost ports show statistics (absent until connected)."""
-    wait.until(lambda: all("rx_packets" in c for c in counters.snapshot().values()), 20, 0.2,
-               lambda _: AssertionError(f"vhost ports show no statistics: {counters.snapshot()}"))
-    return counters.settled()
-
-
 def inner(i: int) -> Ether:
     return (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src=f"198.18.0.{i % 200 + 1}",
             dst="198.19.0.1") / UDP(sport=1024, dport=1024) / Raw(i.to_bytes(4, "big") + bytes(14)))
 
 
-def run_testpmd(p, pcaps, connected, seconds=2.0):
+def run_testpmd(p, pcaps, seconds=2.0) -> str:
     """testpmd io-forwarding pcap0 <-> vhu0 and pcap1 <-> vhu1 (OVS serves the sockets),
     forwarding started once both links are up, so every crafted frame meets a ready port
-    (--no-flush-rx: testpmd would otherwise drain the pcap files on start); returns its
-    output and what connected() returned once forwarding stopped, the ports still connected."""
+    (--no-flush-rx: testpmd would otherwise drain the pcap files on start); its output."""
     vdevs = [f"--vdev=net_pcap0,rx_pcap={pcaps['in0']},tx_pcap={pcaps['out0']}",
              f"--vdev=net_virtio_user0,path={p.ovs_dir}/vhu0,queues=1,queue_size=1024",
              f"--vdev=net_pcap1,rx_pcap={pcaps['in1']},tx_pcap={pcaps['out1']}",
@@ -84,23 +80,29 @@ def run_testpmd(p, pcaps, connected, seconds=2.0):
     # lcores 0 (testpmd's prompt, idle) and 1 (its forwarding loop) both on CPU 0: CPU 1 is OVS's PMD
     cmd = ["dpdk-testpmd", "--lcores=0@0,1@0", "--no-pci", "--in-memory", "--single-file-segments", "--no-telemetry",
            f"--huge-dir={p.huge_dir}", "-m", "256", f"--file-prefix={p.gen_prefix}", *vdevs,
-           "--", "-i", "--forward-mode=io", "--nb-cores=1", "--no-flush-rx"]
+           # a small pool: OVS holds 512 of the scenario's 800 MiB
+           "--", "-i", "--forward-mode=io", "--nb-cores=1", "--no-flush-rx", "--total-num-mbufs=8192"]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def send(command):
+        try:
+            proc.stdin.write(command)
+            proc.stdin.flush()
+        except BrokenPipeError:
+            raise AssertionError(f"testpmd exited ({proc.wait()}): {proc.stdout.read()}") from None
+
     try:
         time.sleep(3)  # ports probed and OVS's vhost handshakes done (waited for below as well)
-        proc.stdin.write("show port summary all\nstart\n")
-        proc.stdin.flush()
+        send("show port summary all\nstart\n")
         time.sleep(seconds)
-        proc.stdin.write("stop\n")
-        proc.stdin.flush()
-        counted = connected()  # OVS shows a vhost port's statistics only while it is connected
+        send("stop\n")
         out, _ = proc.communicate("quit\n", timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, out
-    return out, counted
+    return out
 
 
 def test_vxlan_decap_and_encap_on_captures(tmp_path, state_dir):
@@ -131,9 +133,7 @@ def test_vxlan_decap_and_encap_on_captures(tmp_path, state_dir):
                 addrs = [a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=link["index"])]
             assert addrs == [p.local_ip]  # IPv4 only: IPv6 is off on the bridge's port
             assert link.get_attr("IFLA_ADDRESS") == opt.local_mac
-            counters = p.counters(ctx)
-            base = counters.settled()
-            out, after = run_testpmd(p, pcaps, lambda: connected(counters))
+            out = run_testpmd(p, pcaps)
     finally:
         ctx.close()
     assert not journal.pending(state_dir)
@@ -157,9 +157,7 @@ def test_vxlan_decap_and_encap_on_captures(tmp_path, state_dir):
         assert got[UDP].dport == 4789 and got[UDP].chksum == 0 and got[UDP].len == len(sent) + 16
         assert got[VXLAN].vni == VNI and got[VXLAN].flags == 0x08
         assert bytes(got[VXLAN].payload) == bytes(sent)
-    # OVS counted what testpmd sent and received, port by port
-    d = {i: {k: after[i][k] - base.get(i, {}).get(k, 0) for k in ("rx_packets", "tx_packets")} for i in after}
-    assert d["vhu0"] == {"rx_packets": N, "tx_packets": N} and d["vhu1"] == {"rx_packets": N, "tx_packets": N}
+
 
 
 def test_a_killed_switch_leaves_no_tap_address_or_route(tmp_path, state_dir):
