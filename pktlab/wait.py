@@ -23,3 +23,17 @@ def until(check: Callable[[], T], timeout: float, interval: float = 0.05,
     if not got and fail is not None:
         raise fail(got)
     return got
+
+
+EMULATED_SLOWDOWN = 4  # inside the virtual lab server under TCG, EAL init and port start take minutes
+
+
+def slowdown() -> float:
+    """How much longer to wait where the machine itself is emulated: inside the virtual lab
+    server (one TCG thread, an OVS PMD spinning on a vCPU) EAL init of 256 MiB and two igb
+    ports missed the generator's 60 s ready (2 lab comparisons in 4), and OVS took over 20 s
+    to add a dpdk port. 1 everywhere else."""
+    from .provenance import vlab_guest
+
+    g = vlab_guest()
+    return EMULATED_SLOWDOWN if g and g.get("accel", {}).get("emulated") else 1

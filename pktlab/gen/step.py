@@ -7,22 +7,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import wait
 from ..host import process
 from ..plan import Step
 
 log = logging.getLogger(__name__)
 WORKER = "pktlab.gen.worker"  # a word of the worker's command line
-EMULATED_SLOWDOWN = 4  # inside the virtual lab server under TCG, EAL init and port start take minutes
-
-
-def _emulation_slowdown() -> float:
-    """How much longer to wait for the worker where the machine itself is emulated: inside the
-    virtual lab server (one TCG thread, an OVS PMD spinning on a vCPU) EAL init of 256 MiB and
-    two igb ports missed the 60 s ready (2 lab comparisons in 4)."""
-    from ..provenance import vlab_guest
-
-    g = vlab_guest()
-    return EMULATED_SLOWDOWN if g and g.get("accel", {}).get("emulated") else 1
 
 
 @dataclass
@@ -62,7 +52,7 @@ class StartGenerator(Step):
         # its GeneratorProcess reaps it (and then says how it ended)
         ctx.watch.add(gen.pid, "generator worker", WORKER, (self.log,), returncode=lambda: gen.returncode)
         if self.wait_ready:
-            gen.wait_ready(self.ready_timeout * _emulation_slowdown())
+            gen.wait_ready(self.ready_timeout * wait.slowdown())
 
     def undo(self, ctx):
         ctx.watch.forget(self.state.get("pid", 0))

@@ -9,6 +9,7 @@ waits for its ports itself and reports the port's name and error.
 from __future__ import annotations
 
 
+from ovsdbapp import exceptions
 from ovsdbapp.backend.ovs_idl import connection, transaction
 from ovsdbapp.schema.open_vswitch import impl_idl
 
@@ -37,8 +38,11 @@ class _Api(impl_idl.OvsdbIdl):
 class OvsDb:
     """A client of one ovsdb-server (the run's private one)."""
 
-    def __init__(self, sock: str, timeout: float = 20.0):
+    def __init__(self, sock: str, timeout: float | None = None):
+        """timeout [s]: for a transaction and ovs-vswitchd's catching up with it; 20 s,
+        longer in an emulated machine."""
         self.sock = sock
+        timeout = 20.0 * wait.slowdown() if timeout is None else timeout
         try:
             idl = connection.OvsdbIdl.from_server(f"unix:{sock}", "Open_vSwitch")
         except Exception as e:  # ovs raises bare Exception when it cannot connect
@@ -48,9 +52,15 @@ class OvsDb:
 
     def execute(self, *commands, wait_vswitchd: bool = True):
         """Run commands in one transaction; errors raise."""
-        with self.api.transaction(check_error=True, wait_vswitchd=wait_vswitchd) as txn:
-            for c in commands:
-                txn.add(c)
+        try:
+            with self.api.transaction(check_error=True, wait_vswitchd=wait_vswitchd) as txn:
+                for c in commands:
+                    txn.add(c)
+        except exceptions.TimeoutException:
+            what = ", ".join(type(c).__name__.removesuffix("Command") for c in commands)
+            raise StepError(f"OVSDB transaction ({what}) at {self.sock} not done"
+                            + (" by ovs-vswitchd" if wait_vswitchd else "")
+                            + f" within {self._conn.timeout:.0f} s") from None
         return [c.result for c in commands]
 
     def get(self, table: str, record: str, column: str):

@@ -203,12 +203,12 @@ def test_results_inside_the_server_carry_its_emulated_acceleration(monkeypatch):
 
 
 def test_the_generator_waits_longer_for_its_worker_only_inside_an_emulated_server(monkeypatch):
-    from pktlab.gen import step
+    from pktlab import wait
     from pktlab.provenance import VLAB_ENV
 
     monkeypatch.delenv(VLAB_ENV, raising=False)
-    assert step._emulation_slowdown() == 1
+    assert wait.slowdown() == 1
     monkeypatch.setenv(VLAB_ENV, json.dumps({"vlab": True, "accel": {"name": "kvm", "emulated": False}}))
-    assert step._emulation_slowdown() == 1
+    assert wait.slowdown() == 1
     monkeypatch.setenv(VLAB_ENV, json.dumps({"vlab": True, "accel": {"name": "tcg", "emulated": True}}))
-    assert step._emulation_slowdown() == step.EMULATED_SLOWDOWN > 1
+    assert wait.slowdown() == wait.EMULATED_SLOWDOWN > 1
