@@ -64,6 +64,10 @@ class OvsSwitch:
         return self
 
     def remove(self):
+        # a netdev bridge is a tap in the kernel, and ovs-vswitchd's exit leaves it there
+        if (self.dir / "db.sock").exists():
+            _run("ovs-vsctl", f"--db=unix:{self.dir / 'db.sock'}", "--timeout=10", "--if-exists", "del-br",
+                 self.bridge, env=self.env, check=False)
         for daemon in ("ovs-vswitchd", "ovsdb-server"):
             pidfile = self.dir / f"{daemon}.pid"
             if not pidfile.exists():
@@ -75,7 +79,7 @@ class OvsSwitch:
                 time.sleep(0.1)
             if Path(f"/proc/{pid}").exists():
                 os.kill(pid, 9)
-        for o in (self.oa, self.ob):
+        for o in (self.oa, self.ob, self.bridge):
             _run("ip", "link", "del", o, check=False)
         _run("ip", "netns", "del", self.gen_ns, check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
