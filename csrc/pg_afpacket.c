@@ -142,7 +142,7 @@ pkt_rx_burst(const struct pg_rx *rx, struct pg_rxq *q)
 {
 	struct pg_pkt_rx *r = q->io;
 	const uint32_t nb_slots = r->nb_slots, pi = q->port_index;
-	uint32_t i, slot = r->head, own = 0;
+	uint32_t i, slot = r->head;
 	uint64_t now = 0;
 
 	for (i = 0; i < PG_BURST_MAX; i++) {
@@ -152,14 +152,14 @@ pkt_rx_burst(const struct pg_rx *rx, struct pg_rxq *q)
 			break;
 		if (i == 0)
 			now = pg_tsc_read();
-		own += pg_rx_account(rx, pi, (const uint8_t *)h + h->tp_mac, h->tp_snaplen, now);
+		pg_rx_account(rx, pi, (const uint8_t *)h + h->tp_mac, h->tp_snaplen, now);
 		pkt_set_status(h, TP_STATUS_KERNEL);
 		if (++slot == nb_slots)
 			slot = 0;
 	}
 	r->head = slot;
 	if (i != 0)
-		pg_rx_burst_done(rx, pi, i, own);
+		pg_rx_burst_done(rx, pi, i);
 	return i;
 }
 

@@ -161,7 +161,7 @@ xdp_rx_burst(const struct pg_rx *rx, struct pg_rxq *q)
 {
 	struct pg_xsk *x = q->io;
 	const uint32_t pi = q->port_index;
-	uint32_t i, idx = 0, fidx = 0, n, own = 0;
+	uint32_t i, idx = 0, fidx = 0, n;
 	uint64_t now;
 
 	n = xsk_ring_cons__peek(&x->rx, PG_BURST_MAX, &idx);
@@ -182,12 +182,12 @@ xdp_rx_burst(const struct pg_rx *rx, struct pg_rxq *q)
 	for (i = 0; i < n; i++) {
 		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&x->rx, idx + i);
 
-		own += pg_rx_account(rx, pi, x->area + d->addr, d->len, now);
+		pg_rx_account(rx, pi, x->area + d->addr, d->len, now);
 		*xsk_ring_prod__fill_addr(&x->fill, fidx + i) = d->addr & x->chunk_mask;
 	}
 	xsk_ring_prod__submit(&x->fill, n);
 	xsk_ring_cons__release(&x->rx, n);
-	pg_rx_burst_done(rx, pi, n, own);
+	pg_rx_burst_done(rx, pi, n);
 	return n;
 }
 

@@ -151,7 +151,6 @@ pg_dpdk_rx_burst(const struct pg_rx *rx, struct pg_rxq *q)
 	struct rte_mbuf *pkts[PG_BURST_MAX];
 	const uint32_t pi = q->port_index;
 	uint64_t now;
-	uint32_t own = 0;
 	uint16_t nb, i;
 
 	nb = rte_eth_rx_burst(q->dev_id, q->queue_id, pkts, PG_BURST_MAX);
@@ -163,11 +162,10 @@ pg_dpdk_rx_burst(const struct pg_rx *rx, struct pg_rxq *q)
 	for (i = 0; i < nb; i++) {
 		if (i + PG_RX_PREFETCH < nb)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + PG_RX_PREFETCH], void *));
-		own += pg_rx_account(rx, pi, rte_pktmbuf_mtod(pkts[i], const uint8_t *),
-				     pkts[i]->data_len, now);
+		pg_rx_account(rx, pi, rte_pktmbuf_mtod(pkts[i], const uint8_t *), pkts[i]->data_len, now);
 	}
 	rte_pktmbuf_free_bulk(pkts, nb);
-	pg_rx_burst_done(rx, pi, nb, own);
+	pg_rx_burst_done(rx, pi, nb);
 	return nb;
 }
 

@@ -285,7 +285,7 @@ pg_account_frame(struct pg_ctx *ctx, uint32_t pi, const uint8_t *frame, uint32_t
 
 	PG_PORT_CHECK(ctx, pi);
 	own = pg_rx_account(&ctx->lc[0].rx, pi, frame, len, now_tsc);
-	pg_rx_burst_done(&ctx->lc[0].rx, pi, 1, own);
+	pg_rx_burst_done(&ctx->lc[0].rx, pi, 1);
 	return (int)own;
 }
 

@@ -286,10 +286,10 @@ foreign:
 	return 0;
 }
 
-/* A burst of nb frames on port port_index, own of them this trial's (the
- * latency classes counted theirs frame by frame). */
+/* A burst of nb frames on port port_index (own frames were counted frame by
+ * frame, in their stream and latency class). */
 static inline void
-pg_rx_burst_done(const struct pg_rx *rx, uint32_t port_index, uint32_t nb, uint32_t own)
+pg_rx_burst_done(const struct pg_rx *rx, uint32_t port_index, uint32_t nb)
 {
 	rx->stats->ports[port_index].rx += nb;
 }

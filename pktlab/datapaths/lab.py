@@ -108,10 +108,6 @@ class LabPath(DataPath):
         self.huge_dir = str(self.run_dir / "hugepages")
         self.gen_prefix = f"pktlab-gen-{run_id}"
 
-    @property
-    def where(self) -> str:
-        return f"datapath[{self.scenario.datapaths.index(self.entry)}]"
-
     def fail(self, key, reason):
         raise PrecheckError(self.scenario.file, key.format(where=self.where) if key else key, reason)
 
