@@ -11,15 +11,15 @@ cabled to, the source MAC, an optional 802.1Q tag, and the traffic table's IP
 addresses (mirrored for the way back). The method runs as on any path.
 
 The DUT's own counters are optional (counters = "none", "kernel" or "ovs"): read
-over SSH from the DUT host (pktlab/remote/counters.py), reads only. Nothing on
-the DUT is changed, so nothing there needs undoing.
+over SSH from the scenario's [hosts].dut, the same host and connection a lab path
+split across two hosts uses (pktlab/remote/counters.py), reads only, so the DUT
+needs no pktlab. Nothing on the DUT is changed, so nothing there needs undoing.
 """
 from __future__ import annotations
 
-import os
 import socket
+import typing
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..errors import HostError, PrecheckError
 from ..gen.step import StartGenerator
@@ -58,6 +58,8 @@ def vdev_iface(port: str) -> str | None:
 class ExternalOptions:
     """A DUT pktlab does not build: what the generator drives and what the DUT expects."""
 
+    MOVED: typing.ClassVar = {"dut_host": "[hosts] dut", "inventory": "[hosts] inventory"}  # as lab paths name it
+
     gen_ports: tuple[str, ...] = ()  # the generator's two ports, cabled to the DUT's in order
     generator: str = "kernel"  # kernel: gen_ports are interfaces ("IFNAME" or "IFNAME@NETNS"); dpdk: DPDK devices
     # per generator port, the destination MAC of what it sends: the DUT port (or next hop) it is
@@ -67,8 +69,6 @@ class ExternalOptions:
     gen_macs: tuple[str, ...] = ()
     vlans: tuple[int, ...] = ()  # 802.1Q VLAN per generator port (one value: both ports); () = untagged
     counters: str = "none"  # the DUT's own counters: none, kernel (ip -s link) or ovs (ovs-ofctl dump-ports)
-    dut_host: str = ""  # counters: the DUT host's name in the Ansible inventory
-    inventory: str = ""  # Ansible inventory (YAML or INI; relative to the scenario); "" = Ansible's default
     dut_interfaces: tuple[str, ...] = ()  # counters: the DUT's interfaces to read ("IFNAME" or "IFNAME@NETNS")
     ovs_rundir: str = ""  # counters = "ovs": the DUT's OVS_RUNDIR when not OVS's default
 
@@ -96,14 +96,11 @@ class ExternalOptions:
         if self.counters not in COUNTERS:
             raise Invalid("counters", f"must be none, kernel or ovs, not {self.counters!r}")
         if self.counters == "none":
-            for key in ("dut_host", "dut_interfaces", "ovs_rundir"):
+            for key in ("dut_interfaces", "ovs_rundir"):
                 if getattr(self, key):
                     raise Invalid(key, "given, but counters = \"none\" reads nothing from the DUT; "
                                        "set counters = \"kernel\" or \"ovs\"")
             return
-        if not self.dut_host:
-            raise Invalid("dut_host", f"counters = {self.counters!r} reads them over SSH: name the DUT host "
-                                      "(as the inventory names it)")
         if not self.dut_interfaces:
             raise Invalid("dut_interfaces", "name the DUT's interfaces whose counters are read")
         for i in self.dut_interfaces:
@@ -115,8 +112,21 @@ class ExternalOptions:
             raise Invalid("ovs_rundir", "an absolute directory, with counters = \"ovs\" only")
 
 
+    @property
+    def reads_dut(self) -> bool:
+        """Counters read over SSH from [hosts].dut (the loader insists on one)."""
+        return self.counters != "none"
+
+
 class ExternalPath(DataPath):
     kind, Options = "external", ExternalOptions
+    two_hosts = True  # the DUT's counters from [hosts].dut; the generator's side here
+    builds_dut = False  # nothing is planned or changed on the DUT: no pktlab needed there
+    dut_hosts = None  # the runner's remote.hosts.Hosts when [hosts].dut is set
+
+    @property
+    def dut_needs_root(self) -> bool:
+        return self.options.counters == "ovs"  # OVS's sockets: root (or sudo) there
 
     @property
     def huge_dir(self) -> str:  # generator = "dpdk": its private hugetlbfs
@@ -186,34 +196,9 @@ class ExternalPath(DataPath):
                                                      "NICs are not rebound by pktlab")
 
     # -- the DUT's side ------------------------------------------------------------
-    def inventory_path(self) -> str:
-        from ..remote.inventory import default_inventory
-
-        inv = self.options.inventory
-        if not inv:
-            return default_inventory()
-        return str(inv if os.path.isabs(inv) else Path(self.scenario.file).resolve().parent / inv)
-
     def dut_connection(self):
-        """The DUT host from the inventory, connected (ssh master up); PrecheckError naming
-        dut_host (or inventory) when it cannot be read or reached."""
-        from ..remote.inventory import InventoryError, load_host
-        from ..remote.ssh import Connection
-
-        try:
-            host = load_host(self.options.dut_host, self.inventory_path())
-        except InventoryError as e:
-            key = "dut_host" if e.host else "inventory"
-            self.fail(f"{self.where}.{key}", str(e))
-        conn = Connection(host)
-        try:
-            conn.connect(root=False)  # reads only; sudo where OVS's sockets need it
-            if self.options.counters == "ovs":
-                conn.require_root()
-        except HostError as e:
-            conn.close()
-            self.fail(f"{self.where}.dut_host", str(e))
-        return conn
+        """The run's SSH connection to [hosts].dut (opened, and checked, by the runner's hosts)."""
+        return self.dut_hosts.connection()
 
     def dut_counters(self, conn):
         from ..remote.counters import RemoteLinkCounters, RemoteOvsCounters
@@ -239,9 +224,7 @@ class ExternalPath(DataPath):
             try:
                 bad = self.dut_counters(conn).missing()
             except HostError as e:
-                self.fail(f"{self.where}.dut_host", str(e))
-            finally:
-                conn.close()
+                self.fail(f"{self.where}.counters", str(e))
             if bad:
                 self.fail(f"{self.where}.dut_interfaces", f"host {conn.host}: " + "; ".join(bad))
 
@@ -261,7 +244,7 @@ class ExternalPath(DataPath):
             lines.append("DUT counters: none (the generator's only)")
         else:
             lines.append(f"DUT counters: {opt.counters} statistics of {', '.join(opt.dut_interfaces)} on host "
-                         f"{opt.dut_host} (inventory {self.inventory_path()}), read over SSH; nothing on the DUT "
+                         f"{self.scenario.hosts.dut} ([hosts].dut), read over SSH; nothing on the DUT "
                          "changes")
         return "\n".join(lines)
 
@@ -312,10 +295,7 @@ class ExternalPath(DataPath):
 
         if self.options.counters == "none":
             return NoCounters()
-        key = f"ssh:{self.options.dut_host}"
-        if key not in ctx.live:
-            ctx.live[key] = self.dut_connection()  # closed with the run context
-        counters = self.dut_counters(ctx.live[key])
+        counters = self.dut_counters(self.dut_connection())
         if self.options.counters == "ovs":
             counters.missing()  # learns each interface's bridge
         return counters

@@ -21,22 +21,29 @@ class Hosts:
         self.scenario = scenario
         self.dut = scenario.hosts.dut_host(scenario.file)  # remote.inventory.Host, or None
         self._conn: Connection | None = None
-        self._paths: list = []
+        self._paths: list = []  # split paths: pktlab plans and changes their DUT half there
+        self._readers: list = []  # paths that only read the DUT (no pktlab needed there)
 
     @property
     def remote(self) -> bool:
         return self.dut is not None
 
     def split(self, path) -> None:
-        """Make `path` the tester's half of a two-host data path, its DUT half planned there."""
-        if self.remote:
+        """Make `path` the tester's half of a two-host data path, its DUT half planned there;
+        a path that only reads the DUT (external: builds_dut False) just gets these hosts."""
+        if not self.remote:
+            return
+        path.dut_hosts = self
+        if getattr(path, "builds_dut", True):
             path.side, path.dut = "tester", DutHalf(path, self.connection)
             self._paths.append(path)
+        else:
+            self._readers.append(path)
 
     def connection(self) -> Connection:
         if self._conn is None:
             conn = Connection(self.dut)
-            conn.connect(root=True)
+            conn.connect(root=bool(self._paths) or any(p.dut_needs_root for p in self._readers))
             try:
                 self._require(conn)
             except BaseException:
@@ -46,6 +53,8 @@ class Hosts:
         return self._conn
 
     def _require(self, conn: Connection) -> None:
+        if not self._paths:
+            return  # only read there (external's counters): ip and ovs-ofctl are checked by their reader
         p = conn.run([self.dut.pktlab, "--version"], check=False)
         if p.returncode != 0:
             raise MissingSoftware(self.dut, f"pktlab does not run there (`{self.dut.pktlab} --version` exited "
@@ -60,7 +69,8 @@ class Hosts:
             self.connection()
 
     def hosts(self) -> dict:
-        return {"dut": self.dut} if self.remote else {}
+        """The other hosts the run changes (journaled for restore): not a DUT it only reads."""
+        return {"dut": self.dut} if self._paths else {}
 
     def connections(self) -> dict:
         return {"dut": self._conn} if self._conn is not None else {}

@@ -53,10 +53,14 @@ class Hosts:
         return str(p if p.is_absolute() else Path(scenario_file).parent / p)
 
     def dut_host(self, scenario_file: Path):
-        """The DUT's remote.inventory.Host, read from the inventory (InventoryError naming
-        the file and host), or None when the DUT is this host."""
+        """The DUT's remote.inventory.Host, read from the inventory, or None when the DUT is
+        this host; ScenarioError naming hosts.dut (or hosts.inventory), the inventory and why."""
         if self.dut is None:
             return None
-        from ..remote.inventory import load_host
+        from ..errors import ScenarioError
+        from ..remote.inventory import InventoryError, load_host
 
-        return load_host(self.dut, self.inventory_path(scenario_file))
+        try:
+            return load_host(self.dut, self.inventory_path(scenario_file))
+        except InventoryError as e:  # the scenario's key that led there, then the inventory's own words
+            raise ScenarioError(scenario_file, "hosts.dut" if e.host else "hosts.inventory", str(e)) from None

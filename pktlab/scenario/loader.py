@@ -99,7 +99,9 @@ def load_table(cls, table, file: Path, prefix: str):
     for key in table:
         if key not in fields:
             known = ", ".join(sorted(fields))
-            raise ScenarioError(file, f"{prefix}.{key}", f"unknown key (known keys: {known})")
+            moved = getattr(cls, "MOVED", {}).get(key)
+            raise ScenarioError(file, f"{prefix}.{key}", f"unknown key (known keys: {known})"
+                                + (f"; it moved to {moved}" if moved else ""))
     kwargs = {}
     for name, f in fields.items():
         if name not in table:
@@ -212,6 +214,10 @@ def load(path) -> Scenario:
             two = ", ".join(sorted(k for k, c in KINDS.items() if c.two_hosts))
             raise ScenarioError(file, f"datapath[{i}].kind", f"{d.kind} runs on one host; with [hosts].dut "
                                                              f"(the DUT on {hosts.dut}) use {two}")
+        if getattr(d.options, "reads_dut", False) and not hosts.remote:
+            raise ScenarioError(file, f"datapath[{i}].counters",
+                                f"{d.options.counters!r} counters are read over SSH from the DUT: name its host "
+                                "in [hosts] (dut = \"<inventory name>\", inventory = \"<file>\")")
     return Scenario(
         hosts=hosts,
         file=file,

@@ -49,6 +49,8 @@ name = "veth-floor"
 
 EXTERNAL = """[scenario]
 name = "campaign-external"
+[hosts]
+dut = "dut"  # in the inventory the campaign gives its runs ($ANSIBLE_INVENTORY)
 [cpu]
 generator = 1
 [traffic]
@@ -64,7 +66,6 @@ name = "router-tbf"
 gen_ports = ["{ga}@{ns}", "{gb}@{ns}"]
 dut_macs = ["{mac_a}", "{mac_b}"]
 counters = "kernel"
-dut_host = "dut"
 dut_interfaces = ["{da}", "{db}"]
 """
 

@@ -35,13 +35,16 @@ def router(lab):
         r.remove()
 
 
-def write_scenario(tmp_path, method: str, opts: dict, head: str = "") -> str:
-    """An external scenario: unidirectional 64 B, the generator on core 0, opts its [[datapath]] keys."""
+def write_scenario(tmp_path, method: str, opts: dict, head: str = "", hosts: dict | None = None) -> str:
+    """An external scenario: unidirectional 64 B, the generator on core 0, opts its [[datapath]] keys,
+    hosts its [hosts] table (dut, inventory) when the DUT's counters are read."""
     lines = [f"{k} = {json.dumps(v)}" for k, v in opts.items() if v is not None]
+    table = "".join(f"{k} = {json.dumps(v)}\n" for k, v in (hosts or {}).items() if v is not None)
     f = tmp_path / "external.toml"
     f.write_text(f"""[scenario]
 name = "external-dut"
 {head}
+{"[hosts]" + chr(10) + table if table else ""}
 [cpu]
 generator = 0
 
@@ -61,15 +64,17 @@ name = "dut"
     return f
 
 
-def scenario(tmp_path, lab, router, method: str, counters: str = "kernel", **over) -> str:
+def scenario(tmp_path, lab, router, method: str, counters: str = "kernel", hosts: dict | None = None,
+             **over) -> str:
     opts = {"gen_ports": [f"{router.ga}@{router.gen_ns}", f"{router.gb}@{router.gen_ns}"],
             "dut_macs": [router.mac(router.da), router.mac(router.db)], "counters": counters,
-            "dut_host": "dut", "inventory": str(lab.inventory("yml")), "dut_interfaces": [router.da, router.db]}
+            "dut_interfaces": [router.da, router.db]}
     opts.update(over)
+    table = {"dut": "dut", "inventory": str(lab.inventory("yml")), **(hosts or {})}
     if counters == "none":
-        for k in ("dut_host", "inventory", "dut_interfaces"):
-            opts.pop(k)
-    return write_scenario(tmp_path, method, opts)
+        opts.pop("dut_interfaces")
+        table = {}
+    return write_scenario(tmp_path, method, opts, hosts=table)
 
 
 NDR = """kind = "mlrsearch"
@@ -136,10 +141,10 @@ def test_dry_run_shows_the_frames_the_dut_gets_and_touches_nothing(tmp_path, sta
 BAD = [
     ("no-such-gen-port", {"gen_ports": ["xnope0", "xnope1"]}, "datapath[0].gen_ports", "xnope0: no such interface"),
     ("no-such-netns", {"gen_ports": ["xa@xnons", "xb@xnons"]}, "datapath[0].gen_ports", "namespace xnons"),
-    ("unknown-host", {"dut_host": "compute-9"}, "datapath[0].dut_host", "compute-9: no such host in the inventory"),
+    ("unknown-host", {"hosts": {"dut": "compute-9"}}, "hosts.dut", "compute-9: no such host in the inventory"),
     ("dut-lacks-interface", {"dut_interfaces": ["eth7"]}, "datapath[0].dut_interfaces",
      "eth7: no such interface (it has:"),
-    ("no-inventory", {"inventory": "/nonexistent/lab.yml"}, "datapath[0].inventory", "no such inventory file"),
+    ("no-inventory", {"hosts": {"inventory": "/nonexistent/lab.yml"}}, "hosts.inventory", "no such inventory file"),
     ("ovs-not-there", {"counters": "ovs", "dut_interfaces": ["br0-port"]}, "datapath[0].dut_interfaces",
      "br0-port: cannot reach the DUT's OVS database"),
 ]
@@ -166,8 +171,8 @@ def test_ovs_counters_of_a_switch_pktlab_did_not_start(tmp_path, state_dir, lab)
         before = host_state(state_dir)
         gen = [f"{sw.ga}@{sw.gen_ns}", f"{sw.gb}@{sw.gen_ns}"]
         f = write_scenario(tmp_path, 'kind = "fixed-rate"\nrates = [10000]\nduration = 1.0', {
-            "gen_ports": gen, "counters": "ovs", "dut_host": "dut", "inventory": str(lab.inventory("yml")),
-            "dut_interfaces": [sw.oa, sw.ob], "ovs_rundir": str(sw.dir)})
+            "gen_ports": gen, "counters": "ovs", "dut_interfaces": [sw.oa, sw.ob], "ovs_rundir": str(sw.dir)},
+            hosts={"dut": "dut", "inventory": str(lab.inventory("yml"))})
         p = run_cli("run", f, "--out", tmp_path / "out", state_dir=state_dir, timeout=300)
         assert p.returncode == 0, p.stdout + p.stderr
         [r] = [json.loads(x.read_text()) for x in (tmp_path / "out").glob("*.json")]
@@ -190,9 +195,9 @@ def test_dpdk_generator_on_vdevs_against_the_router(tmp_path, state_dir, lab):
                            {"generator": "dpdk", "gen_ports": [f"net_af_packet0,iface={r.ga}",
                                                                f"net_af_packet1,iface={r.gb}"],
                             "gen_macs": [r.mac(r.ga), r.mac(r.gb)], "dut_macs": [r.mac(r.da), r.mac(r.db)],
-                            "counters": "kernel", "dut_host": "dut", "inventory": str(lab.inventory("yml")),
-                            "dut_interfaces": [r.da, r.db]},
-                           head='\n[hugepages]\nsize = "2M"\ncount = 128\n')
+                            "counters": "kernel", "dut_interfaces": [r.da, r.db]},
+                           head='\n[hugepages]\nsize = "2M"\ncount = 128\n',
+                           hosts={"dut": "dut", "inventory": str(lab.inventory("yml"))})
         p = run_cli("run", f, "--out", tmp_path / "out", state_dir=state_dir, timeout=300)
         assert p.returncode == 0, p.stdout + p.stderr
         [res] = [json.loads(x.read_text()) for x in (tmp_path / "out").glob("*.json")]

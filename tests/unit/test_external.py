@@ -41,10 +41,12 @@ def load(tmp_path, body: str):
     ('gen_ports = ["a0", "b0"]\ngen_macs = ["02:00:00:00:00:01", "zz"]', "gen_macs", "'zz' is not a MAC"),
     ('gen_ports = ["a0", "b0"]\nvlans = [0]', "vlans", "1-4094"),
     ('gen_ports = ["a0", "b0"]\ncounters = "snmp"', "counters", "none, kernel or ovs"),
-    ('gen_ports = ["a0", "b0"]\ncounters = "kernel"', "dut_host", "name the DUT host"),
-    ('gen_ports = ["a0", "b0"]\ncounters = "kernel"\ndut_host = "d"', "dut_interfaces", "name the DUT's interfaces"),
+    ('gen_ports = ["a0", "b0"]\ncounters = "kernel"', "dut_interfaces", "name the DUT's interfaces"),
+    ('gen_ports = ["a0", "b0"]\ncounters = "kernel"\ndut_interfaces = ["e0"]', "counters",
+     "read over SSH from the DUT: name its host in [hosts]"),
+    ('gen_ports = ["a0", "b0"]\ndut_host = "d"', "dut_host", "it moved to [hosts] dut"),
     ('gen_ports = ["a0", "b0"]\ndut_interfaces = ["eth0"]', "dut_interfaces", "counters = \"none\" reads nothing"),
-    ('gen_ports = ["a0", "b0"]\ncounters = "kernel"\ndut_host = "d"\ndut_interfaces = ["e0"]\novs_rundir = "/x"',
+    ('gen_ports = ["a0", "b0"]\ncounters = "kernel"\ndut_interfaces = ["e0"]\novs_rundir = "/x"',
      "ovs_rundir", "with counters = \"ovs\" only"),
 ])
 def test_bad_options_name_their_key(tmp_path, body, key, says):
