@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..errors import PktlabError, PrecheckError
 from ..plan import Step, _reason
+from .watch import registrations
 
 
 def add_arguments(sub) -> None:
@@ -54,7 +55,9 @@ def _step(verb: str, request: dict, stdout) -> int:
     ctx._journal_hook = emit
     try:
         (step.apply if verb == "apply" else step.undo)(ctx)
-        emit(ok=True)
+        # what the step started (daemons), so the tester watches them (remote/watch.py)
+        procs = registrations(ctx.watch) if verb == "apply" else []
+        emit(ok=True, **({"watch": procs} if procs else {}))
         return 0
     except BaseException as e:  # noqa: BLE001 - the tester gets every failure, with the state so far
         emit(error=_reason(e))

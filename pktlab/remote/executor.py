@@ -28,14 +28,16 @@ class Remote:
         self.ctx, self.role = ctx, role
 
     def apply(self, step, ctx) -> None:
-        self._call("apply", step, ctx.connection(self.role))
+        last = self._call("apply", step, ctx.connection(self.role))
+        ctx.remote_watch.add(self.role, last.get("watch") or (), step)
 
     def undo(self, step, ctx) -> None:
+        ctx.remote_watch.forget_step(self.role, step)  # what it stops now is not a death
         # A connection lost during the run is opened again to undo; if it cannot be,
         # the HostError says so and the step stays in the journal for `pktlab restore`.
         self._call("undo", step, ctx.connection(self.role, reconnect=True))
 
-    def _call(self, verb: str, step, conn) -> None:
+    def _call(self, verb: str, step, conn) -> dict:
         host = conn.host
         request = {"step": dict(step.to_dict(), host="tester"),  # there, it is that host's own step
                    "state_dir": str(self.ctx.state_dir), "run_id": self.ctx.run_id}
@@ -50,7 +52,7 @@ class Remote:
                                         "in the inventory to its path (e.g. a venv's bin/pktlab)")
         last = self._take_state(step, p.stdout)
         if p.returncode == 0 and last.get("ok"):
-            return
+            return last
         why = last.get("error") or (p.stderr.strip().splitlines() or ["no message"])[-1]
         raise StepError(f"on host {host.name}: {why}")
 
