@@ -133,6 +133,19 @@ class SriovVfPath(P2pGenerator, LabPath):
         d = self._demand(opt.dut_ports, opt.gen_ports)
         return self.gen_demand(dataclasses.replace(d, pmd_cores=int(dut), ovs_mem_mb=opt.forwarder_mem if dut else 0))
 
+    def cores_used(self):
+        used = super().cores_used()
+        if self.forwarded and "ovs_pmd" in used:  # testpmd holds the places OVS's would: main, forwarding
+            used["forwarder"] = [self.placement.ovs_lcore, *used.pop("ovs_pmd")]
+        return used
+
+    def explain(self):
+        text = super().explain()
+        if self.forwarded and self.on_dut:
+            text += ("\n  note: testpmd forwards between the VFs: its main lcore is the OVS lcore above, its "
+                     "forwarding lcore the PMD core, its memory OVS's")
+        return text
+
     def nic_names(self):
         if self.forwarded:
             return [(pf, self.options.vfs) for pf in self.options.dut_ports] + [(g, 0) for g in self.options.gen_ports]

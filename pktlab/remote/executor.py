@@ -72,6 +72,73 @@ class Remote:
             self.ctx.journal_state()
         return last
 
+    # -- batches: consecutive steps of this host in one `pktlab step` process ------------
+    def apply_batch(self, steps, ctx, begin, end) -> None:
+        """Apply steps in order there; begin(step) as each starts there (journal it), end(step)
+        once it is applied. The first failure raises, after the steps before it ended."""
+        errors, ended = [], []
+
+        def line(doc, step):
+            if doc.get("ok"):
+                ctx.remote_watch.add(self.role, doc.get("watch") or (), step)
+                ended.append(step)
+                end(step)
+            elif "error" in doc:
+                errors.append(doc["error"])
+
+        self._batch("apply", steps, ctx.connection(self.role), begin, line)
+        host = self.ctx.hosts[self.role].name
+        if errors:
+            raise StepError(f"on host {host}: {errors[0]}")
+        if len(ended) != len(steps):
+            raise StepError(f"on host {host}: `pktlab step apply` ended after {len(ended)} of {len(steps)} steps "
+                            "without saying why")
+
+    def undo_batch(self, steps, ctx, done) -> None:
+        """Undo steps in the order given there; done(step, error or None) for each it reports.
+        A step it never reached (the connection went) is not reported: it stays to undo."""
+        for s in steps:
+            ctx.remote_watch.forget_step(self.role, s)  # what they stop now is not a death
+
+        host = self.ctx.hosts[self.role].name
+
+        def line(doc, step):
+            if doc.get("ok") or "error" in doc:
+                done(step, f"on host {host}: {doc['error']}" if "error" in doc else None)
+
+        self._batch("undo", steps, ctx.connection(self.role, reconnect=True), lambda s: None, line)
+
+    def _batch(self, verb, steps, conn, begin, line) -> None:
+        host, begun = conn.host, set()
+        request = {"steps": [dict(s.to_dict(), host="tester") for s in steps],
+                   "state_dir": str(self.ctx.state_dir), "run_id": self.ctx.run_id}
+
+        def on_line(text):
+            try:
+                doc = json.loads(text)
+            except ValueError:
+                return  # a line cut off by a dropped connection
+            i = doc.get("i") if isinstance(doc, dict) else None
+            if not isinstance(i, int) or not 0 <= i < len(steps) or not isinstance(doc.get("state"), dict):
+                return
+            step = steps[i]
+            if i not in begun:
+                begun.add(i)
+                begin(step)
+            step.state.clear()
+            step.state.update(doc["state"])
+            self.ctx.journal_state()
+            line(doc, step)
+
+        p = conn.stream([host.pktlab, "step", verb], json.dumps(request), on_line, sudo=True,
+                        timeout=STEP_TIMEOUT * len(steps))
+        if p.returncode in (126, 127):
+            raise MissingSoftware(host, f"pktlab is not installed there (`{host.pktlab}`): set pktlab_command "
+                                        "in the inventory to its path (e.g. a venv's bin/pktlab)")
+        if p.returncode not in (0, 1) or len(begun) == 0:
+            said = (p.stderr.strip().splitlines() or ["no message"])[-1]
+            raise StepError(f"on host {host.name}: `{host.pktlab} step {verb}` failed (exit {p.returncode}): {said}")
+
 
 def left_behind(steps, hosts: dict) -> list[str]:
     """One line per host other than the tester saying which of `steps` (not undone) it was left with."""

@@ -240,8 +240,8 @@ def test_ovs_dpdk_p2p_across_the_tester_and_the_virtual_server(dut, tmp_path):
     try:
         result, trial = _one_trial(_scenario(tmp_path, inventory, rates=(1000,), kind="ovs-dpdk-p2p",
                                               extra=OVS_DPDK), run_state, out)
-        assert [(n["pci"], n["driver"], n["numa_node"]) for n in result["provenance"]["nics"]] == [
-            ("0000:81:00.0", "igb", 1), ("0000:82:00.0", "igb", 1)]  # as planned there, before binding
+        nics = [(n["pci"], n["driver"], n["numa_node"]) for n in result["provenance"]["nics"] if n["role"] == "dut"]
+        assert nics == [("0000:81:00.0", "igb", 1), ("0000:82:00.0", "igb", 1)]  # as planned there, before binding
         c = trial["counters"]
         assert set(c) == {"dpdk0", "dpdk1"} and trial["rx_packets"] > 0, trial
         # every frame OVS took in on one dpdk port it sent out of the other, and the generator got

@@ -226,3 +226,11 @@ def test_a_two_host_sriov_without_dut_ports_is_refused_before_the_dut_is_asked(t
 
     with pytest.raises(PrecheckError, match=r"datapath\[0\].dut_ports: with the DUT on another host"):
         p.precheck()
+
+
+def test_the_duts_testpmd_is_named_as_the_forwarder_in_its_cores(tmp_path, fake):
+    root, _, _ = fake()
+    tester, doc = sriov_halves(tmp_path, root)
+    pmd = Step.from_dict(doc["steps"][-1])
+    assert doc["facts"]["cores_used"] == {"generator": [], "forwarder": list(pmd.lcores)}
+    assert "testpmd forwards between the VFs" in doc["explain"]
