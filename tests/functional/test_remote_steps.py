@@ -13,7 +13,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,6 @@ import pytest
 from pktlab import journal
 from tests.conftest import REPO, needs_root, run_cli
 from tests.functional.sshlab import SshLab, lab  # noqa: F401 - the fixture
-from tests.steps import Mark, events
 
 
 def _links(lab) -> set[str]:
@@ -149,45 +147,38 @@ def test_lost_dut_named_with_what_it_was_left_with(state_dir, tmp_path):
         lab.stop()
 
 
-@dataclass
-class PidMark(Mark):
-    """A Mark that also writes which process applied or undid it."""
-
-    kind = "test-pid-mark"
-
-    def _write(self, what):
-        with open(self.log, "a") as fh:
-            fh.write(f"{what} {self.name} {os.getpid()}\n")
-
-
 def test_consecutive_dut_steps_run_in_one_process_there_and_a_failure_still_undoes_each(lab, state_dir, tmp_path):
     """A plan's consecutive DUT steps go to one `pktlab step apply` there (one start-up, not one
-    per step), each journaled as it begins; the one that fails ends the batch; undo takes the
-    DUT's steps in one `pktlab step undo`, in reverse, then the tester's."""
+    per step; the inventory's pktlab_command logs each start), each journaled as it begins; the
+    one that fails ends the batch; undo takes the DUT's steps in one `pktlab step undo`."""
     from pktlab.context import RunContext
     from pktlab.errors import StepError
+    from pktlab.host.files import MakeRunDir
+    from pktlab.host.links import AddVethPair
     from pktlab.plan import Applied, Plan
     from pktlab.remote.inventory import load_host
 
-    log = str(tmp_path / "log")
-    hosts = {"dut": load_host("dut", lab.inventory("yml"))}
+    tag, calls = f"{os.getpid() % 10000:04d}", tmp_path / "calls"
+    wrapper = tmp_path / "pktlab"
+    wrapper.write_text(f"#!/bin/sh\necho \"$*\" >> {calls}\nexec {Path(sys.executable).parent / 'pktlab'} \"$@\"\n")
+    wrapper.chmod(0o755)
+    hosts = {"dut": load_host("dut", lab.inventory("yml", pktlab=str(wrapper)))}
     ctx = RunContext(state_dir, "batch", hosts)
     a = Applied(journal.Journal.create(state_dir, "batch", hosts), ctx)
-    dut = [PidMark(n, log, host="dut", fail_apply=n == "c") for n in "abcd"]
+    dut = [MakeRunDir(str(state_dir / "runs" / "batch-dut"), host="dut"),
+           AddVethPair(f"rb{tag}a", f"rb{tag}b", host="dut"), AddVethPair(f"rb{tag}c", f"rb{tag}d", host="dut"),
+           AddVethPair(f"rb{tag}a", f"rb{tag}e", host="dut"),  # its name is taken: fails
+           AddVethPair(f"rb{tag}f", f"rb{tag}g", host="dut")]
     try:
-        with pytest.raises(StepError, match="on host dut: c failed on purpose"):
+        with pytest.raises(StepError, match=f"on host dut: .*rb{tag}a"):
             with a:
-                a.apply_all(Plan([PidMark("t", log), *dut]))
+                a.apply_all(Plan([AddVethPair(f"rt{tag}a", f"rt{tag}b"), *dut]))
     finally:
         ctx.close()
-    said = [line.split() for line in events(log)]
-    assert [(w, n) for w, n, _ in said] == [("apply", "t"), ("apply", "a"), ("apply", "b"), ("apply", "c"),
-                                            ("undo", "c"), ("undo", "b"), ("undo", "a"), ("undo", "t")]
-    pids = [pid for _, _, pid in said]
-    assert pids[0] == pids[7] == str(os.getpid())  # the tester's step, here
-    assert len(set(pids[1:4])) == 1 and len(set(pids[4:7])) == 1 and pids[1] != pids[4] != pids[0]
-    assert [s.state for s in dut[:3]] == [{"applied": True}] * 3 and dut[3].state == {}  # d never began
-    assert journal.pending(state_dir) == []
+    assert calls.read_text().splitlines() == ["step apply", "step undo"]  # one process each way
+    assert not any(n.startswith(f"rb{tag}") for n in _links(lab)) and f"rt{tag}a" not in _local_links()
+    assert dut[-1].state == {}  # the failure ended the batch: the last step never began
+    assert journal.pending(state_dir) == [] and not (state_dir / "runs" / "batch-dut").exists()
 
 
 def two_host_scenario(tmp_path: Path, inventory: Path, dut: str = "dut", gen_ports=("0000:41:00.0", "0000:42:00.0"),
