@@ -49,11 +49,12 @@ class P2pGenerator:
                 self.fail("{where}.gen_ports", f"{name} ({nic.pci}) has no kernel interface for the "
                                                "kernel generator")
 
-    def gen_steps(self) -> list:
-        """Before the generator: its NICs bound (with its hugepages), or their interfaces up."""
+    def gen_steps(self, hugepages: bool = True) -> list:
+        """Before the generator: its NICs bound (with its hugepages, unless the plan reserves
+        them already), or their interfaces up."""
         opt = self.options
         if self.dpdk_generator:
-            return (self.hugepage_steps() + self.take_for_dpdk((opt.gen_ports, "{where}.gen_ports"))
+            return (self.hugepage_steps() * hugepages + self.take_for_dpdk((opt.gen_ports, "{where}.gen_ports"))
                     + [self.runtime_dir(self.gen_prefix)])
         return [SetLinkUp(self.nic(n, "{where}.gen_ports").ifname, self.mtu()) for n in opt.gen_ports]
 

@@ -282,8 +282,8 @@ class SriovVfPath(P2pGenerator, LabPath):
             steps += self.vf_steps(pf, i)
         vfs = [self.vfs(pf)[0] for pf in pfs]  # VF 0 of each PF: testpmd's ports 0 and 1
         steps += self.bind_steps([(vf, "vfio-pci", False) for vf in vfs])
-        if self.on_tester:
-            steps += self.gen_steps()
+        if self.on_tester:  # one host: the generator's hugepages are in the plan's already
+            steps += self.gen_steps(hugepages=False)
         eal = ("--in-memory", "--no-telemetry", f"--huge-dir={self.huge_dir}",
                f"--socket-mem={planner.Placement.socket_mem(p.ovs_socket_mem)}", f"--file-prefix={self.fwd_prefix}")
         steps += [self.runtime_dir(self.fwd_prefix),

@@ -234,3 +234,12 @@ def test_the_duts_testpmd_is_named_as_the_forwarder_in_its_cores(tmp_path, fake)
     pmd = Step.from_dict(doc["steps"][-1])
     assert doc["facts"]["cores_used"] == {"generator": [], "forwarder": list(pmd.lcores)}
     assert "testpmd forwards between the VFs" in doc["explain"]
+
+
+def test_forwarded_sriov_on_one_host_reserves_its_hugepages_once(tmp_path, fake):
+    root, _, _ = fake()
+    sc = load(tmp_path, "lab-sriov-vf-two-hosts.toml", {**ALLOW_DUT1, 'dut = "compute-3"': "", 'inventory = "lab.yml"': ""})
+    p = path_for(sc, root)
+    assert p.side == "both"
+    k = kinds(p.plan())
+    assert k.count("hugetlbfs") == 1 and k.count("pci-bind") == 4 and k[-2:] == ["start-testpmd", "generator"]
