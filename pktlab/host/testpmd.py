@@ -25,7 +25,8 @@ from . import process
 
 TESTPMD = "/usr/bin/dpdk-testpmd"
 COMM = "dpdk-testpmd"
-READY = "Start automatic packet forwarding"  # what testpmd prints once its ports forward
+# what testpmd (22.11) prints once its ports forward, without -i (--auto-start: the second)
+READY = ("No commandline core given, start packet forwarding", "Start automatic packet forwarding")
 START_TIMEOUT = 60.0  # [s] EAL init and two ports started (times wait.slowdown() when emulated)
 
 
@@ -68,7 +69,7 @@ class StartTestpmd(Step):
         ctx.watch.add(proc.pid, "testpmd", COMM, (log,), returncode=proc.poll)
         timeout = START_TIMEOUT * wait.slowdown()
         deadline = time.monotonic() + timeout
-        while READY not in log.read_text(errors="replace"):
+        while not any(r in log.read_text(errors="replace") for r in READY):
             if proc.poll() is not None:
                 raise StepError(f"testpmd exited during start (status {proc.returncode}): {_tail(log)}")
             if time.monotonic() > deadline:

@@ -243,3 +243,11 @@ def test_forwarded_sriov_on_one_host_reserves_its_hugepages_once(tmp_path, fake)
     assert p.side == "both"
     k = kinds(p.plan())
     assert k.count("hugetlbfs") == 1 and k.count("pci-bind") == 4 and k[-2:] == ["start-testpmd", "generator"]
+
+
+def test_testpmd_is_ready_when_it_says_it_forwards():
+    from pktlab.host.testpmd import READY
+
+    # dpdk-testpmd 22.11 without -i, its ports up (seen on net_null vdevs and in the virtual lab server)
+    said = "Checking link statuses...\nDone\nNo commandline core given, start packet forwarding\n"
+    assert any(r in said for r in READY)
