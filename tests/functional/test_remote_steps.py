@@ -245,3 +245,29 @@ def test_unknown_dut_in_inventory(lab, state_dir, tmp_path):
     assert p.returncode == 2
     assert "dut: no such host in the inventory (it has: compute-3)" in p.stderr
 
+
+
+def test_the_duts_testpmd_forwarder_starts_is_watched_and_stops_with_its_undo(state_dir):
+    """The step sriov-vf's DUT half ends with, on DPDK null vdevs (no NIC, no hugepages here):
+    up once testpmd says it forwards, registered with the run's watcher (what the tester then
+    watches over SSH), gone after undo, its runtime directory too."""
+    from pktlab.context import RunContext
+    from pktlab.host import process
+    from pktlab.host.dpdk_runtime import DpdkRuntimeDir
+    from pktlab.host.testpmd import COMM, StartTestpmd
+    from pktlab.plan import Applied, Plan
+
+    prefix = f"pktlab-tpmd-{os.getpid()}"
+    eal = ("--no-huge", "-m", "256", "--no-telemetry", "--no-pci", "--vdev=net_null0", "--vdev=net_null1",
+           f"--file-prefix={prefix}")
+    step = StartTestpmd((), (0, 1), eal, str(state_dir / "testpmd.log"), "mac",
+                        ("02:00:00:00:00:01", "02:00:00:00:00:02"))
+    ctx = RunContext(state_dir, "tpmd")
+    with Applied(journal.Journal.create(state_dir, "tpmd", {}), ctx) as a:
+        a.apply_all(Plan([DpdkRuntimeDir(prefix), step]))
+        pid = step.state["pid"]
+        assert process.is_running(pid, COMM) and [w.name for w in ctx.watch._procs.values()] == ["testpmd"]
+        assert "peer=02:00:00:00:00:02" in (state_dir / "testpmd.log").read_text()  # port 1 sends to gen port 1
+    ctx.close()
+    assert not process.is_running(pid, COMM) and "Bye..." in (state_dir / "testpmd.log").read_text()
+    assert not Path("/var/run/dpdk", prefix).exists() and journal.pending(state_dir) == []
