@@ -265,12 +265,21 @@ class SriovVfPath(P2pGenerator, LabPath):
         t = self.scenario.traffic
         return t.src_mac.lower(), t.dst_mac.lower()
 
+    def fwd_macs(self) -> list[str]:
+        """The MAC of VF 0 of each PF (testpmd's ports): the DUT's, as its half planned them."""
+        if self.side == "tester":  # the PFs are the DUT's: their defaults come from its PCI addresses
+            return list(self.dut.export["vf_macs"])
+        return [self.vf_macs(pf, i)[0] for i, pf in enumerate(self.pfs())]
+
+    def dut_export(self):
+        return {"vf_macs": self.fwd_macs()} if self.forwarded else {}
+
     def gen_l2(self):
         """Port i sends from its MAC to VF 0 of the PF it is cabled to, tagged with the port VLAN."""
         if not self.forwarded:
             return None
         vlan = self.options.vlan or None
-        return [(mac, self.vf_macs(pf, i)[0], vlan) for i, (mac, pf) in enumerate(zip(self.gen_macs(), self.pfs()))]
+        return [(mac, vf, vlan) for mac, vf in zip(self.gen_macs(), self.fwd_macs())]
 
     def forwarded_plan(self):
         steps = [MakeRunDir(str(self.run_dir))]

@@ -181,6 +181,7 @@ def test_sriov_across_two_hosts_vfs_and_testpmd_there_the_generator_here_sending
                                       "link-up", "sriov-numvfs", "sriov-vf", "pci-bind", "pci-bind",
                                       "dpdk-runtime-dir", "start-testpmd"]
     assert {s.host for s in dut_steps} == {"dut"}
+    assert doc["export"] == {"vf_macs": ["02:00:00:00:01:00", "02:00:00:00:02:00"]}  # what the tester addresses
     vf = [s for s in dut_steps if s.kind == "sriov-vf"]
     assert [(s.pf_ifname if hasattr(s, "pf_ifname") else s.pf, s.vf, s.mac, s.spoofchk) for s in vf] == [
         ("enp3s0f0", 0, "02:00:00:00:01:00", True), ("enp3s0f1", 0, "02:00:00:00:02:00", True)]
@@ -192,6 +193,7 @@ def test_sriov_across_two_hosts_vfs_and_testpmd_there_the_generator_here_sending
     assert argv[argv.index("-a") + 1] == binds[0] and "--forward-mode=mac" in argv
     assert all(a in argv for a in (f"--eth-peer=0,{pmd.peers[0]}", f"--eth-peer=1,{pmd.peers[1]}"))
     assert dut_steps[1].node == 1 and pmd.lcores[1] in (4, 5, 6, 7, 12, 13, 14, 15)  # forwarding on the PFs' node
+    tester.pfs = lambda: pytest.fail("the tester looked for the DUT's PFs among its own NICs")
     plan = tester.plan()
     assert kinds(plan)[len(dut_steps):] == ["rundir", "hugepages", "hugetlbfs", "pci-bind", "pci-bind",
                                             "dpdk-runtime-dir", "generator"]
