@@ -52,7 +52,7 @@ def dut(tmp_path_factory):
     (d / "sshd_config").write_text(
         f"Port 22\nHostKey {host_key}\nAuthorizedKeysFile {d / 'authorized_keys'}\nPidFile /run/sshd-pktlab.pid\n"
         "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-        "UsePAM no\nStrictModes no\nPermitUserEnvironment PKTLAB_VLAB\n")
+        "UsePAM no\nStrictModes no\n")
     pub = (d / "host_key.pub").read_text().split()
     (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {pub[0]} {pub[1]}\n")
     inventory = d / "lab.yml"
@@ -77,10 +77,9 @@ def dut(tmp_path_factory):
 
     # The server's root is this machine's: its root's .bashrc runs pyenv, whose rehash waits 60 s
     # for a lock it cannot take on the read-only share. Emptied in the server's own overlay only.
-    # Sessions over SSH get the server's PKTLAB_VLAB as its agent's commands do: the DUT's pktlab
-    # then knows it is emulated and waits accordingly (wait.slowdown: OVSDB 80 s, not 20 s).
-    p = exec_(f": > /root/.bashrc; mkdir -p /run/sshd /root/.ssh; echo \"PKTLAB_VLAB=$PKTLAB_VLAB\" > "
-              f"/root/.ssh/environment; /usr/sbin/sshd -f {d / 'sshd_config'} -E {d / 'sshd.log'}")
+    # Sessions over SSH know the server is emulated from its /run/pktlab-vlab.json (wait.slowdown:
+    # OVSDB 80 s, not 20 s), as the agent's own commands know it from their environment.
+    p = exec_(f": > /root/.bashrc; mkdir -p /run/sshd; /usr/sbin/sshd -f {d / 'sshd_config'} -E {d / 'sshd.log'}")
     assert p.returncode == 0, p.stdout + p.stderr
     try:
         yield state, inventory, exec_
