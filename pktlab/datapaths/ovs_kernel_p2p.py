@@ -147,24 +147,35 @@ class OvsKernelP2pPath(LabPath):
             return Plan(steps)
         dut = self.dut_ifnames()
         steps += [SetLinkUp(ifname, self.mtu()) for ifname in dut]
-        steps += [StartOvsdbServer(self.ovs_dir), StartOvsVswitchd(self.ovs_dir, dpdk=False), AddBridge(self.ovs_dir, opt.bridge, "system")]
+        steps += self.daemon_steps()
+        return Plan(steps + self.switch_steps(dut))
+
+    def daemon_steps(self) -> list:
+        return [StartOvsdbServer(self.ovs_dir), StartOvsVswitchd(self.ovs_dir, dpdk=False)]
+
+    def switch_steps(self, dut: list[str]) -> list:
+        """The bridge(s), ports and flows between the DUT interfaces dut (in gen_ports' order)."""
+        opt = self.options
         # link comes when the generator starts its NICs: wait_ready waits for it
-        steps += [AddPort(self.ovs_dir, opt.bridge, ifname, "system", {}, ofport)
-                  for ofport, ifname in enumerate(dut, 1)]
-        steps.append(AddFlows(self.ovs_dir, opt.bridge, ("priority=100,in_port=1,actions=output:2",
-                                                         "priority=100,in_port=2,actions=output:1")))
-        return Plan(steps)
+        return [AddBridge(self.ovs_dir, opt.bridge, "system"),
+                *(AddPort(self.ovs_dir, opt.bridge, ifname, "system", {}, ofport) for ofport, ifname in enumerate(dut, 1)),
+                AddFlows(self.ovs_dir, opt.bridge, ("priority=100,in_port=1,actions=output:2",
+                                                    "priority=100,in_port=2,actions=output:1"))]
+
+    def streams(self):
+        """The generator's streams: the scenario's traffic, the same frames both ways."""
+        return streams_for(self.scenario.traffic, 2)
 
     def generator_step(self):
         ports = [self.nic(n, "{where}.gen_ports") for n in self.options.gen_ports]
         if self.dpdk_generator:
-            return self.dpdk_generator_step([nic.pci for nic in ports])
+            return self.dpdk_generator_step([nic.pci for nic in ports], streams=self.streams())
         from ..gen.config import GenConfig
 
         t = self.scenario.traffic
         lcores = self.placement.generator  # one poll loop per lcore, each on its own queue of every port
         cfg = GenConfig(eal_args=(), ports=tuple(nic.ifname for nic in ports), backend="kernel",
-                        kernel_mode=kernel_mode_for(t), streams=with_latency_streams(streams_for(t, 2), self.scenario.method), core=lcores[0], lcores=lcores)
+                        kernel_mode=kernel_mode_for(t), streams=with_latency_streams(self.streams(), self.scenario.method), core=lcores[0], lcores=lcores)
         return StartGenerator(cfg.to_dict(), log=str(self.run_dir / "generator.log"))
 
     def wait_ready(self, ctx):
