@@ -18,7 +18,7 @@ from ..gen.step import StartGenerator
 from ..host.files import MakeRunDir
 from ..inventory.nics import interface_nic
 from ..inventory.sysfs import read_inventory, read_netdevs
-from ..host.kmod import LoadModule
+from ..host.kmod import LoadModule, UnloadAutoloaded
 from ..host.links import SetLinkUp
 from ..ovs import daemons
 from ..ovs.bridge import AddBridge, AddPort
@@ -135,7 +135,10 @@ class OvsKernelP2pPath(LabPath):
         opt = self.options
         steps = [MakeRunDir(str(self.run_dir))]
         if self.on_dut and not Path(self.root, "sys/module/openvswitch").is_dir():
-            steps.append(LoadModule("openvswitch", self.root))
+            # first, so its undo runs last: what the kernel loaded on the run's behalf since (for
+            # ovs-vswitchd: nfnetlink_cttimeout, and nf_conntrack under it; for the generator's
+            # DPDK: ib_core), once unused, goes too
+            steps += [UnloadAutoloaded("openvswitch", self.root), LoadModule("openvswitch", self.root)]
         if not self.on_tester:
             pass
         elif self.dpdk_generator:
@@ -146,7 +149,7 @@ class OvsKernelP2pPath(LabPath):
         if not self.on_dut:
             return Plan(steps)
         dut = self.dut_ifnames()
-        steps += [SetLinkUp(ifname, self.mtu()) for ifname in dut]
+        steps += [SetLinkUp(ifname, self.mtu(), ipv6=False) for ifname in dut]  # switch ports: no IPv6 of their own
         steps += self.daemon_steps()
         return Plan(steps + self.switch_steps(dut))
 

@@ -38,7 +38,7 @@ def test_vxlan_decap_encap_and_vlan_carry_every_frame_and_ovs_counts_what_the_ge
     decap, VXLAN into the underlay NIC, the kernel's vxlan_sys_4789 terminating it; encap, plain
     frames that leave 82:00.0 in VXLAN (the only way between the NICs is the tunnel port:
     the underlay bridge's flows join its NIC and its own port only); VLAN, tagged into the
-    trunk, untagged out of the access port. No loss at 2 kpps, and the NICs' OVS counters
+    trunk, untagged out of the access port. No loss at 500 pps, and the NICs' OVS counters
     equal the generator's per port."""
     from pktlab.results import load_results
 
@@ -58,7 +58,7 @@ def test_vxlan_decap_encap_and_vlan_carry_every_frame_and_ovs_counts_what_the_ge
         assert r.status == "ok" and r.provenance.guest["accel"]["emulated"] is True, (name, r.status, r.reason)
         [t] = r.trials
         s = t.stats
-        assert s.tx_packets >= 2000 and s.lost == 0 and s.rx_packets == s.tx_packets, (name, s)
+        assert s.tx_packets >= 1000 and s.lost == 0 and s.rx_packets == s.tx_packets, (name, s)
         assert [p.tx_packets for p in s.ports] == [s.tx_packets, 0], (name, s.ports)  # unidirectional
         c = t.counters
         assert c[dut0]["rx_packets"] == s.ports[0].tx_packets, (name, c, s.ports)
