@@ -24,6 +24,7 @@ from ..ovs import daemons
 from ..ovs.bridge import AddBridge, AddPort
 from ..ovs.counters import OvsCounters
 from ..ovs.daemons import StartOvsdbServer, StartOvsVswitchd
+from ..ovs.kernel_datapath import KernelDatapath
 from ..ovs.openflow import AddFlows
 from ..plan import Plan
 from .kernel import openvswitch_module_missing
@@ -154,7 +155,8 @@ class OvsKernelP2pPath(LabPath):
         return Plan(steps + self.switch_steps(dut))
 
     def daemon_steps(self) -> list:
-        return [StartOvsdbServer(self.ovs_dir), StartOvsVswitchd(self.ovs_dir, dpdk=False)]
+        # KernelDatapath first: its undo, after ovs-vswitchd stops, deletes what a killed one left
+        return [KernelDatapath(self.ovs_dir), StartOvsdbServer(self.ovs_dir), StartOvsVswitchd(self.ovs_dir, dpdk=False)]
 
     def switch_steps(self, dut: list[str]) -> list:
         """The bridge(s), ports and flows between the DUT interfaces dut (in gen_ports' order)."""

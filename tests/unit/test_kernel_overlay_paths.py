@@ -63,12 +63,12 @@ def test_vxlan_plan_puts_the_vtep_on_the_underlay_bridge_of_the_nic_facing_the_v
     # the vxlan module's autoload is noted before ovs-vswitchd starts (undone after it stops), the
     # address before the link comes up (IPv6 off first), route and neighbour on it, and the
     # tunnel device noted before the vxlan port (deleted after the port, if a killed switch left it)
-    assert k[k.index("ovs-vswitchd") - 2:] == [
-        "kernel-module-autoload", "ovsdb-server", "ovs-vswitchd", "ovs-bridge", "ovs-bridge", "ovs-bridge-address",
+    assert k[k.index("ovs-vswitchd") - 3:] == [
+        "kernel-module-autoload", "ovs-kernel-datapath", "ovsdb-server", "ovs-vswitchd", "ovs-bridge", "ovs-bridge", "ovs-bridge-address",
         "link-up", "kernel-route", "kernel-neighbour", "ovs-port", "ovs-port", "ovs-tunnel-device", "ovs-port",
         "ovs-flows", "ovs-flows", "generator"]
     by = {s.kind: s for s in steps}
-    assert by["kernel-module-autoload"].name == "vxlan"
+    assert [s.name for s in steps if s.kind == "kernel-module-autoload"] == ["openvswitch", "vxlan"]
     bridges = [(s.name, s.datapath_type, s.other_config) for s in steps if s.kind == "ovs-bridge"]
     assert bridges == [("br-pktlab-phy", "system", {"hwaddr": "02:00:00:00:0a:01"}),
                        ("br-pktlab-int", "system", {})]
