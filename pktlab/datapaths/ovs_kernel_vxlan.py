@@ -60,6 +60,9 @@ class OvsKernelVxlanPath(OvsKernelP2pPath):
                 self.fail(f"{self.where}.kind", f"{dev} exists on this host: another Open vSwitch (or a run "
                                                 "not restored) terminates VXLAN here; stop it or `pktlab restore`")
 
+    def requirements(self):
+        return [{"check": "module", "name": m} for m in TUNNEL_MODULES] + super().requirements()
+
     def mtu(self):
         """The underlay carries the largest frame 50 B longer: both DUT NICs get that MTU when over 1500."""
         need = self.scenario.traffic.max_frame + VXLAN_OVERHEAD - 18

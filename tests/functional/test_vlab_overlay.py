@@ -7,6 +7,7 @@ and `pktlab restore`. Each time the server's modules, links, addresses, routes,
 neighbours and OVS processes must be as before."""
 from __future__ import annotations
 
+import difflib
 import time
 
 from tests.conftest import REPO
@@ -24,6 +25,11 @@ echo routes; ip route show table all | grep -v '^local\|^broadcast\|^multicast' 
 echo neighbours; ip neigh show nud permanent; ip neigh show to 172.31.0.0/16
 true
 """
+
+
+def _same(before: str, after: str) -> str:
+    """'' when the server's state is as before, else what changed (a diff)."""
+    return "\n".join(difflib.unified_diff(before.splitlines(), after.splitlines(), "before", "after", lineterm=""))
 
 
 def _dut_ifnames(exec_) -> list[str]:
@@ -69,8 +75,7 @@ def test_vxlan_decap_encap_and_vlan_carry_every_frame_and_ovs_counts_what_the_ge
     for name, key in (("OVS kernel VXLAN decap", "rx_packets"), ("OVS kernel VXLAN encap", "tx_packets")):
         [t] = results[name].trials
         assert t.counters["vxlan0"][key] == t.stats.tx_packets, (name, t.counters)
-    after = exec_(STATE)
-    assert after.stdout == before.stdout
+    assert _same(before.stdout, exec_(STATE).stdout) == ""
     print(f"overlay comparison inside the virtual lab server: {took:.0f} s; " + "; ".join(figures))
 
 
@@ -93,5 +98,4 @@ def test_sigkill_of_runner_and_switch_mid_trial_then_restore_inside_takes_the_tu
     assert killed.returncode == 0 and "vxlan_sys_4789" in killed.stdout, killed.stdout + killed.stderr
     restore = exec_("pktlab restore")
     assert restore.returncode == 0 and "host restored" in restore.stdout, restore.stdout + restore.stderr
-    after = exec_(STATE)
-    assert after.stdout == before.stdout
+    assert _same(before.stdout, exec_(STATE).stdout) == ""

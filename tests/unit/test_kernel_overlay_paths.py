@@ -85,6 +85,7 @@ def test_vxlan_plan_puts_the_vtep_on_the_underlay_bridge_of_the_nic_facing_the_v
     flows = {s.bridge: s.flows for s in steps if s.kind == "ovs-flows"}
     assert flows["br-pktlab-phy"] == ("priority=100,in_port=1,actions=LOCAL",
                                       "priority=100,in_port=LOCAL,actions=output:1")
+    assert {"check": "module", "name": "vxlan"} in p.requirements()  # pktlab doctor checks it is loadable
     assert f"generator port 0 -> enp3s0f0 ({'underlay' if operation == 'decap' else 'inner'})" in p.explain()
 
 
