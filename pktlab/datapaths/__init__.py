@@ -10,6 +10,8 @@ from .ovs_dpdk_vhost import OvsDpdkVhostPath
 from .ovs_dpdk_vlan import OvsDpdkVlanPath
 from .ovs_dpdk_vxlan import OvsDpdkVxlanPath
 from .ovs_kernel_p2p import OvsKernelP2pPath
+from .ovs_kernel_vlan import OvsKernelVlanPath
+from .ovs_kernel_vxlan import OvsKernelVxlanPath
 from .pvp import PvpPath
 from .pvp_phy import OvsDpdkPvpPhyPath
 from .sriov_vf import SriovVfPath
@@ -18,7 +20,7 @@ from .sriov_vf import SriovVfPath
 KINDS: dict[str, type[DataPath]] = {cls.kind: cls for cls in (
     OvsDpdkVhostPath, PvpPath, VethPath, LinuxBridgePath, OvsAfxdpPath, OvsKernelDatapathPath,
     OvsKernelP2pPath, OvsDpdkP2pPath, OvsDpdkPvpPhyPath, SriovVfPath, OvsDpdkVlanPath,
-    OvsDpdkVxlanPath, ExternalPath)}
+    OvsDpdkVxlanPath, OvsKernelVlanPath, OvsKernelVxlanPath, ExternalPath)}
 
 
 def build(scenario, entry, run_dir, run_id, root="/") -> DataPath:

@@ -362,10 +362,10 @@ class LabPath(DataPath):
         wait.until(lambda: all(gen.link_up()), timeout, 0.2, lambda _: StepError(
             f"generator ports without link after {timeout:.0f} s ({gen.link_up()}): {hint}"))
 
-    def dpdk_generator_step(self, pcis, traffic=None, l2=None):
+    def dpdk_generator_step(self, pcis, traffic=None, streams=None):
         """The generator's DPDK backend on PCI functions, its lcores and memory where
-        the planner put them (one RX/TX queue pair per lcore on every port); l2: each
-        port's own MACs (and VLAN), streams.streams_for."""
+        the planner put them (one RX/TX queue pair per lcore on every port). streams:
+        the path's own (each side its frame shape), else traffic's both ways."""
         from ..gen.config import GenConfig
 
         lcores = self.placement.generator
@@ -373,7 +373,8 @@ class LabPath(DataPath):
                f"--socket-mem={planner.Placement.socket_mem(self.placement.gen_socket_mem)}",
                f"--file-prefix={self.gen_prefix}")
         t = traffic or self.scenario.traffic
-        cfg = GenConfig(eal_args=eal, ports=tuple(pcis), streams=with_latency_streams(streams_for(t, 2, l2=l2), self.scenario.method), core=lcores[0], lcores=lcores)
+        streams = streams_for(t, 2) if streams is None else streams
+        cfg = GenConfig(eal_args=eal, ports=tuple(pcis), streams=with_latency_streams(streams, self.scenario.method), core=lcores[0], lcores=lcores)
         return StartGenerator(cfg.to_dict(), log=str(self.run_dir / "generator.log"))
 
     @staticmethod

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..host.files import MakeRunDir
-from ..host.kmod import LoadModule
+from ..host.kmod import LoadModule, UnloadAutoloaded
 from ..host.links import SetLinkUp
 from ..ovs.bridge import AddBridge, AddPort
 from ..ovs.counters import OvsCounters
 from ..ovs.daemons import StartOvsdbServer, StartOvsVswitchd
+from ..ovs.kernel_datapath import KernelDatapath
 from ..ovs.openflow import AddFlows
 from ..plan import Plan
 from .kernel import openvswitch_module_missing
@@ -91,23 +92,33 @@ class OvsKernelP2pPath(P2pGenerator, LabPath):
         return {"dut_ifnames": self.dut_ifnames(), "ovs_dir": self.ovs_dir}
 
     def host_plan(self):
-        opt = self.options
         steps = [MakeRunDir(str(self.run_dir))]
         if self.on_dut and not Path(self.root, "sys/module/openvswitch").is_dir():
-            steps.append(LoadModule("openvswitch", self.root))
+            # first, so its undo runs last: what the kernel loaded on the run's behalf since (for
+            # ovs-vswitchd: nfnetlink_cttimeout, and nf_conntrack under it; for the generator's
+            # DPDK: ib_core), once unused, goes too
+            steps += [UnloadAutoloaded("openvswitch", self.root), LoadModule("openvswitch", self.root)]
         if self.on_tester:
             steps += self.gen_steps()
         if not self.on_dut:
             return Plan(steps)
         dut = self.dut_ifnames()
-        steps += [SetLinkUp(ifname, self.mtu()) for ifname in dut]
-        steps += [StartOvsdbServer(self.ovs_dir), StartOvsVswitchd(self.ovs_dir, dpdk=False), AddBridge(self.ovs_dir, opt.bridge, "system")]
+        steps += [SetLinkUp(ifname, self.mtu(), ipv6=False) for ifname in dut]  # switch ports: no IPv6 of their own
+        steps += self.daemon_steps()
+        return Plan(steps + self.switch_steps(dut))
+
+    def daemon_steps(self) -> list:
+        # KernelDatapath first: its undo, after ovs-vswitchd stops, deletes what a killed one left
+        return [KernelDatapath(self.ovs_dir), StartOvsdbServer(self.ovs_dir), StartOvsVswitchd(self.ovs_dir, dpdk=False)]
+
+    def switch_steps(self, dut: list[str]) -> list:
+        """The bridge(s), ports and flows between the DUT interfaces dut (in gen_ports' order)."""
+        opt = self.options
         # link comes when the generator starts its NICs: wait_ready waits for it
-        steps += [AddPort(self.ovs_dir, opt.bridge, ifname, "system", {}, ofport)
-                  for ofport, ifname in enumerate(dut, 1)]
-        steps.append(AddFlows(self.ovs_dir, opt.bridge, ("priority=100,in_port=1,actions=output:2",
-                                                         "priority=100,in_port=2,actions=output:1")))
-        return Plan(steps)
+        return [AddBridge(self.ovs_dir, opt.bridge, "system"),
+                *(AddPort(self.ovs_dir, opt.bridge, ifname, "system", {}, ofport) for ofport, ifname in enumerate(dut, 1)),
+                AddFlows(self.ovs_dir, opt.bridge, ("priority=100,in_port=1,actions=output:2",
+                                                    "priority=100,in_port=2,actions=output:1"))]
 
     def wait_ready(self, ctx):
         self.dut_ovsdb(ctx).wait_ports_up(tuple(self.dut_ifnames()), timeout=60)

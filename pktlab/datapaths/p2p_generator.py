@@ -63,16 +63,21 @@ class P2pGenerator:
         takes frames by MAC; None: the scenario's MACs, mirrored back."""
         return None
 
+    def streams(self):
+        """The generator's streams: the scenario's traffic both ways, addressed per gen_l2;
+        an overlay path's each side in its own frame shape."""
+        return streams_for(self.scenario.traffic, 2, l2=self.gen_l2())
+
     def generator_step(self):
         ports = [self.nic(n, "{where}.gen_ports") for n in self.options.gen_ports]
         if self.dpdk_generator:
-            return self.dpdk_generator_step([nic.pci for nic in ports], l2=self.gen_l2())
+            return self.dpdk_generator_step([nic.pci for nic in ports], streams=self.streams())
         from ..gen.config import GenConfig
 
         t = self.scenario.traffic
         lcores = self.placement.generator  # one poll loop per lcore, each on its own queue of every port
         cfg = GenConfig(eal_args=(), ports=tuple(nic.ifname for nic in ports), backend="kernel",
                         kernel_mode=kernel_mode_for(t),
-                        streams=with_latency_streams(streams_for(t, 2, l2=self.gen_l2()), self.scenario.method),
+                        streams=with_latency_streams(self.streams(), self.scenario.method),
                         core=lcores[0], lcores=lcores)
         return StartGenerator(cfg.to_dict(), log=str(self.run_dir / "generator.log"))

@@ -76,8 +76,8 @@ def _write_in_netns(netns, path, value):  # runs in a forked child: setns only a
     return b""
 
 
-def disable_ipv6(ifname: str, netns: str | None) -> None:
-    """sysctl net.ipv6.conf.<ifname>.disable_ipv6=1 in the interface's namespace.
+def disable_ipv6(ifname: str, netns: str | None, value: str = "1") -> None:
+    """sysctl net.ipv6.conf.<ifname>.disable_ipv6=1 (or value) in the interface's namespace.
 
     /proc/sys/net belongs to the namespace of whoever opens it, so for another
     namespace the write happens in a short-lived child that entered it.
@@ -85,9 +85,9 @@ def disable_ipv6(ifname: str, netns: str | None) -> None:
     path = f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6"
     try:
         if netns is None:
-            _write_in_netns(None, path, "1")
+            _write_in_netns(None, path, value)
         else:
-            with ChildProcess(target=_write_in_netns, args=[netns, path, "1"]) as child:
+            with ChildProcess(target=_write_in_netns, args=[netns, path, value]) as child:
                 child.communicate()
     except OSError as e:
         raise NetError("disable IPv6 on", ifname, netns, e.errno or _errno.EIO, f"writing {path}") from None
@@ -332,20 +332,24 @@ class SetLinkUp(Step):
     """Bring up an interface the run did not create (a physical NIC it takes), with
     an MTU large enough for the run's frames when `mtu` is given; undo puts back
     its up/down state and MTU, and only on the same interface (ifindex).
+    ipv6=False: no IPv6 on it while the run has it (a switch port's own router
+    solicitations would count in its counters), put back after it is down again.
 
-    state: ifindex, was_up, mtu_before.
+    state: ifindex, was_up, mtu_before, ipv6_disabled_before.
     """
 
     kind = "link-up"
     ifname: str
     mtu: int | None = None  # at least this MTU [B]; None: leave it
     netns: str | None = None
+    ipv6: bool = True
 
     def describe(self):
-        return f"bring {self.ifname} up ({where(self.netns)})" + (f", MTU at least {self.mtu}" if self.mtu else "")
+        return (f"bring {self.ifname} up ({where(self.netns)})" + (f", MTU at least {self.mtu}" if self.mtu else "")
+                + ("" if self.ipv6 else ", IPv6 off"))
 
     def describe_undo(self):
-        return f"put {self.ifname} back down (if it was) and its MTU back"
+        return f"put {self.ifname} back down (if it was) and its MTU back" + ("" if self.ipv6 else ", IPv6 as it was")
 
     def apply(self, ctx):
         _validate((self.ifname, self.netns))
@@ -356,6 +360,12 @@ class SetLinkUp(Step):
             self.state.update(ifindex=msg["index"], was_up=bool(msg["flags"] & IFF_UP),
                               mtu_before=msg.get("IFLA_MTU"))
             ctx.journal_state()
+            sysctl = f"/proc/sys/net/ipv6/conf/{self.ifname}/disable_ipv6"
+            if not self.ipv6 and self.netns is None and os.path.exists(sysctl):
+                with open(sysctl) as fh:
+                    self.state["ipv6_disabled_before"] = fh.read().strip()
+                ctx.journal_state()
+                disable_ipv6(self.ifname, None)
             if self.mtu and (msg.get("IFLA_MTU") or 0) < self.mtu:
                 _netlink("set MTU of", self.ifname, self.netns, ipr.link, "set", index=msg["index"], mtu=self.mtu)
             if not self.state["was_up"]:
@@ -376,3 +386,5 @@ class SetLinkUp(Step):
             before = self.state.get("mtu_before")
             if before and msg.get("IFLA_MTU") != before:
                 _netlink("restore MTU of", self.ifname, self.netns, ipr.link, "set", index=index, mtu=before)
+            if self.state.get("ipv6_disabled_before") == "0":
+                disable_ipv6(msg.get_attr("IFLA_IFNAME"), None, "0")

@@ -13,6 +13,16 @@ port (a tap for a netdev bridge): OVS reads interface addresses from there,
 there is no other way to give it one. It is added without a prefix route (the
 host's routing table does not change) and with IPv6 off on that tap (no router
 solicitations or DAD frames leave it into the switch); the tap goes with the bridge.
+
+The kernel datapath (ovs-kernel-vxlan) is terminated by the kernel itself: OVS's
+vxlan port is a `vxlan` device in external mode (vxlan_sys_<dst port>, made by
+ovs-vswitchd, which has the kernel load vxlan and what it needs) whose socket
+takes UDP to the local address; frames it encapsulates are routed and addressed
+by the kernel's route table and neighbour cache. So the endpoint is the same
+address on the underlay bridge's own (internal) port, plus a kernel route to
+the remote endpoint and a permanent neighbour entry (KernelRoute,
+KernelNeighbour; both go with the port if it goes first). TunnelDevice takes
+away a vxlan_sys_* device a killed ovs-vswitchd left.
 """
 from __future__ import annotations
 
@@ -22,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..host import process
-from ..host.netns import NetError, get_link, rtnl
+from ..host.netns import NetError, get_link, link_kind, rtnl
 from ..plan import Step
 from .daemons import ovs_env, vswitchd_running
 
@@ -155,3 +165,124 @@ class SetTunnelNeighbour(Step):
 
 def _switch_answers(ovs_dir: str) -> bool:
     return Path(ovs_dir, "ovs-vswitchd.ctl").exists() and vswitchd_running(ovs_dir)
+
+
+# -- the kernel datapath's endpoint: kernel route and neighbour ----------------------
+RTPROT_STATIC = 4  # linux/rtnetlink.h: a route an administrator (here: the plan) added
+NUD_PERMANENT = 0x80  # linux/neighbour.h
+
+
+@dataclass
+class KernelRoute(Step):
+    """A host route to the remote tunnel endpoint through the underlay port (the kernel
+    routes what its vxlan device encapsulates). The address went in without a prefix
+    route, so this is the one route the run adds."""
+
+    kind = "kernel-route"
+    prefix: str  # "172.31.1.2/32"
+    dev: str
+    src: str = ""  # the local endpoint: the route's preferred source
+
+    def describe(self):
+        return f"add kernel route {self.prefix} dev {self.dev}" + (f" src {self.src}" if self.src else "")
+
+    def describe_undo(self):
+        return f"delete kernel route {self.prefix} dev {self.dev} (if it is still there)"
+
+    def _spec(self, index: int) -> dict:
+        net = ipaddress.IPv4Network(self.prefix)
+        spec = dict(dst=str(net.network_address), dst_len=net.prefixlen, oif=index, proto=RTPROT_STATIC)
+        return {**spec, "prefsrc": self.src} if self.src else spec
+
+    def apply(self, ctx):
+        with rtnl(None, "add a route via", self.dev) as ipr:
+            ipr.route("add", **self._spec(_noted_index(self, ctx, ipr, "add a route via")))
+
+    def undo(self, ctx):
+        index = self.state.get("index")
+        if index is None:
+            return
+        net = ipaddress.IPv4Network(self.prefix)
+        with rtnl(None, "delete the route via", self.dev, missing_ok=True) as ipr:
+            if ipr is None or get_link(ipr, index=index) is None:
+                return  # the route went with its interface
+            if ipr.get_routes(family=2, dst=str(net.network_address), dst_len=net.prefixlen, oif=index):
+                ipr.route("del", **self._spec(index))
+
+
+@dataclass
+class KernelNeighbour(Step):
+    """The remote endpoint's MAC as a permanent neighbour entry on the underlay port:
+    no ARP round trip before the first frame, no ARP frames into the measured ports."""
+
+    kind = "kernel-neighbour"
+    dev: str
+    ip: str
+    mac: str
+
+    def describe(self):
+        return f"add permanent kernel neighbour {self.ip} lladdr {self.mac} dev {self.dev}"
+
+    def describe_undo(self):
+        return f"delete neighbour {self.ip} on {self.dev} (if it is still there)"
+
+    def apply(self, ctx):
+        with rtnl(None, "add a neighbour on", self.dev) as ipr:
+            index = _noted_index(self, ctx, ipr, "add a neighbour on")
+            ipr.neigh("add", dst=self.ip, lladdr=self.mac, ifindex=index, state=NUD_PERMANENT)
+
+    def undo(self, ctx):
+        index = self.state.get("index")
+        if index is None:
+            return
+        with rtnl(None, "delete the neighbour on", self.dev, missing_ok=True) as ipr:
+            if ipr is None or get_link(ipr, index=index) is None:
+                return
+            if ipr.get_neighbours(family=2, ifindex=index, dst=self.ip):
+                ipr.neigh("del", dst=self.ip, lladdr=self.mac, ifindex=index)
+
+
+def _noted_index(step, ctx, ipr, op: str) -> int:
+    """step.dev's ifindex, journaled before the change: undo then touches only that
+    interface, and nothing once it is gone (its routes and neighbours went with it)."""
+    link = get_link(ipr, step.dev)
+    if link is None:
+        raise NetError(op, step.dev, None, _errno.ENODEV)
+    step.state["index"] = link["index"]
+    ctx.journal_state()
+    return link["index"]
+
+
+def tunnel_device(dst_port: int = 4789) -> str:
+    """The kernel device ovs-vswitchd makes for its vxlan ports of that UDP port."""
+    return f"vxlan_sys_{dst_port}"
+
+
+@dataclass
+class TunnelDevice(Step):
+    """Notes whether the kernel's vxlan device for OVS's vxlan ports exists before they
+    are added. ovs-vswitchd deletes it with its last vxlan port; a killed one leaves it
+    (and the vxlan module in use): undo then deletes it, if the run brought it. Put
+    before the vxlan port, so its undo runs after the port's."""
+
+    kind = "ovs-tunnel-device"
+    name: str = "vxlan_sys_4789"
+
+    def describe(self):
+        return f"note whether {self.name} exists (ovs-vswitchd makes it with its first vxlan port)"
+
+    def describe_undo(self):
+        return f"delete {self.name} if it is still there and the run brought it (a killed ovs-vswitchd)"
+
+    def apply(self, ctx):
+        with rtnl(None, "look up", self.name) as ipr:
+            self.state["existed"] = get_link(ipr, self.name) is not None
+        ctx.journal_state()
+
+    def undo(self, ctx):
+        if self.state.get("existed", True):
+            return
+        with rtnl(None, "delete", self.name, missing_ok=True) as ipr:
+            link = ipr and get_link(ipr, self.name)
+            if link and link_kind(link) == "vxlan":
+                ipr.link("del", index=link["index"])

@@ -95,6 +95,18 @@ def _channel(state: Path):
     return Channel(json.loads((state / "vlab" / "current.json").read_text())["io_dir"])
 
 
+def run_until_generator(state: Path, scenario: Path, out: Path, timeout: float = 300):
+    """(channel, request id) of `pktlab -v run scenario` started inside, once it started its generator."""
+    ch = _channel(state)
+    rid = ch.run(["pktlab", "-v", "run", str(scenario), "--out", str(out)], env={"PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + timeout
+    while "apply: start the generator" not in (ch.log(rid).read_text() if ch.log(rid).exists() else ""):
+        assert ch.result(rid) is None, ch.log(rid).read_text()
+        assert time.monotonic() < deadline, "the run never started its generator"
+        time.sleep(1)
+    return ch, rid
+
+
 def test_sigkill_mid_trial_then_restore_inside_puts_everything_back(vlab, tmp_path):
     state, out, exec_ = vlab
     before = exec_(STATE)
@@ -102,13 +114,7 @@ def test_sigkill_mid_trial_then_restore_inside_puts_everything_back(vlab, tmp_pa
     long = out / "long-sriov.toml"
     long.write_text((REPO / "scenarios" / "vlab-sriov-vf.toml").read_text()
                     .replace("rates = [2000, 10000]", "rates = [2000]").replace("duration = 2.0", "duration = 120.0"))
-    ch = _channel(state)
-    rid = ch.run(["pktlab", "-v", "run", str(long), "--out", str(out / "killed")], env={"PYTHONUNBUFFERED": "1"})
-    deadline = time.monotonic() + 300
-    while "apply: start the generator" not in (ch.log(rid).read_text() if ch.log(rid).exists() else ""):
-        assert ch.result(rid) is None, ch.log(rid).read_text()
-        assert time.monotonic() < deadline, "the run never started its generator"
-        time.sleep(1)
+    ch, rid = run_until_generator(state, long, out / "killed")
     time.sleep(10)  # into the 120 s trial
     during = exec_(STATE)
     assert during.stdout != before.stdout and "vfs=2" in during.stdout, during.stdout

@@ -126,14 +126,15 @@ def test_ovs_kernel_p2p_keeps_the_dut_on_its_driver(tmp_path, fake):
     p = path_for(load(tmp_path, "lab-ovs-kernel-p2p.toml", ALLOW_DUT1), root)
     assert p.unavailable() is None  # openvswitch.ko is on the fake server's disk
     plan = p.plan()
-    assert kinds(plan) == ["rundir", "kernel-module", "hugepages", "hugetlbfs", "pci-bind", "pci-bind",
-                           "dpdk-runtime-dir", "link-up", "link-up", "ovsdb-server", "ovs-vswitchd", "ovs-bridge",
-                           "ovs-port", "ovs-port", "ovs-flows", "generator"]
+    assert kinds(plan) == ["rundir", "kernel-module-autoload", "kernel-module", "hugepages", "hugetlbfs", "pci-bind",
+                           "pci-bind", "dpdk-runtime-dir", "link-up", "link-up", "ovs-kernel-datapath", "ovsdb-server", "ovs-vswitchd",
+                           "ovs-bridge", "ovs-port", "ovs-port", "ovs-flows", "generator"]
     steps = plan.steps
-    assert steps[1].name == "openvswitch"
+    assert steps[1].name == steps[2].name == "openvswitch"
+    assert [s.ipv6 for s in steps if s.kind == "link-up"] == [False, False]  # switch ports: no IPv6 chatter
     assert [s.pci for s in steps if s.kind == "pci-bind"] == list(GEN)  # the generator's NICs only
     assert [s.ifname for s in steps if s.kind == "link-up"] == ["enp3s0f0", "enp3s0f1"]
-    assert steps[11].datapath_type == "system"
+    assert steps[13].datapath_type == "system"
     assert [(s.name, s.type) for s in steps if s.kind == "ovs-port"] == [("enp3s0f0", "system"),
                                                                          ("enp3s0f1", "system")]
     assert "IRQ affinity" in p.explain()

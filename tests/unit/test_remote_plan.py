@@ -39,17 +39,18 @@ def test_each_host_plans_its_own_half(tmp_path, fake):
     root, _, _ = fake()
     tester, doc = halves(tmp_path, root)
     dut_steps = [Step.from_dict(d) for d in doc["steps"]]
-    assert kinds(Plan(dut_steps)) == ["rundir", "kernel-module", "link-up", "link-up", "ovsdb-server",
-                                      "ovs-vswitchd", "ovs-bridge", "ovs-port", "ovs-port", "ovs-flows"]
+    assert kinds(Plan(dut_steps)) == ["rundir", "kernel-module-autoload", "kernel-module", "link-up", "link-up",
+                                      "ovs-kernel-datapath", "ovsdb-server", "ovs-vswitchd", "ovs-bridge", "ovs-port",
+                                      "ovs-port", "ovs-flows"]
     assert {s.host for s in dut_steps} == {"dut"} and dut_steps[0].path == "/run/pktlab-t/r-dut"
     assert doc["export"] == {"dut_ifnames": ["enp3s0f0", "enp3s0f1"], "ovs_dir": "/run/pktlab-t/r-dut/ovs"}
     # the DUT describes its NICs, never the generator's
     assert [n["role"] for n in doc["facts"]["nics"]] == ["dut", "dut"]
     plan = tester.plan()
-    assert kinds(plan)[:10] == kinds(Plan(dut_steps))
-    assert kinds(plan)[10:] == ["rundir", "hugepages", "hugetlbfs", "pci-bind", "pci-bind", "dpdk-runtime-dir",
+    assert kinds(plan)[:12] == kinds(Plan(dut_steps))
+    assert kinds(plan)[12:] == ["rundir", "hugepages", "hugetlbfs", "pci-bind", "pci-bind", "dpdk-runtime-dir",
                                 "generator"]
-    assert [s.host for s in plan][10:] == ["tester"] * 7
+    assert [s.host for s in plan][12:] == ["tester"] * 7
     assert [s.pci for s in plan if s.kind == "pci-bind"] == list(GEN)
     assert tester.cores_used() == {"generator": [2]}  # the tester places only its own lcores
     v = tester.versions(None)
