@@ -106,6 +106,7 @@ pg_streams_setup(struct pg_ctx *ctx, const struct pg_config *cfg)
 			lc->tx[si].txs = base;
 			if (nb_loops > 1)
 				pg_txs_partition(&lc->tx[si].txs, l, nb_loops);
+			pg_txs_table(&lc->tx[si].txs, sc->frame);
 			lc->tx[si].port_index = sc->tx_port;
 			lc->tx[si].queue_id = (uint16_t)l;
 			/* any of the stream's sub-streams may reach any loop */
@@ -206,6 +207,8 @@ pg_destroy(struct pg_ctx *ctx)
 		for (i = 0; i < PG_MAX_SUBSTREAMS; i++)
 			be->free(ctx->lc[l].rxs[i].seen);
 		be->free(ctx->lc[l].snap);
+		for (i = 0; i < PG_MAX_STREAMS; i++)
+			pg_txs_release(&ctx->lc[l].tx[i].txs);
 	}
 	for (i = 0; i < PG_MAX_STREAMS; i++)
 		be->free(ctx->frames[i]);

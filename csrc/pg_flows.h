@@ -15,6 +15,10 @@
  *               until it lands below nb (cycle walking); every flow is sent
  *               once per nb frames. Fields by Lemire's fastmod, no division.
  *
+ * A loop normally sends from a table of these frames' words taken once at
+ * set-up (pg_flowtab.h); the code here fills it, and sends itself when a
+ * table would not fit.
+ *
  * Checksums: a frame's varied words are summed as stored (memory order,
  * RFC 1071) into what the IPv4 header and the UDP checksum add to their
  * base (RFC 1624); fields are kept sorted by the sums they enter.

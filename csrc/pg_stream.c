@@ -27,6 +27,8 @@ pg_sum16(const uint8_t *p, uint32_t len)
 	return sum;
 }
 
+static void pg_txs_zeroed(const struct pg_txs *s, const uint8_t *frame, uint8_t *scratch);
+
 #define PG_BAD(...) do { snprintf(err, err_len, __VA_ARGS__); return -EINVAL; } while (0)
 
 int
@@ -79,7 +81,32 @@ pg_txs_prepare(struct pg_txs *s, const struct pg_stream_config *sc, uint32_t see
 	s->seed = seed;
 	for (k = 0; k < s->fl.nb_fields; k++)
 		s->ip4_ck |= s->fl.f[k].grp == PG_GRP_IP4;
+	if (frame[lay.l3] >> 4 == 4) {	/* the IPv4 header holds no stamp: one base for all trials */
+		uint8_t scratch[PG_FRAME_MAX];
+
+		pg_txs_zeroed(s, frame, scratch);
+		s->ip_base = pg_sum16(scratch + lay.l3, PG_IP_HLEN);
+	}
 	return 0;
+}
+
+/* The frame as the sums see it: varied words, checksums, seq and TSC zero
+ * (added per packet). */
+static void
+pg_txs_zeroed(const struct pg_txs *s, const uint8_t *frame, uint8_t *scratch)
+{
+	uint32_t k;
+
+	memcpy(scratch, frame, s->frame_len);
+	for (k = 0; k < s->fl.nb_fields; k++) {
+		const struct pg_fld *f = &s->fl.f[k];
+
+		memset(scratch + f->off, 0, f->grp == PG_GRP_PORT || f->grp == PG_GRP_TAG ? 2 : 4);
+	}
+	memset(scratch + s->l4_off + 6, 0, 2);
+	memset(scratch + s->l4_off + PG_UDP_HLEN, 0, PG_STAMP_LEN);
+	if (frame[s->l3_off] >> 4 == 4)
+		memset(scratch + s->l3_off + 10, 0, 2);
 }
 
 void
@@ -90,33 +117,20 @@ pg_txs_begin(struct pg_txs *s, const uint8_t *frame, uint16_t stream_id, uint16_
 	const uint32_t udp_len = (uint32_t)(frame[l4 + 4] << 8 | frame[l4 + 5]);
 	uint8_t scratch[PG_FRAME_MAX];
 	uint8_t *st = scratch + l4 + PG_UDP_HLEN;
-	uint32_t k;
 
 	s->stream_id = stream_id;
 	s->sig = PG_MAGIC | (uint32_t)trial_id << 16;
 
-	/* the frame as the sums see it: varied words, checksums, seq and TSC
-	 * zero (added per packet); signature and stream id fixed per trial */
-	memcpy(scratch, frame, s->frame_len);
-	for (k = 0; k < s->fl.nb_fields; k++) {
-		const struct pg_fld *f = &s->fl.f[k];
-
-		memset(scratch + f->off, 0, f->grp == PG_GRP_PORT || f->grp == PG_GRP_TAG ? 2 : 4);
-	}
-	memset(scratch + l4 + 6, 0, 2);
-	memset(st, 0, PG_STAMP_LEN);
+	/* signature and stream id fixed per trial */
+	pg_txs_zeroed(s, frame, scratch);
 	pg_st32(st, s->sig);
 	pg_st16(st + 4, stream_id);
 	/* pseudo header: addresses, zero + protocol, UDP length (IPv6: as a
 	 * 32-bit word whose high half is zero) */
-	if (frame[l3] >> 4 == 4) {
-		memset(scratch + l3 + 10, 0, 2);
-		s->ip_base = pg_sum16(scratch + l3, PG_IP_HLEN);
+	if (frame[l3] >> 4 == 4)
 		s->udp_base = pg_sum16(scratch + l3 + 12, 8);
-	} else {
-		s->ip_base = 0;
+	else
 		s->udp_base = pg_sum16(scratch + l3 + 8, 32);
-	}
 	s->udp_base += pg_ld16(proto) + pg_ld16(frame + l4 + 4) + pg_sum16(scratch + l4, udp_len);
 
 	s->seq = 0;

@@ -19,6 +19,7 @@
 
 #include "pktgen.h"
 #include "pg_flows.h"
+#include "pg_flowtab.h"
 #include "pg_parse.h"
 
 #include "pg_latency.h"
@@ -42,6 +43,7 @@ struct pg_txs {
 	uint32_t seed;		/* of the random order */
 	uint32_t seq;
 	struct pg_flows fl;
+	struct pg_ftab tab;	/* the flows precomputed (nb_blk 0: computed per frame) */
 };
 
 /* Receive state of one stream. */
@@ -77,12 +79,15 @@ pg_fold(uint64_t sum)
 
 /* Stamp and checksums of n frames whose varied words are written: frame i's
  * words add ip + i x ip_step (+ ipa[i] when given) to the IPv4 header's sum,
- * l4 + i x l4_step (+ l4a[i]) to the UDP checksum. Instantiated per case
- * (constant arguments), so the fixed template pays for nothing it lacks. */
+ * l4 + i x l4_step (+ l4a[i]) to the UDP checksum. Or, from a flow table
+ * (nb_blk > 0), frame i gets record i's blocks at boff[] and adds l4d[i].
+ * Instantiated per case (constant arguments), so the fixed template pays for
+ * nothing it lacks. */
 static inline __attribute__((always_inline)) void
 pg_txs_fill(struct pg_txs *s, uint8_t *const *frames, uint32_t n, uint64_t tsc, uint64_t ip,
 	    uint64_t ip_step, uint64_t l4, uint64_t l4_step, const uint64_t *ipa, const uint64_t *l4a,
-	    const int ip4_ck, const struct pg_slot_word *own, const uint32_t w0, const uint32_t w1)
+	    const int ip4_ck, const struct pg_slot_word *own, const uint32_t w0, const uint32_t w1,
+	    const uint8_t *rec, const uint16_t *l4d, const uint16_t *boff, const uint32_t nb_blk)
 {
 	/* one TSC for the burst: add its words to the base once */
 	const uint64_t udp_base = s->udp_base + (uint32_t)tsc + (tsc >> 32) + l4;
@@ -99,12 +104,21 @@ pg_txs_fill(struct pg_txs *s, uint8_t *const *frames, uint32_t n, uint64_t tsc, 
 	uint64_t v0 = w0 ? own[0].v : 0, inc0 = w0 ? own[0].inc : 0;
 	uint64_t v1 = w1 ? own[1].v : 0, inc1 = w1 ? own[1].inc : 0;
 	const uint16_t off0 = w0 ? own[0].off : 0, off1 = w1 ? own[1].off : 0;
+	uint16_t bo[PG_FTAB_BLKS] = { 0 };
 
+	for (i = 0; i < nb_blk; i++)
+		bo[i] = boff[i];
 	for (i = 0; i < n; i++) {
 		uint8_t *fr = frames[i];
 		uint8_t *udp = fr + l4_off;
 		uint8_t *st = udp + PG_UDP_HLEN;
+		uint32_t b;
 		uint16_t ck;
+
+		if (nb_blk)	/* the table streams from memory: ask ahead */
+			__builtin_prefetch(rec + (i + PG_FTAB_AHEAD) * nb_blk * PG_FTAB_BLK);
+		for (b = 0; b < nb_blk; b++)	/* unrolled: nb_blk is a constant */
+			memcpy(fr + bo[b], rec + (i * nb_blk + b) * PG_FTAB_BLK, PG_FTAB_BLK);
 
 		if (w0 == 8)
 			pg_st64(fr + off0, __builtin_bswap64(v0));
@@ -126,7 +140,8 @@ pg_txs_fill(struct pg_txs *s, uint8_t *const *frames, uint32_t n, uint64_t tsc, 
 		pg_st16(st + 4, stream_id);
 		pg_st32(st + 6, seq);
 		pg_st64(st + 10, tsc);
-		ck = (uint16_t)~pg_fold(udp_base + (l4a ? l4a[i] : 0) + l4_sum + seq);
+		ck = (uint16_t)~pg_fold(udp_base + (l4a ? l4a[i] : 0) + (nb_blk ? l4d[i] : 0) + l4_sum +
+					seq);
 		l4_sum += l4_step;
 		pg_st16(udp + 6, ck == 0 ? 0xffff : ck);	/* 0 means "no checksum" */
 		seq++;
@@ -147,14 +162,45 @@ pg_txs_stamp(struct pg_txs *s, uint8_t *const *frames, uint32_t n, uint64_t tsc)
 	struct pg_slot_word own[2] = { { 0, 0, 0 }, { 0, 0, 0 } };
 	const uint32_t ip4 = s->ip4_ck;
 
+	/* from the flow table: up to the end of the loop's cycle, then from its start */
+#define PG_FILL_TAB(B) do {																\
+	uint32_t j = s->fl.j, k;								\
+												\
+	for (; n != 0; n -= k, frames += k) {							\
+		k = s->tab.nb - j < n ? s->tab.nb - j : n;					\
+		pg_txs_fill(s, frames, k, tsc, 0, 0, 0, 0, NULL, NULL, 0, NULL, 0, 0,		\
+			    s->tab.rec + (size_t)j * (B) * PG_FTAB_BLK, s->tab.l4d + j,	\
+			    s->tab.off, B);							\
+		j += k;										\
+		if (j == s->tab.nb)								\
+			j = 0;									\
+	}											\
+	s->fl.j = j;										\
+	return;											\
+} while (0)
+
+	switch (s->tab.nb_blk) {
+	case 0:
+		break;
+	case 1:
+		PG_FILL_TAB(1);
+	case 2:
+		PG_FILL_TAB(2);
+	case 3:
+		PG_FILL_TAB(3);
+	default:
+		PG_FILL_TAB(4);
+	}
+#undef PG_FILL_TAB
+
 #define PG_FILL_FLOWS(nb_own, w0, w1) do {							\
 	if (pg_flows_burst(&s->fl, frames, n, &ip, &ip_step, &l4, &l4_step, own, nb_own)) {	\
 		if (ip4)									\
 			pg_txs_fill(s, frames, n, tsc, ip, ip_step, l4, l4_step, NULL, NULL, 1,	\
-				    own, w0, w1);						\
+				    own, w0, w1, NULL, NULL, NULL, 0);						\
 		else										\
 			pg_txs_fill(s, frames, n, tsc, 0, 0, l4, l4_step, NULL, NULL, 0,	\
-				    own, w0, w1);						\
+				    own, w0, w1, NULL, NULL, NULL, 0);						\
 		return;										\
 	}											\
 } while (0)
@@ -162,7 +208,8 @@ pg_txs_stamp(struct pg_txs *s, uint8_t *const *frames, uint32_t n, uint64_t tsc)
 	switch (s->fl.own) {
 	case PG_OWN_NONE:
 		if (s->fl.nb_fields == 0) {
-			pg_txs_fill(s, frames, n, tsc, 0, 0, 0, 0, NULL, NULL, 0, NULL, 0, 0);
+			pg_txs_fill(s, frames, n, tsc, 0, 0, 0, 0, NULL, NULL, 0, NULL, 0, 0, NULL, NULL,
+				    NULL, 0);
 			return;
 		}
 		PG_FILL_FLOWS(0, 0, 0);
@@ -180,7 +227,7 @@ pg_txs_stamp(struct pg_txs *s, uint8_t *const *frames, uint32_t n, uint64_t tsc)
 #undef PG_FILL_FLOWS
 	/* random order, or a field wraps in this burst: frame by frame */
 	pg_flows_frames(&s->fl, frames, n, ipa, l4a);
-	pg_txs_fill(s, frames, n, tsc, 0, 0, 0, 0, ipa, l4a, ip4, NULL, 0, 0);
+	pg_txs_fill(s, frames, n, tsc, 0, 0, 0, 0, ipa, l4a, ip4, NULL, 0, 0, NULL, NULL, NULL, 0);
 }
 
 /* Take back the last n frames built (refused by the TX queue), so the
