@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 
 from .host.watch import Watcher
+from .remote.watch import RemoteWatch
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ class RunContext:
         self.run_dir = self.state_dir / "runs" / run_id
         self.live: dict[str, object] = {}  # key -> object with close()
         self.watch = Watcher()  # the processes this run started; a death ends the run
+        self.remote_watch = RemoteWatch()  # those its steps started on other hosts, checked between trials
         self._journal_hook = None
 
     def journal_state(self) -> None:

@@ -43,6 +43,8 @@ def collect(cores_used: dict[str, list[int]], dpdk_version: str | None = None,
 
 
 VLAB_ENV = "PKTLAB_VLAB"  # set by the virtual lab server's agent (pktlab.vlab.agent) for commands it runs
+# ...and written there for every other process (an SSH session of a two-host run): the server's own /run
+VLAB_FILE = Path("/run/pktlab-vlab.json")
 
 
 def vlab_guest() -> dict | None:
@@ -52,7 +54,10 @@ def vlab_guest() -> dict | None:
 
     raw = os.environ.get(VLAB_ENV)
     if not raw:
-        return None
+        try:
+            raw = VLAB_FILE.read_text()
+        except OSError:
+            return None
     try:
         doc = json.loads(raw)
     except ValueError:

@@ -167,7 +167,7 @@ class Runner:
                     # rte_version() says "DPDK 22.11.11"; provenance keeps the number
                     dpdk = (gen.dpdk_version or "").removeprefix("DPDK ").strip() or None
                     versions = {"dpdk_version": dpdk, **p.versions(ctx)}
-                    session = Session(gen, self.hosts.guard(p.counters(ctx)), self.scenario.method.drain, self.out,
+                    session = Session(gen, self.hosts.guard(p.counters(ctx), ctx), self.scenario.method.drain, self.out,
                                       self.out_dir / f"{self.scenario.name}-{p.name}-{p.run_id}.intervals.jsonl")
                     search = run_method(session, p.scenario, p.line_rate())
                 except BaseException as e:

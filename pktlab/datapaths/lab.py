@@ -72,9 +72,12 @@ class P2pOptions(LabOptions):
     gen_ports: tuple[str, ...] = ()  # NICs the generator drives (wired to dut_ports in order)
     dut_ports: tuple[str, ...] = ()  # the two NICs the bridge forwards between
     bridge: str = "br-pktlab"
+    generator: str = "dpdk"  # dpdk: generator NICs bound for DPDK; kernel: AF_XDP on their interfaces
 
     def check(self):
         super().check()
+        if self.generator not in ("dpdk", "kernel"):
+            raise Invalid("generator", f"must be dpdk or kernel, not {self.generator!r}")
         check_nic_names("dut_ports", self.dut_ports)
         check_nic_names("gen_ports", self.gen_ports)
         if set(self.dut_ports) & set(self.gen_ports):
@@ -359,10 +362,11 @@ class LabPath(DataPath):
         wait.until(lambda: all(gen.link_up()), timeout, 0.2, lambda _: StepError(
             f"generator ports without link after {timeout:.0f} s ({gen.link_up()}): {hint}"))
 
-    def dpdk_generator_step(self, pcis, traffic=None, streams=None):
+    def dpdk_generator_step(self, pcis, traffic=None, l2=None, streams=None):
         """The generator's DPDK backend on PCI functions, its lcores and memory where
-        the planner put them (one RX/TX queue pair per lcore on every port). streams:
-        the path's own (each side its frame shape), else traffic's both ways."""
+        the planner put them (one RX/TX queue pair per lcore on every port); l2: each
+        port's own MACs (and VLAN), streams.streams_for; streams: the path's own (each
+        side its frame shape) instead."""
         from ..gen.config import GenConfig
 
         lcores = self.placement.generator
@@ -370,7 +374,7 @@ class LabPath(DataPath):
                f"--socket-mem={planner.Placement.socket_mem(self.placement.gen_socket_mem)}",
                f"--file-prefix={self.gen_prefix}")
         t = traffic or self.scenario.traffic
-        streams = streams_for(t, 2) if streams is None else streams
+        streams = streams_for(t, 2, l2=l2) if streams is None else streams
         cfg = GenConfig(eal_args=eal, ports=tuple(pcis), streams=with_latency_streams(streams, self.scenario.method), core=lcores[0], lcores=lcores)
         return StartGenerator(cfg.to_dict(), log=str(self.run_dir / "generator.log"))
 

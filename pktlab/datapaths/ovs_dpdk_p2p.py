@@ -23,6 +23,7 @@ from ..ovs.daemons import SetOvsOtherConfig, StartOvsdbServer, StartOvsVswitchd
 from ..ovs.openflow import AddFlows
 from ..plan import Plan
 from .lab import LabPath, P2pOptions
+from .p2p_generator import P2pGenerator
 from ..scenario.checks import Invalid
 
 PORTS = ("dpdk0", "dpdk1")
@@ -77,7 +78,7 @@ class OvsDpdkP2pOptions(P2pOptions):
             raise Invalid("socket_mem", "must be at least 256 MiB")
 
 
-class OvsDpdkP2pPath(LabPath):
+class OvsDpdkP2pPath(P2pGenerator, LabPath):
     kind, Options = "ovs-dpdk-p2p", OvsDpdkP2pOptions
     uses_ovs = uses_ovs_dpdk = True
     two_hosts = True  # OVS-DPDK on the DUT's NICs there, the generator on the tester's
@@ -89,7 +90,10 @@ class OvsDpdkP2pPath(LabPath):
 
     def demand(self):
         opt = self.options
-        return self._demand(opt.dut_ports, opt.gen_ports, ovs_mem_mb=opt.socket_mem)
+        return self.gen_demand(self._demand(opt.dut_ports, opt.gen_ports, ovs_mem_mb=opt.socket_mem))
+
+    def needs_vfio(self):
+        return self.on_dut or self.dpdk_generator
 
     def check_ports(self):
         if self.on_dut:
@@ -97,7 +101,7 @@ class OvsDpdkP2pPath(LabPath):
             self.check_dpdk_ports(self.options.dut_ports, "{where}.dut_ports")
         if self.on_tester:
             self.check_extension()
-            self.check_dpdk_ports(self.options.gen_ports, "{where}.gen_ports")
+            self.check_gen_ports()
 
     def dut_export(self):
         return {"ovs_dir": self.ovs_dir}
@@ -123,14 +127,13 @@ class OvsDpdkP2pPath(LabPath):
 
     def take_nics(self) -> list:
         groups = (((self.options.dut_ports, "{where}.dut_ports"),) * self.on_dut
-                  + ((self.options.gen_ports, "{where}.gen_ports"),) * self.on_tester)
+                  + ((self.options.gen_ports, "{where}.gen_ports"),) * (self.on_tester and self.dpdk_generator))
         return self.take_for_dpdk(*groups)
 
     def host_plan(self):
         opt, p = self.options, self.placement
-        if self.side == "tester":  # the generator's NICs and memory; OVS is the DUT's
-            return Plan([MakeRunDir(str(self.run_dir)), *self.hugepage_steps(), *self.take_nics(),
-                         self.runtime_dir(self.gen_prefix)])
+        if self.side == "tester":  # the generator's NICs (and memory); OVS is the DUT's
+            return Plan([MakeRunDir(str(self.run_dir)), *self.gen_steps()])
         devargs = self.dut_devargs()
         mem = p.socket_mem(p.ovs_socket_mem)
         # OVS's EAL probes the DUT NICs only (-a): the generator's are not for it
@@ -146,8 +149,10 @@ class OvsDpdkP2pPath(LabPath):
         if p.ovs_lcore is not None:
             other["dpdk-lcore-mask"] = _mask([p.ovs_lcore])
         steps = [MakeRunDir(str(self.run_dir)), *self.hugepage_steps(), *self.take_nics(),
+                 *self.gen_links(),
                  StartOvsdbServer(self.ovs_dir), SetOvsOtherConfig(self.ovs_dir, other),
-                 self.runtime_dir(self.ovs_prefix), *[self.runtime_dir(self.gen_prefix)] * self.on_tester,
+                 self.runtime_dir(self.ovs_prefix),
+                 *[self.runtime_dir(self.gen_prefix)] * (self.on_tester and self.dpdk_generator),
                  UnloadAutoloaded("openvswitch", self.root), StartOvsVswitchd(self.ovs_dir),
                  AddBridge(self.ovs_dir, opt.bridge, "netdev")]
         for ofport, (name, dev, affinity) in enumerate(zip(PORTS, devargs, self.affinity()), 1):
@@ -162,7 +167,11 @@ class OvsDpdkP2pPath(LabPath):
         return Plan(steps)
 
     def generator_step(self):
-        return self.dpdk_generator_step(self.gen_devices())
+        return self.dpdk_generator_step(self.gen_devices()) if self.dpdk_generator else super().generator_step()
+
+    def gen_links(self) -> list:
+        """One host, kernel generator: its interfaces up (DPDK's NICs are in take_nics)."""
+        return self.gen_steps() if self.side == "both" and not self.dpdk_generator else []
 
     def wait_ready(self, ctx):
         self.dut_ovsdb(ctx).wait_ports_up(PORTS, timeout=60)

@@ -6,8 +6,10 @@ start and once at the end); this drains them while the trial runs, merges the
 loops' snapshots of one boundary and turns consecutive ones into interval
 records. Counts are differences of cumulative ones, so the intervals add up to
 the trial exactly, and a snapshot missed (the ring lapped) only makes one
-interval span two. Only the previous boundary is kept: memory stays flat
-however long the trial.
+interval span two. Only the previous boundary is kept, and the one
+HdrHistogram the percentiles come from is refilled, not remade (a dropped one
+waits for the cyclic garbage collector: pktlab.hdr): memory stays flat however
+long the trial.
 """
 from __future__ import annotations
 
@@ -47,6 +49,9 @@ class IntervalReader:
         self.skipped = 0  # snapshots overwritten before they were read (their counts are not lost)
         self.n = 0
         self._snap = ffi.new("struct pg_snap *")
+        from ..hdr import new_histogram  # as gen.latency: hdrh only once measuring
+
+        self._hdr = new_histogram()  # refilled every interval
         specs = gen.config.streams
         self.load = [i for i, s in enumerate(specs) if s.fixed_pps <= 0]
         self.expect = {i for i, s in enumerate(specs) if s.rx_port is not None}
@@ -123,23 +128,24 @@ class IntervalReader:
         m.tsc = tsc
         p, hz = self.prev, self.gen.tsc_hz
         rec = interval_record(self.n, k, (p.tsc - self.start_tsc) / hz if self.n else 0.0,
-                              (tsc - self.start_tsc) / hz, m, p, lo, hi, ipdv_max, hz, self.finished)
+                              (tsc - self.start_tsc) / hz, m, p, lo, hi, ipdv_max, hz, self.finished, self._hdr)
         self.prev = m
         self.n += 1
         return rec
 
 
 def interval_record(n: int, k: int, t0: float, t1: float, m: _Cum, p: _Cum, lo, hi, ipdv_max: int,
-                    hz: float, final: bool) -> dict:
+                    hz: float, final: bool, hdr=None) -> dict:
     """One interval: counts are m - p; lost is frames sent minus frames received in the
     interval, so frames in flight across a boundary count in the interval they arrive
-    in (a few per boundary, either sign); latency over the frames received in it."""
+    in (a few per boundary, either sign); latency over the frames received in it.
+    hdr: the caller's histogram to refill (gen.latency.summarize)."""
     ns = 1e9 / hz
     d = {f: getattr(m, f) - getattr(p, f) for f in ("tx", "tx_dropped", "rx", "duplicates", "reordered")}
     d["lost"] = (m.tx - m.unique) - (p.tx - p.unique)
     count = m.lat_count - p.lat_count
     summary, _ = summarize(((i, a - b) for i, (a, b) in enumerate(zip(m.hist, p.hist)) if a != b), count,
-                           m.lat_sum - p.lat_sum, lo or 0, hi, hz)
+                           m.lat_sum - p.lat_sum, lo or 0, hi, hz, hdr)
     pairs = m.ipdv_count - p.ipdv_count
     return {"n": n, "boundary": k, "t_start_s": t0, "t_end_s": t1, **d, "lat_count": count,
             "lat_min_ns": None if summary is None else summary.min_ns,

@@ -35,13 +35,14 @@ def bucket_bounds(index: int) -> tuple[int, int]:
 
 
 def summarize(buckets: Iterable[tuple[int, int]], count: int, total: int, lo: int, hi: int,
-              tsc_hz: float) -> tuple[LatencySummary | None, tuple[tuple[float, int], ...]]:
+              tsc_hz: float, hdr=None) -> tuple[LatencySummary | None, tuple[tuple[float, int], ...]]:
     """Summary and (upper bound [ns], frames) per non-empty bucket, ascending.
 
     buckets: (index, frames) pairs; count/total/lo/hi: exact frame count, sum,
     min and max [cycles] as the C side kept them. Percentiles are the highest
     value of the bucket holding that rank (HdrHistogram's convention), clamped
-    to the exact min and max. None if nothing was received."""
+    to the exact min and max. None if nothing was received. hdr: a histogram
+    (pktlab.hdr.new_histogram) to refill rather than make one per call."""
     from ..hdr import histogram_from_buckets, value_at
 
     nonempty = sorted((i, n) for i, n in buckets if n > 0)
@@ -49,7 +50,7 @@ def summarize(buckets: Iterable[tuple[int, int]], count: int, total: int, lo: in
         return None, ()
     ns = 1e9 / float(tsc_hz)
     hist = tuple((bucket_bounds(i)[1] * ns, n) for i, n in nonempty)
-    hdr = histogram_from_buckets(hist)  # the one percentile engine (pktlab.hdr), as analysis reads them
+    hdr = histogram_from_buckets(hist, hdr)  # the one percentile engine (pktlab.hdr), as analysis reads them
     summary = LatencySummary(min_ns=lo * ns, avg_ns=total / count * ns, p50_ns=value_at(hdr, 50, lo * ns, hi * ns),
                              p99_ns=value_at(hdr, 99, lo * ns, hi * ns), max_ns=hi * ns)
     return summary, hist

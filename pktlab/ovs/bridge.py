@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..host import process
 from ..host.netns import get_link, link_kind, rtnl
 from ..plan import Step
 from .daemons import db_for_undo, db_sock, vswitchd_running
 
 DATAPATH_TAP = "ovs-netdev"  # the userspace datapath's own port, made with its first bridge
+KERNEL_DP = "ovs-system"  # the kernel datapath (and its local port), made with the first system bridge
 
 
 @dataclass
@@ -18,7 +20,9 @@ class AddBridge(Step):
     netdev bridge brings the datapath's tap, ovs-netdev): ovs-vswitchd removes
     them when the bridge goes, but a killed one leaves them. apply records the
     taps that came with this bridge; undo deletes those still there when the
-    switch is dead."""
+    switch is dead. Likewise a system bridge's kernel datapath (ovs-system, with
+    the NICs it holds as vports, which keeps the openvswitch module in use):
+    deleted by ovs-dpctl when this bridge brought it and the switch is dead."""
 
     kind = "ovs-bridge"
     ovs_dir: str
@@ -36,6 +40,7 @@ class AddBridge(Step):
     def apply(self, ctx):
         db = ctx.ovsdb(db_sock(self.ovs_dir))
         had = self._taps() if self.datapath_type == "netdev" else {}
+        kernel_dp = self.datapath_type == "system" and not self._exists(KERNEL_DP)
         cmds = [db.api.add_br(self.name, may_exist=False, datapath_type=self.datapath_type),
                 db.api.set_fail_mode(self.name, "secure")]
         if self.other_config:
@@ -43,6 +48,9 @@ class AddBridge(Step):
         db.execute(*cmds)  # waits for ovs-vswitchd: the taps exist now
         if self.datapath_type == "netdev":
             self.state["taps"] = {n: i for n, i in self._taps().items() if n not in had}
+            ctx.journal_state()
+        if kernel_dp:
+            self.state["kernel_dp"] = True
             ctx.journal_state()
 
     def undo(self, ctx):
@@ -55,6 +63,12 @@ class AddBridge(Step):
                     link = get_link(ipr, index=index)
                     if link is not None and link.get_attr("IFLA_IFNAME") == name and link_kind(link) == "tun":
                         ipr.link("del", index=index)
+        if self.state.get("kernel_dp") and not vswitchd_running(self.ovs_dir) and self._exists(KERNEL_DP):
+            process.run(["ovs-dpctl", "del-dp", f"system@{KERNEL_DP}"], what="ovs-dpctl del-dp")
+
+    def _exists(self, name: str) -> bool:
+        with rtnl(None, "look up", name) as ipr:
+            return get_link(ipr, name) is not None
 
     def _taps(self) -> dict[str, int]:
         """{name: ifindex} of this bridge's tap and the datapath's, where they exist."""

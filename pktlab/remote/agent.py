@@ -1,12 +1,16 @@
 """`pktlab step ...`: the DUT's side of a run driven from a tester over SSH.
 
-    pktlab step apply   apply one step here (JSON on stdin: step, state_dir, run_id)
-    pktlab step undo    undo one step here
+    pktlab step apply   apply one step here (JSON on stdin: step, state_dir, run_id), or a
+                        batch of consecutive steps (steps: [...]) in one process, in order,
+                        stopping at the first that fails
+    pktlab step undo    undo one step here, or a batch in the order given, past failures
     pktlab step plan    plan this host's half of a data path (JSON on stdin: the scenario's
                         text, its data path index and frame size, the run's id and directory)
 
 Each answers on stdout with JSON lines only: apply/undo one line per state change
-({"state": ...}) and a last one with "ok" or "error"; plan one document. Everything
+({"state": ...}) and a last one with "ok" or "error" (in a batch each line also names
+its step, "i", and a step's first line comes before it changes anything, so the
+tester journals it first); plan one document. Everything
 else (logs) goes to stderr. The reads behind a plan (NICs, NUMA nodes, hugepages,
 drivers) are this host's, so placement follows its NICs.
 """
@@ -19,6 +23,7 @@ from pathlib import Path
 
 from ..errors import PktlabError, PrecheckError
 from ..plan import Step, _reason
+from .watch import registrations
 
 
 def add_arguments(sub) -> None:
@@ -39,7 +44,41 @@ def serve(verb: str, stdin=None, stdout=None) -> int:
         doc = plan_half(request)
         print(json.dumps(doc), file=stdout, flush=True)
         return 0 if "error" not in doc else 1
+    if "steps" in request:
+        return _batch(verb, request, stdout)
     return _step(verb, request, stdout)
+
+
+def _batch(verb: str, request: dict, stdout) -> int:
+    """Steps one after another in this process (one start-up, one OVSDB connection for all:
+    a fresh pktlab per step took 5-20 s on an emulated DUT)."""
+    from ..context import RunContext
+    from ..host.watch import Watcher
+
+    ctx = RunContext(request["state_dir"], request["run_id"])
+    failed = False
+    try:
+        for i, d in enumerate(request["steps"]):
+            step = Step.from_dict(d)
+
+            def emit(step=step, i=i, **kw):
+                print(json.dumps({"i": i, "state": step.state, **kw}), file=stdout, flush=True)
+
+            ctx._journal_hook, ctx.watch = emit, Watcher()  # what this step starts, on its own
+            emit()  # begun: journaled there before it changes anything here
+            try:
+                (step.apply if verb == "apply" else step.undo)(ctx)
+            except BaseException as e:  # noqa: BLE001 - the tester gets every failure, with the state so far
+                emit(error=_reason(e))
+                failed = True
+                if verb == "apply" or not isinstance(e, Exception):
+                    break  # apply stops at a failure (undo goes on past one, not past Ctrl-C)
+                continue
+            procs = registrations(ctx.watch) if verb == "apply" else []
+            emit(ok=True, **({"watch": procs} if procs else {}))
+    finally:
+        ctx.close()
+    return 1 if failed else 0
 
 
 def _step(verb: str, request: dict, stdout) -> int:
@@ -54,7 +93,9 @@ def _step(verb: str, request: dict, stdout) -> int:
     ctx._journal_hook = emit
     try:
         (step.apply if verb == "apply" else step.undo)(ctx)
-        emit(ok=True)
+        # what the step started (daemons), so the tester watches them (remote/watch.py)
+        procs = registrations(ctx.watch) if verb == "apply" else []
+        emit(ok=True, **({"watch": procs} if procs else {}))
         return 0
     except BaseException as e:  # noqa: BLE001 - the tester gets every failure, with the state so far
         emit(error=_reason(e))

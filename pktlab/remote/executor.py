@@ -28,14 +28,16 @@ class Remote:
         self.ctx, self.role = ctx, role
 
     def apply(self, step, ctx) -> None:
-        self._call("apply", step, ctx.connection(self.role))
+        last = self._call("apply", step, ctx.connection(self.role))
+        ctx.remote_watch.add(self.role, last.get("watch") or (), step)
 
     def undo(self, step, ctx) -> None:
+        ctx.remote_watch.forget_step(self.role, step)  # what it stops now is not a death
         # A connection lost during the run is opened again to undo; if it cannot be,
         # the HostError says so and the step stays in the journal for `pktlab restore`.
         self._call("undo", step, ctx.connection(self.role, reconnect=True))
 
-    def _call(self, verb: str, step, conn) -> None:
+    def _call(self, verb: str, step, conn) -> dict:
         host = conn.host
         request = {"step": dict(step.to_dict(), host="tester"),  # there, it is that host's own step
                    "state_dir": str(self.ctx.state_dir), "run_id": self.ctx.run_id}
@@ -50,7 +52,7 @@ class Remote:
                                         "in the inventory to its path (e.g. a venv's bin/pktlab)")
         last = self._take_state(step, p.stdout)
         if p.returncode == 0 and last.get("ok"):
-            return
+            return last
         why = last.get("error") or (p.stderr.strip().splitlines() or ["no message"])[-1]
         raise StepError(f"on host {host.name}: {why}")
 
@@ -69,6 +71,73 @@ class Remote:
             step.state.update(last["state"])
             self.ctx.journal_state()
         return last
+
+    # -- batches: consecutive steps of this host in one `pktlab step` process ------------
+    def apply_batch(self, steps, ctx, begin, end) -> None:
+        """Apply steps in order there; begin(step) as each starts there (journal it), end(step)
+        once it is applied. The first failure raises, after the steps before it ended."""
+        errors, ended = [], []
+
+        def line(doc, step):
+            if doc.get("ok"):
+                ctx.remote_watch.add(self.role, doc.get("watch") or (), step)
+                ended.append(step)
+                end(step)
+            elif "error" in doc:
+                errors.append(doc["error"])
+
+        self._batch("apply", steps, ctx.connection(self.role), begin, line)
+        host = self.ctx.hosts[self.role].name
+        if errors:
+            raise StepError(f"on host {host}: {errors[0]}")
+        if len(ended) != len(steps):
+            raise StepError(f"on host {host}: `pktlab step apply` ended after {len(ended)} of {len(steps)} steps "
+                            "without saying why")
+
+    def undo_batch(self, steps, ctx, done) -> None:
+        """Undo steps in the order given there; done(step, error or None) for each it reports.
+        A step it never reached (the connection went) is not reported: it stays to undo."""
+        for s in steps:
+            ctx.remote_watch.forget_step(self.role, s)  # what they stop now is not a death
+
+        host = self.ctx.hosts[self.role].name
+
+        def line(doc, step):
+            if doc.get("ok") or "error" in doc:
+                done(step, f"on host {host}: {doc['error']}" if "error" in doc else None)
+
+        self._batch("undo", steps, ctx.connection(self.role, reconnect=True), lambda s: None, line)
+
+    def _batch(self, verb, steps, conn, begin, line) -> None:
+        host, begun = conn.host, set()
+        request = {"steps": [dict(s.to_dict(), host="tester") for s in steps],
+                   "state_dir": str(self.ctx.state_dir), "run_id": self.ctx.run_id}
+
+        def on_line(text):
+            try:
+                doc = json.loads(text)
+            except ValueError:
+                return  # a line cut off by a dropped connection
+            i = doc.get("i") if isinstance(doc, dict) else None
+            if not isinstance(i, int) or not 0 <= i < len(steps) or not isinstance(doc.get("state"), dict):
+                return
+            step = steps[i]
+            if i not in begun:
+                begun.add(i)
+                begin(step)
+            step.state.clear()
+            step.state.update(doc["state"])
+            self.ctx.journal_state()
+            line(doc, step)
+
+        p = conn.stream([host.pktlab, "step", verb], json.dumps(request), on_line, sudo=True,
+                        timeout=STEP_TIMEOUT * len(steps))
+        if p.returncode in (126, 127):
+            raise MissingSoftware(host, f"pktlab is not installed there (`{host.pktlab}`): set pktlab_command "
+                                        "in the inventory to its path (e.g. a venv's bin/pktlab)")
+        if p.returncode not in (0, 1) or len(begun) == 0:
+            said = (p.stderr.strip().splitlines() or ["no message"])[-1]
+            raise StepError(f"on host {host.name}: `{host.pktlab} step {verb}` failed (exit {p.returncode}): {said}")
 
 
 def left_behind(steps, hosts: dict) -> list[str]:

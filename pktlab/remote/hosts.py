@@ -95,15 +95,18 @@ class Hosts:
                                   f"(what failed with it: {type(e).__name__}: {e})")
         return None
 
-    def guard(self, counters):
-        """The DUT's counters, read only while its connection holds: OVSDB's client answers
-        from its last copy after the link went, so a dropped DUT would pass for a quiet one."""
-        return _Guarded(counters, self) if self.remote else counters
+    def guard(self, counters, ctx=None):
+        """The DUT's counters, read only while its connection holds (OVSDB's client answers
+        from its last copy after the link went, so a dropped DUT would pass for a quiet one)
+        and the daemons the run started there run (ctx.remote_watch): checked around each read."""
+        return _Guarded(counters, self, ctx) if self.remote else counters
 
-    def alive(self) -> None:
+    def alive(self, ctx=None) -> None:
         if self._conn is not None and not self._conn.master_running():
             raise ConnectionLost(f"lost the connection to the DUT, host {self.dut}, during the run "
                                  "(its SSH master is gone): the DUT's counters cannot be read")
+        if ctx is not None and self._conn is not None:
+            ctx.remote_watch.check("dut", self._conn)
 
     def dut_facts(self, path) -> dict | None:
         """The DUT host's CPU, kernel, NUMA nodes, NICs and versions, as it described them."""
@@ -128,8 +131,8 @@ class Hosts:
 class _Guarded:
     """A counters reader (snapshot, settled, source) that checks the DUT's connection around each read."""
 
-    def __init__(self, counters, hosts: Hosts):
-        self._counters, self._hosts = counters, hosts
+    def __init__(self, counters, hosts: Hosts, ctx=None):
+        self._counters, self._hosts, self._ctx = counters, hosts, ctx
 
     def __getattr__(self, name):
         return getattr(self._counters, name)
@@ -141,7 +144,7 @@ class _Guarded:
         return self._read(lambda: self._counters.settled(*args, **kw))
 
     def _read(self, read):
-        self._hosts.alive()
+        self._hosts.alive(self._ctx)
         out = read()
-        self._hosts.alive()
+        self._hosts.alive(self._ctx)
         return out

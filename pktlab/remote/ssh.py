@@ -12,10 +12,13 @@ unknown, no root, DPDK or OVS missing.
 from __future__ import annotations
 
 import logging
+import os
+import selectors
 import shlex
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from ..errors import HostError
@@ -179,6 +182,65 @@ class Connection:
             raise RemoteError(self.host, f"`{cmd}` failed (exit {p.returncode}): "
                                          f"{p.stderr.strip().splitlines()[-1:] or 'no message'}")
         return p
+
+    def stream(self, argv: list[str], input: str, on_line, sudo: bool = False,
+               timeout: float = 120) -> subprocess.CompletedProcess:
+        """Like run(check=False), with each line of the command's standard output handed to
+        on_line(line) as it arrives (a batch of steps reporting each one's state as it grows)."""
+        if self._dir is None:
+            raise RemoteError(self.host, "not connected")
+        cmd = shlex.join((self.sudo if sudo else []) + [str(a) for a in argv])
+        log.info("ssh %s: %s", self.host.name, cmd)
+        p = subprocess.Popen(self._ssh("-o", "ControlMaster=no", command=cmd), stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            p.stdin.write(input.encode())
+            p.stdin.close()
+        except BrokenPipeError:
+            pass  # ssh went at once: its exit status and stderr say why
+        # raw reads, split here: a buffered reader would sit on lines select() no longer signals
+        bufs = {p.stdout.fileno(): bytearray(), p.stderr.fileno(): bytearray()}
+        out, deadline = p.stdout.fileno(), time.monotonic() + timeout
+        with selectors.DefaultSelector() as sel:
+            for fd in bufs:
+                sel.register(fd, selectors.EVENT_READ)
+            try:
+                self._pump(p, sel, bufs, out, deadline, on_line, cmd, timeout)
+            except BaseException:  # Ctrl-C, a death raised by the watcher: the session goes, and
+                p.kill()           # the command there stops at its next line (broken pipe)
+                p.wait()
+                raise
+        p.stdout.close()
+        p.stderr.close()
+        said, err = (b.decode(errors="replace") for b in bufs.values())
+        rc = p.wait()
+        if rc == 255:
+            e = classify(self.host, err)
+            e.stdout = said
+            raise e
+        return subprocess.CompletedProcess(argv, rc, said, err)
+
+    def _pump(self, p, sel, bufs, out, deadline, on_line, cmd, timeout):
+        done = 0  # the end of stdout already handed on
+        while sel.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                p.kill()
+                p.wait()
+                e = RemoteError(self.host, f"`{cmd}` did not finish in {timeout:g} s")
+                e.stdout = bufs[out].decode(errors="replace")
+                raise e
+            for key, _ in sel.select(min(left, 1.0)):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    sel.unregister(key.fd)
+                    continue
+                bufs[key.fd] += chunk
+                if key.fd == out:
+                    end = bufs[out].rfind(b"\n") + 1
+                    for line in bufs[out][done:end].decode(errors="replace").splitlines():
+                        on_line(line)
+                    done = max(done, end)
 
     def forward_unix(self, remote_path: str) -> str:
         """A local socket forwarded over the master to the unix socket remote_path on the

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from ..guest.initramfs import FAILED, READY
-from ..provenance import VLAB_ENV
+from ..provenance import VLAB_ENV, VLAB_FILE
 from .init import IO_MOUNT
 
 IO = Path(IO_MOUNT)
@@ -89,6 +89,7 @@ def setup() -> str:
     accel = p.get("vlab.accel", "tcg")
     os.environ[VLAB_ENV] = json.dumps({"vlab": True, "kernel": os.uname().release,
                                        "accel": {"name": accel, "emulated": accel == "tcg"}})
+    VLAB_FILE.write_text(os.environ[VLAB_ENV])  # for processes not started by the agent (sshd's)
     for d in ("req", "out", "done"):
         (IO / d).mkdir(exist_ok=True)
     Path("/proc/sys/kernel/hostname").write_text("vlab\n")

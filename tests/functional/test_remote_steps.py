@@ -147,6 +147,40 @@ def test_lost_dut_named_with_what_it_was_left_with(state_dir, tmp_path):
         lab.stop()
 
 
+def test_consecutive_dut_steps_run_in_one_process_there_and_a_failure_still_undoes_each(lab, state_dir, tmp_path):
+    """A plan's consecutive DUT steps go to one `pktlab step apply` there (one start-up, not one
+    per step; the inventory's pktlab_command logs each start), each journaled as it begins; the
+    one that fails ends the batch; undo takes the DUT's steps in one `pktlab step undo`."""
+    from pktlab.context import RunContext
+    from pktlab.errors import StepError
+    from pktlab.host.files import MakeRunDir
+    from pktlab.host.links import AddVethPair
+    from pktlab.plan import Applied, Plan
+    from pktlab.remote.inventory import load_host
+
+    tag, calls = f"{os.getpid() % 10000:04d}", tmp_path / "calls"
+    wrapper = tmp_path / "pktlab"
+    wrapper.write_text(f"#!/bin/sh\necho \"$*\" >> {calls}\nexec {Path(sys.executable).parent / 'pktlab'} \"$@\"\n")
+    wrapper.chmod(0o755)
+    hosts = {"dut": load_host("dut", lab.inventory("yml", pktlab=str(wrapper)))}
+    ctx = RunContext(state_dir, "batch", hosts)
+    a = Applied(journal.Journal.create(state_dir, "batch", hosts), ctx)
+    dut = [MakeRunDir(str(state_dir / "runs" / "batch-dut"), host="dut"),
+           AddVethPair(f"rb{tag}a", f"rb{tag}b", host="dut"), AddVethPair(f"rb{tag}c", f"rb{tag}d", host="dut"),
+           AddVethPair(f"rb{tag}a", f"rb{tag}e", host="dut"),  # its name is taken: fails
+           AddVethPair(f"rb{tag}f", f"rb{tag}g", host="dut")]
+    try:
+        with pytest.raises(StepError, match=f"on host dut: .*rb{tag}a"):
+            with a:
+                a.apply_all(Plan([AddVethPair(f"rt{tag}a", f"rt{tag}b"), *dut]))
+    finally:
+        ctx.close()
+    assert calls.read_text().splitlines() == ["step apply", "step undo"]  # one process each way
+    assert not any(n.startswith(f"rb{tag}") for n in _links(lab)) and f"rt{tag}a" not in _local_links()
+    assert dut[-1].state == {}  # the failure ended the batch: the last step never began
+    assert journal.pending(state_dir) == [] and not (state_dir / "runs" / "batch-dut").exists()
+
+
 def two_host_scenario(tmp_path: Path, inventory: Path, dut: str = "dut", gen_ports=("0000:41:00.0", "0000:42:00.0"),
                       rates=(1000,), duration: float = 1.0, kind: str = "ovs-kernel-p2p") -> Path:
     """ovs-kernel-p2p between the virtual lab server's DUT NICs, the DUT on host `dut`."""
@@ -211,3 +245,29 @@ def test_unknown_dut_in_inventory(lab, state_dir, tmp_path):
     assert p.returncode == 2
     assert "dut: no such host in the inventory (it has: compute-3)" in p.stderr
 
+
+
+def test_the_duts_testpmd_forwarder_starts_is_watched_and_stops_with_its_undo(state_dir):
+    """The step sriov-vf's DUT half ends with, on DPDK null vdevs (no NIC, no hugepages here):
+    up once testpmd says it forwards, registered with the run's watcher (what the tester then
+    watches over SSH), gone after undo, its runtime directory too."""
+    from pktlab.context import RunContext
+    from pktlab.host import process
+    from pktlab.host.dpdk_runtime import DpdkRuntimeDir
+    from pktlab.host.testpmd import COMM, StartTestpmd
+    from pktlab.plan import Applied, Plan
+
+    prefix = f"pktlab-tpmd-{os.getpid()}"
+    eal = ("--no-huge", "-m", "256", "--no-telemetry", "--no-pci", "--vdev=net_null0", "--vdev=net_null1",
+           f"--file-prefix={prefix}")
+    step = StartTestpmd((), (0, 1), eal, str(state_dir / "testpmd.log"), "mac",
+                        ("02:00:00:00:00:01", "02:00:00:00:00:02"))
+    ctx = RunContext(state_dir, "tpmd")
+    with Applied(journal.Journal.create(state_dir, "tpmd", {}), ctx) as a:
+        a.apply_all(Plan([DpdkRuntimeDir(prefix), step]))
+        pid = step.state["pid"]
+        assert process.is_running(pid, COMM) and [w.name for w in ctx.watch._procs.values()] == ["testpmd"]
+        assert "peer=02:00:00:00:00:02" in (state_dir / "testpmd.log").read_text()  # port 1 sends to gen port 1
+    ctx.close()
+    assert not process.is_running(pid, COMM) and "Bye..." in (state_dir / "testpmd.log").read_text()
+    assert not Path("/var/run/dpdk", prefix).exists() and journal.pending(state_dir) == []

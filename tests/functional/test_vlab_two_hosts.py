@@ -22,10 +22,10 @@ from pktlab import journal
 from tests.conftest import PKTLAB, REPO, host_state, release_state_dir, run_cli
 from tests.functional.sshlab import keygen
 from tests.functional.test_remote_steps import two_host_scenario
-from tests.functional.test_vlab import _qemu_has_igb, pytestmark  # noqa: F401 - skips without QEMU
+from tests.functional.test_vlab import STATE, _qemu_has_igb, pytestmark  # noqa: F401 - skips without QEMU
 
 TAPS = ("pkv2h0", "pkv2h1")
-GUEST_STATE = ("pgrep -x ovsdb-server; pgrep -x ovs-vswitchd; grep -c ^openvswitch /proc/modules; "
+GUEST_STATE = ("pgrep -x ovsdb-server; pgrep ovs-vswitchd; grep -c ^openvswitch /proc/modules; "
                "cat /sys/bus/pci/devices/0000:8[12]:00.0/net/*/operstate; ls {runs}")
 
 
@@ -77,6 +77,8 @@ def dut(tmp_path_factory):
 
     # The server's root is this machine's: its root's .bashrc runs pyenv, whose rehash waits 60 s
     # for a lock it cannot take on the read-only share. Emptied in the server's own overlay only.
+    # Sessions over SSH know the server is emulated from its /run/pktlab-vlab.json (wait.slowdown:
+    # OVSDB 80 s, not 20 s), as the agent's own commands know it from their environment.
     p = exec_(f": > /root/.bashrc; mkdir -p /run/sshd; /usr/sbin/sshd -f {d / 'sshd_config'} -E {d / 'sshd.log'}")
     assert p.returncode == 0, p.stdout + p.stderr
     try:
@@ -89,8 +91,27 @@ def dut(tmp_path_factory):
         assert not any(Path("/sys/class/net", t).exists() for t in TAPS)
 
 
-def _scenario(tmp_path: Path, inventory: Path, duration: float = 2.0, rates=(500, 2000)) -> Path:
-    return two_host_scenario(tmp_path, inventory, "vlab-dut", TAPS, rates, duration)
+def _scenario(tmp_path: Path, inventory: Path, duration: float = 2.0, rates=(500, 2000),
+              kind: str = "ovs-kernel-p2p", extra: str = "") -> Path:
+    sc = two_host_scenario(tmp_path, inventory, "vlab-dut", TAPS, rates, duration, kind)
+    sc.write_text(sc.read_text() + extra)  # more keys of its [[datapath]], the last table
+    return sc
+
+
+# vlab-ovs-dpdk-p2p.toml's DUT settings: one PMD and OVS's one 1 GiB page on the DUT NICs' node
+OVS_DPDK = "pmd_cores = 1\nn_rxq = 1\nsocket_mem = 1024\npage_size = \"1G\"\n"
+# a VF on each PF, MACs set by the plan, testpmd's memory on 2 MiB pages (vlab-sriov-vf.toml's)
+SRIOV = 'vfs = 1\nvf_macs = ["02:00:00:00:81:00", "02:00:00:00:82:00"]\nforwarder_mem = 256\npage_size = "2M"\n'
+
+
+def _one_trial(sc: Path, run_state: Path, out: Path) -> tuple[dict, dict]:
+    """`pktlab run` of a one-trial scenario, passed: its result and its trial."""
+    p = run_cli("run", sc, "--out", out, state_dir=run_state, timeout=1500)
+    assert p.returncode == 0, p.stdout + p.stderr
+    (result,) = [json.loads(f.read_text()) for f in out.glob("*.json")]
+    (trial,) = result["trials"]
+    assert result["status"] == "ok", result.get("reason")
+    return result, trial
 
 
 def _guest_clean(exec_, runs: Path):
@@ -202,5 +223,85 @@ def test_a_dut_lost_mid_run_fails_the_trial_names_what_it_kept_and_restore_finis
         assert p.returncode == 0, p.stdout + p.stderr
         assert journal.pending(run_state) == []
         _guest_clean(exec_, run_state / "runs")
+    finally:
+        release_state_dir(run_state)
+
+
+def test_ovs_dpdk_p2p_across_the_tester_and_the_virtual_server(dut, tmp_path):
+    """OVS-DPDK on the server's igb NICs (vfio-pci, dpdk ports, its PMD and hugepage on their
+    node 1), the generator here on the taps (AF_XDP): OVS's counters are the generator's, and
+    drivers, hugepages, modules and daemons inside are as they were."""
+    state, inventory, exec_ = dut
+    run_state = Path("/run") / f"pktlab-t2d{os.getpid() % 100000}"
+    out = tmp_path / "results"
+    before = exec_(STATE)
+    assert "0000:81:00.0 igb" in before.stdout, before.stdout + before.stderr
+    try:
+        result, trial = _one_trial(_scenario(tmp_path, inventory, rates=(1000,), kind="ovs-dpdk-p2p",
+                                              extra=OVS_DPDK), run_state, out)
+        nics = [(n["pci"], n["driver"], n["numa_node"]) for n in result["provenance"]["nics"] if n["role"] == "dut"]
+        assert nics == [("0000:81:00.0", "igb", 1), ("0000:82:00.0", "igb", 1)]  # as planned there, before binding
+        c = trial["counters"]
+        assert set(c) == {"dpdk0", "dpdk1"} and trial["rx_packets"] > 0, trial
+        # every frame OVS took in on one dpdk port it sent out of the other, and the generator got
+        # back what OVS sent (the taps' own IPv6 chatter, if any, counts on both sides alike)
+        assert c["dpdk0"]["rx_packets"] + c["dpdk1"]["rx_packets"] >= trial["tx_packets"] - trial["lost"], trial
+        assert c["dpdk0"]["rx_packets"] == c["dpdk1"]["tx_packets"], c
+        assert c["dpdk1"]["rx_packets"] == c["dpdk0"]["tx_packets"], c
+        print(f"two hosts, 64 B, tester -> tap -> server igb (vfio-pci) -> OVS-DPDK -> igb -> tap: "
+              f"{trial['offered_pps']:.0f} pps offered, {trial['rx_pps']:.0f} received, lost {trial['lost']}; "
+              f"OVS {c}")
+        assert exec_(STATE).stdout == before.stdout  # bindings, hugepages, modules, OVS: as they were
+        assert all((Path("/sys/class/net", t, "operstate").read_text().strip() == "down") for t in TAPS)
+    finally:
+        release_state_dir(run_state)
+
+
+def test_a_dut_daemon_killed_mid_run_fails_the_trial_naming_host_and_daemon_and_undo_runs(dut, tmp_path):
+    """ovs-vswitchd inside the server SIGKILLed during the trials: the tester, which checks
+    the DUT's daemons over its SSH master around each read of the DUT's counters, fails the
+    trial naming the host and the daemon, and undoes both hosts' steps cleanly."""
+    state, inventory, exec_ = dut
+    run_state = Path("/run") / f"pktlab-t2v{os.getpid() % 100000}"
+    sc = _scenario(tmp_path, inventory, duration=1.0, rates=tuple(range(500, 500 + 40 * 50, 50)))
+    try:
+        tester, _ = _tester_running(run_state, sc, tmp_path / "out")
+        time.sleep(4)  # a trial or two in
+        p = exec_("pid=$(pgrep ovs-vswitchd); kill -KILL $pid; echo $pid")
+        pid = p.stdout.strip()
+        assert pid.isdigit(), p.stdout + p.stderr
+        said, _ = tester.communicate(timeout=600)
+        assert tester.returncode == 1, said
+        assert f"on host vlab-dut (root@127.0.0.1:" in said and f"ovs-vswitchd (pid {pid}) is gone" in said, said
+        assert "last lines of" in said and "ovs-vswitchd.log there:" in said
+        assert "hosts restored" in said and "UNDO FAILED" not in said
+        (result,) = [json.loads(f.read_text()) for f in (tmp_path / "out").glob("*.json")]
+        assert result["status"] == "failed" and f"ovs-vswitchd (pid {pid}) is gone" in result["reason"]
+        assert journal.pending(run_state) == []
+        _guest_clean(exec_, run_state / "runs")
+        assert all((Path("/sys/class/net", t, "operstate").read_text().strip() == "down") for t in TAPS)
+    finally:
+        release_state_dir(run_state)
+
+
+def test_sriov_vfs_forwarded_by_testpmd_on_the_server_from_the_tester(dut, tmp_path):
+    """sriov-vf across the two: on the server a VF on each igb PF (MACs set by the plan, spoof
+    check on), both bound to vfio-pci, testpmd in mac mode between them on the PFs' node; the
+    generator here sends to the VF MACs, so each emulated PF's switch must hand the wire's
+    frames to its VF by MAC. VFs, bindings, hugepages and modules inside are as they were."""
+    state, inventory, exec_ = dut
+    run_state = Path("/run") / f"pktlab-t2s{os.getpid() % 100000}"
+    out = tmp_path / "results"
+    before = exec_(STATE)
+    assert "0000:81:00.0 igb vfs=0" in before.stdout, before.stdout + before.stderr
+    sc = _scenario(tmp_path, inventory, rates=(1000,), kind="sriov-vf", extra=SRIOV)
+    try:
+        result, trial = _one_trial(sc, run_state, out)
+        # back only through VF -> testpmd -> VF: nothing else on the server forwards between the PFs
+        assert trial["rx_packets"] > 0, trial
+        print(f"two hosts, 64 B, tester -> tap -> igb PF -> VF -> testpmd (mac) -> VF -> PF -> tap: "
+              f"{trial['offered_pps']:.0f} pps offered, {trial['rx_pps']:.0f} received, lost {trial['lost']}")
+        assert exec_(STATE).stdout == before.stdout  # VFs, bindings, hugepages, modules: as they were
+        assert all((Path("/sys/class/net", t, "operstate").read_text().strip() == "down") for t in TAPS)
     finally:
         release_state_dir(run_state)

@@ -164,3 +164,93 @@ def test_ovs_dpdk_p2p_pmds_follow_the_duts_nics_and_lcores_the_testers(tmp_path,
     assert mine[-1].config["core"] == 2 and "--socket-mem=1024,0" in mine[-1].config["eal_args"]
     assert tester.cores_used() == {"generator": [2]}
     assert kernel.writes == []  # planning reads only
+
+
+def sriov_halves(tmp_path, root, edits=None):
+    return halves(tmp_path, root, {"[traffic]": "[traffic]", **(edits or {})}, "lab-sriov-vf-two-hosts.toml")
+
+
+def test_sriov_across_two_hosts_vfs_and_testpmd_there_the_generator_here_sending_to_the_vf_macs(tmp_path, fake):
+    import base64
+
+    from scapy.layers.l2 import Ether
+
+    root, _, _ = fake()
+    tester, doc = sriov_halves(tmp_path, root)
+    dut_steps = [Step.from_dict(d) for d in doc["steps"]]
+    assert kinds(Plan(dut_steps)) == ["rundir", "hugepages", "hugetlbfs", "link-up", "sriov-numvfs", "sriov-vf",
+                                      "link-up", "sriov-numvfs", "sriov-vf", "pci-bind", "pci-bind",
+                                      "dpdk-runtime-dir", "start-testpmd"]
+    assert {s.host for s in dut_steps} == {"dut"}
+    assert doc["export"] == {"vf_macs": ["02:00:00:00:01:00", "02:00:00:00:02:00"]}  # what the tester addresses
+    vf = [s for s in dut_steps if s.kind == "sriov-vf"]
+    assert [(s.pf_ifname if hasattr(s, "pf_ifname") else s.pf, s.vf, s.mac, s.spoofchk) for s in vf] == [
+        ("enp3s0f0", 0, "02:00:00:00:01:00", True), ("enp3s0f1", 0, "02:00:00:00:02:00", True)]
+    binds = [s.pci for s in dut_steps if s.kind == "pci-bind"]
+    pmd = dut_steps[-1]
+    assert pmd.ports == tuple(binds) and len(binds) == 2 and binds[0].startswith("0000:03:")
+    assert pmd.forward_mode == "mac" and len(set(pmd.peers)) == 2
+    argv = pmd.argv()
+    assert argv[argv.index("-a") + 1] == binds[0] and "--forward-mode=mac" in argv
+    assert all(a in argv for a in (f"--eth-peer=0,{pmd.peers[0]}", f"--eth-peer=1,{pmd.peers[1]}"))
+    assert dut_steps[1].node == 1 and pmd.lcores[1] in (4, 5, 6, 7, 12, 13, 14, 15)  # forwarding on the PFs' node
+    tester.pfs = lambda: pytest.fail("the tester looked for the DUT's PFs among its own NICs")
+    plan = tester.plan()
+    assert kinds(plan)[len(dut_steps):] == ["rundir", "hugepages", "hugetlbfs", "pci-bind", "pci-bind",
+                                            "dpdk-runtime-dir", "generator"]
+    gen = plan.steps[-1].config
+    frames = [Ether(base64.b64decode(st["template"])) for st in gen["streams"]]
+    # each generator port sends to VF 0 of the PF it is cabled to; testpmd sends back to its MAC
+    assert [(f.src, f.dst) for f in frames] == [(pmd.peers[0], "02:00:00:00:01:00"),
+                                                (pmd.peers[1], "02:00:00:00:02:00")]
+    assert tester.options.gen_ports == ("ens2f0", "ens2f1") and gen["ports"] == list(GEN)
+
+
+@pytest.mark.parametrize("edit,key,reason", [
+    ({'dut_ports = ["enp3s0f0", "enp3s0f1"]': 'pf = "enp3s0f0"'}, "datapath[0].gen_ports",
+     "name the PFs it is cabled to in dut_ports"),
+    ({'forward_mode = "mac"': 'forward_mode = "io"'}, "datapath[0].forward_mode", "spoof check drops"),
+    ({'vfs = 1 ': 'vfs = 2 '}, "datapath[0].vf_macs", "2 MACs for 4 VFs"),
+])
+def test_bad_two_host_sriov_scenarios(tmp_path, edit, key, reason):
+    with pytest.raises(ScenarioError) as e:
+        load(tmp_path, "lab-sriov-vf-two-hosts.toml", edit)
+    assert key in str(e.value) and reason in str(e.value)
+
+
+def test_a_two_host_sriov_without_dut_ports_is_refused_before_the_dut_is_asked(tmp_path, fake):
+    root, _, _ = fake()
+    sc = load(tmp_path, "lab-sriov-vf-two-hosts.toml", {
+        'dut_ports = ["enp3s0f0", "enp3s0f1"]': 'pf = "enp3s0f0"', 'gen_ports = ["ens2f0", "ens2f1"]': "",
+        'vfs = 1 ': 'vfs = 2 '})
+    p = path_for(sc, root)
+    p.side, p.dut = "tester", DutHalf(p, connection=None)  # asking the DUT would fail: no connection
+    from pktlab.errors import PrecheckError
+
+    with pytest.raises(PrecheckError, match=r"datapath\[0\].dut_ports: with the DUT on another host"):
+        p.precheck()
+
+
+def test_the_duts_testpmd_is_named_as_the_forwarder_in_its_cores(tmp_path, fake):
+    root, _, _ = fake()
+    tester, doc = sriov_halves(tmp_path, root)
+    pmd = Step.from_dict(doc["steps"][-1])
+    assert doc["facts"]["cores_used"] == {"generator": [], "forwarder": list(pmd.lcores)}
+    assert "testpmd forwards between the VFs" in doc["explain"]
+
+
+def test_forwarded_sriov_on_one_host_reserves_its_hugepages_once(tmp_path, fake):
+    root, _, _ = fake()
+    sc = load(tmp_path, "lab-sriov-vf-two-hosts.toml", {**ALLOW_DUT1, 'dut = "compute-3"': "", 'inventory = "lab.yml"': ""})
+    p = path_for(sc, root)
+    assert p.side == "both"
+    k = kinds(p.plan())
+    assert k.count("hugetlbfs") == 1 and k.count("pci-bind") == 4 and k[-2:] == ["start-testpmd", "generator"]
+
+
+def test_testpmd_is_ready_when_it_says_it_forwards():
+    from pktlab.host.testpmd import READY
+
+    # dpdk-testpmd 22.11 without -i, its ports up (seen on net_null vdevs and in the virtual lab server)
+    said = "Checking link statuses...\nDone\nNo commandline core given, start packet forwarding\n"
+    assert any(r in said for r in READY)

@@ -212,3 +212,15 @@ def test_the_generator_waits_longer_for_its_worker_only_inside_an_emulated_serve
     assert wait.slowdown() == 1
     monkeypatch.setenv(VLAB_ENV, json.dumps({"vlab": True, "accel": {"name": "tcg", "emulated": True}}))
     assert wait.slowdown() == wait.EMULATED_SLOWDOWN > 1
+
+
+def test_a_process_the_agent_did_not_start_knows_the_server_from_its_run_file(monkeypatch, tmp_path):
+    """An SSH session of a two-host run has no PKTLAB_VLAB: the server's /run/pktlab-vlab.json says it."""
+    from pktlab import provenance, wait
+
+    monkeypatch.delenv(VLAB_ENV, raising=False)
+    monkeypatch.setattr(provenance, "VLAB_FILE", tmp_path / "pktlab-vlab.json")
+    assert wait.slowdown() == 1  # no file: this host is not the server
+    provenance.VLAB_FILE.write_text(json.dumps({"vlab": True, "accel": {"name": "tcg", "emulated": True}}))
+    assert wait.slowdown() == wait.EMULATED_SLOWDOWN
+    assert collect({"generator": [0]}).guest["accel"]["name"] == "tcg"
