@@ -22,8 +22,7 @@ STATE = LAB_STATE + r"""
 echo modules; lsmod | cut -d' ' -f1 | sort
 echo links; ip -br link | awk '{print $1, $2}' | sort
 echo addresses; ip -br -4 addr
-echo routes; ip route show table all | grep -v '^local\|^broadcast\|^multicast'
-ip -6 route show table all | sed 's/ expires [0-9]*sec//' 
+echo routes; ip route show table all | grep -v '^local\|^broadcast\|^multicast' | sed 's/ expires [0-9]*sec//' 
 echo neighbours; ip neigh show nud permanent; ip neigh show to 172.31.0.0/16
 true
 """
