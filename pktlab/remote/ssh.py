@@ -136,7 +136,11 @@ class Connection:
             self.close()
             raise classify(self.host, said) if rc is not None else Unreachable(self.host, "ssh timed out")
         if root:
-            self.require_root()
+            try:
+                self.require_root()
+            except BaseException:
+                self.close()  # the master and its directory go with the refusal
+                raise
         return self
 
     def close(self):
