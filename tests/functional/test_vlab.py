@@ -128,6 +128,17 @@ def test_sigkill_mid_trial_then_restore_inside_puts_everything_back(vlab, tmp_pa
     assert after.stdout == before.stdout
 
 
+def _server_console(state: Path, out: Path) -> str:
+    """The server's console (kept beside the results, its tail for the message): a path stuck
+    inside, e.g. a vCPU that stopped under TCG, shows there (RCU stalls), nowhere else."""
+    logs = sorted(state.glob("runs/vlab-*/vm/console.log"))
+    if not logs:
+        return "\n(no server console log found)"
+    text = logs[-1].read_text(errors="replace")
+    (out / "server-console.log").write_text(text)
+    return "\nserver console, last lines:\n" + "\n".join(text.splitlines()[-40:])
+
+
 def test_the_lab_comparison_runs_inside_and_its_chart_and_results_land_in_the_hosts_out_dir(vlab):
     """The three lab paths one after another inside, for real: OVS kernel and OVS-DPDK between
     the igb NICs, SR-IOV VF to VF through the PF's embedded switch (DPDK's igbvf PMD on vfio-pci).
@@ -135,13 +146,13 @@ def test_the_lab_comparison_runs_inside_and_its_chart_and_results_land_in_the_ho
     from pktlab.analysis.charts import bars_64b
     from pktlab.results import load_results
 
-    _, out, exec_ = vlab
+    state, out, exec_ = vlab
     dest = out / "compare"
     before = exec_(STATE)
     t0 = time.monotonic()
     p = exec_(f"pktlab run {REPO / 'scenarios' / 'vlab-compare-64b.toml'} --out {dest}", timeout=560)
     took = time.monotonic() - t0
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:] + _server_console(state, out)
     results = {r.datapath: r for r in load_results(sorted(dest.glob("*.json")))}
     assert set(results) == {"OVS kernel", "OVS-DPDK", "SR-IOV VF"}, p.stdout[-3000:] + p.stderr[-3000:]
     for name, r in results.items():
