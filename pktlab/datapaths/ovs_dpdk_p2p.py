@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from ..host.kmod import UnloadAutoloaded
 from ..gen.config import is_pci
 from ..host.files import MakeRunDir
-from ..ovs import daemons
 from ..ovs.bridge import AddBridge, AddPort
 from ..ovs.counters import OvsCounters
 from ..ovs.daemons import SetOvsOtherConfig, StartOvsdbServer, StartOvsVswitchd
